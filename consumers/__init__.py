@@ -1,0 +1,1 @@
+"""Downstream consumers of the response stream: the social graph and the metrics."""

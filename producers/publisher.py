@@ -1,0 +1,51 @@
+"""Publish events fast: one aiokafka producer, large batches, a bounded window of unacked sends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from swarmstream import codec
+from swarmstream.events import Event
+from swarmstream.progress import Progress
+from swarmstream.settings import Settings
+from swarmstream.transport import make_producer
+
+
+class EventPublisher:
+    """Use as ``async with EventPublisher(settings) as publisher: await publisher.publish(...)``."""
+
+    def __init__(self, settings: Settings, window: int = 20_000):
+        self.settings = settings
+        self.window = window
+        self.producer = make_producer(settings)
+
+    async def __aenter__(self) -> EventPublisher:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+
+    async def publish(self, topic: str, events: Iterable[Event], progress: Progress | None = None) -> int:
+        """Send every event and wait until the broker acknowledged all of them."""
+        pending: list[asyncio.Future] = []
+        sent = 0
+        for event in events:
+            pending.append(
+                await self.producer.send(topic, value=codec.encode(event), key=event.key, headers=codec.headers(event))
+            )
+            if len(pending) >= self.window:
+                sent += await self._settle(pending, progress)
+        sent += await self._settle(pending, progress)
+        return sent
+
+    @staticmethod
+    async def _settle(pending: list[asyncio.Future], progress: Progress | None) -> int:
+        # gather raises the first delivery error: a publish either fully succeeds or says why not.
+        await asyncio.gather(*pending)
+        count = len(pending)
+        pending.clear()
+        if progress is not None:
+            progress.update(count)
+        return count

@@ -1,0 +1,1 @@
+"""Faust stream processors: the agent registry and the interaction processor."""

@@ -1,0 +1,72 @@
+"""The faust app: topics, the profiles table, and the two stream processors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import faust
+
+from streams import faust_compat
+from streams.interactions import InteractionProcessor
+from streams.registry import AgentRegistry
+from swarmstream.settings import Settings
+
+_RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+@dataclass
+class StreamApp:
+    app: faust.App
+    registry: AgentRegistry
+    interactions: InteractionProcessor
+
+
+def broker_urls(bootstrap_servers: str) -> str:
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
+
+
+def create_app(settings: Settings) -> StreamApp:
+    faust_compat.install(settings)
+    datadir = Path(settings.data_dir) / "faust"
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.require_bootstrap()),
+        # An empty environment: faust would otherwise let BROKER_URL, WEB_PORT, ... override us.
+        env={},
+        store="memory://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_batch_size=settings.producer_max_batch_size,
+        producer_linger_ms=settings.producer_linger_ms,
+        producer_enable_idempotence=settings.enable_idempotence,
+        broker_request_timeout=90.0,
+        web_enabled=False,
+        web_port=settings.worker_web_port or 6066,
+        web_bind="127.0.0.1",
+        # Tables take the app's serializers; our codec handles every value explicitly.
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    agents = app.topic(settings.agents_topic, partitions=settings.partitions, **_RAW)
+    requests = app.topic(settings.requests_topic, partitions=settings.partitions, **_RAW)
+    responses = app.topic(settings.responses_topic, partitions=settings.partitions, **_RAW)
+    dead_letters = app.topic(settings.deadletter_topic, partitions=settings.partitions, **_RAW)
+    table = app.Table(
+        settings.profiles_table, partitions=settings.partitions, default=None, key_type=bytes, value_type=bytes
+    )
+
+    registry = AgentRegistry(table, dead_letters)
+    interactions = InteractionProcessor(settings, registry, responses, dead_letters)
+    app.agent(agents, name="agent-registry")(registry.run)
+    app.agent(requests, name="interaction-processor")(interactions.run)
+
+    @app.on_partitions_revoked.connect
+    async def _forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
+        interactions.pool.forget(revoked)
+
+    return StreamApp(app=app, registry=registry, interactions=interactions)

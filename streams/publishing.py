@@ -1,0 +1,52 @@
+"""Sending our events from inside faust agents, awaited until the broker has them."""
+
+from __future__ import annotations
+
+import faust
+from faust.types import EventT
+
+from swarmstream import codec
+from swarmstream.events import DeadLetter, Event, derived_id
+
+
+async def publish(topic: faust.TopicT, event: Event) -> None:
+    """Send ``event`` and wait for the broker's acknowledgement.
+
+    ``force=True`` sends now: otherwise faust attaches the message to the current event and
+    sends it only at commit, which would deadlock a caller that acks after delivery.
+    """
+    pending = await topic.send(key=event.key, value=codec.encode(event), headers=codec.headers(event), force=True)
+    await pending
+
+
+async def dead_letter(
+    topic: faust.TopicT,
+    source: EventT,
+    reason: str,
+    detail: str,
+    *,
+    decoded: Event | None = None,
+    attempts: int = 1,
+) -> None:
+    """Publish ``source`` to the dead-letter topic with why it failed.
+
+    The letter's ``event_id`` derives from the source event, so a replayed failure is recognised
+    downstream as the same dead letter.
+    """
+    message = source.message
+    origin = decoded.event_id if decoded else f"{message.topic}/{message.partition}/{message.offset}"
+    key_text = message.key.decode(errors="replace") if isinstance(message.key, bytes) else ""
+    letter = DeadLetter(
+        event_id=derived_id("dead_letter", origin),
+        agent_id=getattr(decoded, "agent_id", key_text)[:128],
+        reason=reason,
+        detail=detail[:2_000],
+        source_topic=message.topic,
+        source_partition=message.partition,
+        source_offset=message.offset,
+        source_key=message.key if isinstance(message.key, bytes) else None,
+        source_value=message.value if isinstance(message.value, bytes) else b"",
+        attempts=attempts,
+        **({"request_id": decoded.request_id} if decoded else {}),
+    )
+    await publish(topic, letter)

@@ -1,0 +1,3 @@
+from swarmstream.cli import main
+
+raise SystemExit(main())

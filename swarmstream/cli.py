@@ -1,0 +1,275 @@
+"""The ``swarmstream`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from swarmstream.settings import Settings
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connections (default: SWARMSTREAM_* env, else embedded services)")
+    group.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, host:port[,host:port]")
+    group.add_argument("--llm-base-url", help="OpenAI-compatible base URL (key from SWARMSTREAM_LLM_API_KEY)")
+    group.add_argument("--llm-model", help="model name sent to the endpoint")
+    group.add_argument("--partitions", type=int, help="partitions per topic (co-partitioned topics share it)")
+    group.add_argument("--topic-prefix", help="prefix of every topic name")
+    group.add_argument("--max-concurrent", type=int, help="LLM calls in flight per worker")
+
+
+def _simulator_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("LLM simulator")
+    group.add_argument("--latency", choices=["fixed", "uniform", "lognormal"], default="fixed")
+    group.add_argument("--latency-ms", type=float, default=100.0, help="fixed value, or mean for lognormal")
+    group.add_argument("--latency-min-ms", type=float, default=0.0)
+    group.add_argument("--latency-max-ms", type=float, default=60_000.0)
+    group.add_argument("--latency-sigma", type=float, default=0.5, help="lognormal shape")
+    group.add_argument("--sim-seed", type=int, default=0)
+
+
+def _simulator_argv(args: argparse.Namespace) -> list[str]:
+    return [
+        "--latency", args.latency, "--latency-ms", str(args.latency_ms),
+        "--latency-min-ms", str(args.latency_min_ms), "--latency-max-ms", str(args.latency_max_ms),
+        "--latency-sigma", str(args.latency_sigma), "--sim-seed", str(args.sim_seed),
+    ]  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="swarmstream", description="LLM agent societies on Kafka.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run a whole society end to end and print a summary")
+    demo.add_argument("--agents", type=int, default=1_000)
+    demo.add_argument("--interactions", type=int, default=1_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--workers", type=int, default=1, help="stream worker processes")
+    demo.add_argument("--timeout", type=float, help="seconds to wait for each stage")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    _connection_options(demo)
+    _simulator_options(demo)
+
+    broker = commands.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu)")
+    broker.add_argument("--host", default="127.0.0.1")
+    broker.add_argument("--port", type=int, default=9092)
+
+    sim = commands.add_parser("llm-sim", help="run the OpenAI-compatible LLM simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8000)
+    _simulator_options(sim)
+
+    worker = commands.add_parser("worker", help="run the faust stream processors")
+    worker.add_argument("--loglevel", default="warning")
+    _connection_options(worker)
+
+    produce = commands.add_parser("produce", help="publish events")
+    what = produce.add_subparsers(dest="what", required=True)
+    agents = what.add_parser("agents", help="seeded agent personas")
+    agents.add_argument("--count", type=int, required=True)
+    agents.add_argument("--seed", type=int, default=7)
+    agents.add_argument("--start", type=int, default=0, help="index of the first agent")
+    agents.add_argument("--quiet", action="store_true")
+    _connection_options(agents)
+    inter = what.add_parser("interactions", help="interaction requests, seeded or from a JSONL file")
+    inter.add_argument("--count", type=int, help="how many seeded requests")
+    inter.add_argument("--agents", type=int, help="size of the society to pick speakers from")
+    inter.add_argument("--seed", type=int, default=7)
+    inter.add_argument("--file", type=Path, help="JSONL: agent_id, context[, target_agent_id, request_id]")
+    inter.add_argument("--quiet", action="store_true")
+    _connection_options(inter)
+
+    consume = commands.add_parser("consume", help="run a downstream consumer")
+    which = consume.add_subparsers(dest="what", required=True)
+    graph = which.add_parser("graph", help="build the social graph (SQLite)")
+    graph.add_argument("--db", help="SQLite path (default SWARMSTREAM_GRAPH_DB_PATH)")
+    _connection_options(graph)
+    metrics = which.add_parser("metrics", help="serve Prometheus metrics of the response stream")
+    metrics.add_argument("--host", default=None)
+    metrics.add_argument("--port", type=int, default=None)
+    _connection_options(metrics)
+    follow = which.add_parser("interactions", help="print the response stream")
+    follow.add_argument("--agent", help="only this agent's responses")
+    follow.add_argument("--format", choices=["json", "text"], default="json")
+    follow.add_argument("--from-beginning", action="store_true")
+    follow.add_argument("--limit", type=int, help="stop after this many responses")
+    _connection_options(follow)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    """Environment settings overridden by the command line's connection options."""
+    names = ("bootstrap_servers", "llm_base_url", "llm_model", "partitions", "topic_prefix", "max_concurrent")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return Settings(**overrides, **extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except ValidationError as exc:
+        print(f"swarmstream: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, TimeoutError, ValueError, OSError) as exc:
+        print(f"swarmstream: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "broker":
+        return _broker(args)
+    if args.command == "llm-sim":
+        return _llm_sim(args)
+    if args.command == "worker":
+        from streams.worker import run_worker
+
+        run_worker(settings_from(args), loglevel=args.loglevel)
+        return 0
+    if args.command == "produce":
+        return asyncio.run(_produce(args))
+    return asyncio.run(_consume(args))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from swarmstream.demo import run_demo
+
+    summary = asyncio.run(
+        run_demo(
+            settings_from(args),
+            agents=args.agents,
+            interactions=args.interactions,
+            seed=args.seed,
+            workers=args.workers,
+            timeout_s=args.timeout,
+            show_progress=not args.quiet,
+            simulator_args=_simulator_argv(args),
+        )
+    )
+    print(summary.to_json() if args.json else summary.render())
+    return 0 if summary.interactions_answered + summary.dead_lettered == summary.interactions_requested else 1
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from swarmstream.runtime.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(args.host, args.port)
+    broker.start()
+    print(f"Tansu broker listening on {broker.bootstrap_servers} (memory only; Ctrl-C stops it)", flush=True)
+    try:
+        assert broker.child is not None
+        broker.child.process.wait()
+    finally:
+        broker.stop()
+    return 0
+
+
+def _llm_sim(args: argparse.Namespace) -> int:
+    from swarmstream.llm.simulator import LatencyModel, SimulatorConfig, serve
+
+    config = SimulatorConfig(
+        latency=LatencyModel(
+            kind=args.latency,
+            mean_ms=args.latency_ms,
+            min_ms=args.latency_min_ms,
+            max_ms=args.latency_max_ms,
+            sigma=args.latency_sigma,
+        ),
+        seed=args.sim_seed,
+    )
+    print(f"LLM simulator on http://{args.host}:{args.port}/v1", flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        _run_until_signal(serve(config, args.host, args.port))
+    return 0
+
+
+def _run_until_signal(coro: Any) -> None:
+    """Run ``coro`` until SIGTERM or SIGINT, then cancel it cleanly."""
+
+    async def runner() -> None:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        await task
+
+    asyncio.run(runner())
+
+
+async def _produce(args: argparse.Namespace) -> int:
+    from producers.personas import personas
+    from producers.publisher import EventPublisher
+    from producers.requests import random_requests, requests_from_jsonl
+    from swarmstream.progress import progress_bar
+    from swarmstream.transport import ensure_topics
+
+    settings = settings_from(args)
+    await ensure_topics(settings)
+    if args.what == "agents":
+        topic, events, total = settings.agents_topic, personas(args.count, args.seed, args.start), args.count
+    elif args.file is not None:
+        topic, events, total = settings.requests_topic, requests_from_jsonl(args.file), None
+    else:
+        if args.count is None or args.agents is None:
+            raise ValueError("seeded interactions need --count and --agents (or give --file)")
+        topic, events, total = settings.requests_topic, random_requests(args.count, args.agents, args.seed), args.count
+    async with EventPublisher(settings) as publisher:
+        with progress_bar(total, f"publish {args.what}", not args.quiet) as bar:
+            sent = await publisher.publish(topic, events, bar)
+    print(f"published {sent:,} events to {topic}", file=sys.stderr)
+    return 0
+
+
+async def _consume(args: argparse.Namespace) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if args.what == "graph":
+        from consumers.graph import GraphConsumer
+
+        settings = settings_from(args, **({"graph_db_path": args.db} if args.db else {}))
+        await GraphConsumer(settings).run(stop)
+    elif args.what == "metrics":
+        from consumers.metrics import MetricsConsumer
+
+        settings = settings_from(args)
+        consumer = MetricsConsumer(settings)
+        host, port = args.host or settings.metrics_host, args.port or settings.metrics_port
+        runner = await consumer.serve_metrics(host, port)
+        print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+        try:
+            await consumer.run(stop)
+        finally:
+            await runner.cleanup()
+    else:
+        from consumers.interactions import follow_interactions
+
+        await follow_interactions(
+            settings_from(args), stop, agent=args.agent, text=args.format == "text",
+            from_beginning=args.from_beginning, limit=args.limit, out=sys.stdout,
+        )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

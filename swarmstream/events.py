@@ -1,0 +1,119 @@
+"""The wire contract: every event on every swarmstream topic.
+
+Each event is a msgpack map (see :mod:`swarmstream.codec`) whose ``type`` field names its class.
+All events share an envelope: ``event_id`` (unique per event, the idempotency key downstream),
+``schema_version``, ``created_at`` (Unix seconds) and ``request_id`` (correlates a request with
+its response or dead letter). Every event is keyed by the agent id it concerns.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+AgentId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Text = Annotated[str, StringConstraints(max_length=32_768)]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Event(BaseModel):
+    """Envelope fields shared by all events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: str = Field(default_factory=new_id, min_length=1, max_length=128)
+    schema_version: int = SCHEMA_VERSION
+    created_at: float = Field(default_factory=time.time)
+    request_id: str = Field(default_factory=new_id, min_length=1, max_length=128)
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka record key: the agent id this event concerns."""
+        return self.agent_id.encode()  # type: ignore[attr-defined]
+
+
+class AgentCreated(Event):
+    """A new agent joins the society (topic ``{prefix}.agents``)."""
+
+    type: Literal["agent.created"] = "agent.created"
+    agent_id: AgentId
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    persona: Text = ""
+    traits: list[str] = Field(default_factory=list, max_length=64)
+    interests: list[str] = Field(default_factory=list, max_length=64)
+    community: str | None = None
+
+
+class AgentUpdated(Event):
+    """A partial change to an agent's profile (topic ``{prefix}.agents``); None keeps a field."""
+
+    type: Literal["agent.updated"] = "agent.updated"
+    agent_id: AgentId
+    name: str | None = None
+    persona: Text | None = None
+    traits: list[str] | None = None
+    interests: list[str] | None = None
+    community: str | None = None
+
+
+class InteractionRequested(Event):
+    """Ask agent ``agent_id`` to speak, optionally to ``target_agent_id`` (``{prefix}.interactions.requests``)."""
+
+    type: Literal["interaction.requested"] = "interaction.requested"
+    agent_id: AgentId
+    target_agent_id: AgentId | None = None
+    kind: Literal["chat"] = "chat"
+    context: Text
+
+
+class InteractionResponded(Event):
+    """The agent's LLM-generated reply (topic ``{prefix}.interactions.responses``)."""
+
+    type: Literal["interaction.responded"] = "interaction.responded"
+    agent_id: AgentId
+    target_agent_id: AgentId | None = None
+    kind: str = "chat"
+    content: str
+    model: str
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    llm_latency_ms: float = Field(ge=0)
+    # LLM calls in flight on the answering worker when this one started: feeds "peak concurrent".
+    llm_inflight: int = Field(ge=0)
+    request_created_at: float
+
+
+class DeadLetter(Event):
+    """An event that could not be processed, with a machine-readable reason (``{prefix}.deadletters``)."""
+
+    type: Literal["dead_letter"] = "dead_letter"
+    agent_id: str = ""
+    reason: str
+    detail: str = ""
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    source_key: bytes | None = None
+    source_value: bytes = b""
+    attempts: int = 1
+
+
+AnyEvent = AgentCreated | AgentUpdated | InteractionRequested | InteractionResponded | DeadLetter
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in (AgentCreated, AgentUpdated, InteractionRequested, InteractionResponded, DeadLetter)
+}
+
+
+def derived_id(*parts: object) -> str:
+    """A stable id from ``parts``: replays of the same input yield the same event id."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, "/".join(map(str, parts))).hex

@@ -1,0 +1,1 @@
+"""LLM access: the openai-package client and the OpenAI-compatible simulator."""

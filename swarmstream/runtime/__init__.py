@@ -1,0 +1,1 @@
+"""Local runtime: child processes, the embedded broker, the embedded stack."""

@@ -1,0 +1,75 @@
+"""Start whatever the settings leave unconfigured: the embedded broker, the LLM simulator, workers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from swarmstream.runtime.broker import EmbeddedBroker
+from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
+from swarmstream.settings import Settings
+
+
+class LocalStack:
+    """Fills in ``bootstrap_servers`` and ``llm_base_url`` with local services when they are unset.
+
+    ``settings`` is replaced by the resolved settings once started. Child processes log to
+    ``{data_dir}/logs`` and are stopped on exit (and die with this process if it is killed).
+    """
+
+    def __init__(self, settings: Settings, simulator_args: list[str] | None = None):
+        self.settings = settings
+        self.simulator_args = simulator_args or []
+        self.log_dir = Path(settings.data_dir) / "logs" / time.strftime("%Y%m%d-%H%M%S")
+        self.broker: EmbeddedBroker | None = None
+        self.simulator: ChildProcess | None = None
+        self.workers: list[ChildProcess] = []
+
+    def start(self) -> Settings:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        updates: dict[str, str] = {}
+        if not self.settings.bootstrap_servers:
+            self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
+            updates["bootstrap_servers"] = self.broker.start()
+        if not self.settings.llm_base_url:
+            port = free_port()
+            self.simulator = ChildProcess(
+                "llm simulator",
+                python_module("swarmstream", "llm-sim", "--port", str(port), *self.simulator_args),
+                log_path=self.log_dir / "llm-sim.log",
+            )
+            wait_for_port("127.0.0.1", port, 30, self.simulator)
+            updates["llm_base_url"] = f"http://127.0.0.1:{port}/v1"
+        self.settings = self.settings.model_copy(update=updates)
+        return self.settings
+
+    def start_worker(self) -> ChildProcess:
+        """A stream worker in its own process, configured like this stack."""
+        index = len(self.workers)
+        worker = ChildProcess(
+            f"worker {index}",
+            python_module("swarmstream", "worker"),
+            env=self.settings.to_env(),
+            log_path=self.log_dir / f"worker-{index}.log",
+        )
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        if self.simulator is not None:
+            self.simulator.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
