@@ -45,6 +45,8 @@ def create_app(settings: Settings) -> StreamApp:
         producer_linger_ms=settings.producer_linger_ms,
         producer_enable_idempotence=settings.enable_idempotence,
         broker_request_timeout=90.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=False,
         web_port=settings.worker_web_port or 6066,
         web_bind="127.0.0.1",

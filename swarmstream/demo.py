@@ -83,7 +83,8 @@ async def run_demo(
     timeout_s = timeout_s or 120 + (agents + interactions) / 100
     started = time.monotonic()
     with LocalStack(settings, simulator_args) as stack:
-        settings = stack.settings
+        # This run's graph only: a file left by an earlier run would be counted in.
+        settings = stack.settings.model_copy(update={"graph_db_path": str(stack.run_dir / "graph.sqlite3")})
         await ensure_topics(settings)
         for _ in range(workers):
             stack.start_worker()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,29 +15,29 @@ class LocalStack:
     """Fills in ``bootstrap_servers`` and ``llm_base_url`` with local services when they are unset.
 
     ``settings`` is replaced by the resolved settings once started. Child processes log to
-    ``{data_dir}/logs`` and are stopped on exit (and die with this process if it is killed).
+    ``{data_dir}/runs/{time}`` and are stopped on exit (and die with this process if it is killed).
     """
 
     def __init__(self, settings: Settings, simulator_args: list[str] | None = None):
         self.settings = settings
         self.simulator_args = simulator_args or []
-        self.log_dir = Path(settings.data_dir) / "logs" / time.strftime("%Y%m%d-%H%M%S")
+        self.run_dir = Path(settings.data_dir) / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         self.broker: EmbeddedBroker | None = None
         self.simulator: ChildProcess | None = None
         self.workers: list[ChildProcess] = []
 
     def start(self) -> Settings:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         updates: dict[str, str] = {}
         if not self.settings.bootstrap_servers:
-            self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log")
+            self.broker = EmbeddedBroker(log_path=self.run_dir / "broker.log")
             updates["bootstrap_servers"] = self.broker.start()
         if not self.settings.llm_base_url:
             port = free_port()
             self.simulator = ChildProcess(
                 "llm simulator",
                 python_module("swarmstream", "llm-sim", "--port", str(port), *self.simulator_args),
-                log_path=self.log_dir / "llm-sim.log",
+                log_path=self.run_dir / "llm-sim.log",
             )
             wait_for_port("127.0.0.1", port, 30, self.simulator)
             updates["llm_base_url"] = f"http://127.0.0.1:{port}/v1"
@@ -50,7 +51,7 @@ class LocalStack:
             f"worker {index}",
             python_module("swarmstream", "worker"),
             env=self.settings.to_env(),
-            log_path=self.log_dir / f"worker-{index}.log",
+            log_path=self.run_dir / f"worker-{index}.log",
         )
         self.workers.append(worker)
         return worker

@@ -1,0 +1,57 @@
+"""Shared fixtures: one real Tansu broker per session, real simulators, unique names per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swarmstream.runtime.broker import EmbeddedBroker
+from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
+from swarmstream.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log") as running:
+        yield running
+
+
+@pytest.fixture
+def start_simulator(tmp_path: Path) -> Iterator:
+    """Start ``swarmstream llm-sim`` with the given CLI options; returns its base URL."""
+    children: list[ChildProcess] = []
+
+    def start(*options: str) -> str:
+        port = free_port()
+        child = ChildProcess(
+            "llm simulator",
+            python_module("swarmstream", "llm-sim", "--port", str(port), *options),
+            log_path=tmp_path / f"llm-sim-{len(children)}.log",
+        )
+        children.append(child)
+        wait_for_port("127.0.0.1", port, 30, child)
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield start
+    for child in children:
+        child.stop()
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
+    """Settings with this test's own topics, consumer groups and data dir."""
+    unique = uuid.uuid4().hex[:10]
+    return Settings(
+        bootstrap_servers=broker.bootstrap_servers,
+        topic_prefix=f"t{unique}",
+        app_id=f"app{unique}",
+        partitions=4,
+        data_dir=str(tmp_path / "data"),
+        graph_db_path=str(tmp_path / "graph.sqlite3"),
+        commit_interval_s=0.5,
+        session_timeout_s=10,
+        unknown_agent_grace_s=2,
+    )

@@ -1,0 +1,57 @@
+"""Helpers for integration tests: read a topic from the beginning, outside any consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from aiokafka import TopicPartition
+
+from swarmstream import codec
+from swarmstream.events import Event
+from swarmstream.settings import Settings
+from swarmstream.transport import make_consumer
+
+E = TypeVar("E", bound=Event)
+
+
+class TopicReader:
+    """Accumulates every event of one type from a topic, in the background."""
+
+    def __init__(self, settings: Settings, topic: str, event_type: type[E]):
+        self.settings = settings
+        self.topic = topic
+        self.event_type = event_type
+        self.events: list[E] = []
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> TopicReader:
+        consumer = make_consumer(self.settings, group_id=None)
+        await consumer.start()
+        consumer.assign([TopicPartition(self.topic, p) for p in range(self.settings.partitions)])
+        await consumer.seek_to_beginning()
+        self._task = asyncio.create_task(self._read(consumer))
+        return self
+
+    async def _read(self, consumer) -> None:
+        try:
+            while True:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    self.events.extend(codec.decode(r.value, self.event_type) for r in batch)
+        finally:
+            await consumer.stop()
+
+    async def wait_until(self, condition: Callable[[list[E]], bool], timeout: float, what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition(self.events):
+            if self._task is not None and self._task.done():
+                self._task.result()
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; have {len(self.events)}")
+            await asyncio.sleep(0.2)
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
