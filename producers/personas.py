@@ -7,23 +7,108 @@ from collections.abc import Iterator
 
 from swarmstream.events import AgentCreated, derived_id
 
-FIRST = (
-    "Ada Alan Grace Linus Margaret Dennis Barbara Ken Frances Edsger Radia Tim Katherine Claude "
-    "Hedy John Sophie Guido Yukihiro Anders Bjarne Rasmus Shafi Donald Leslie Niklaus Joan Vint"
-).split()
-LAST = (
-    "Lovelace Turing Hopper Torvalds Hamilton Ritchie Liskov Thompson Allen Dijkstra Perlman "
-    "Berners-Lee Johnson Shannon Lamarr McCarthy Wilson Rossum Matsumoto Hejlsberg Stroustrup "
-    "Lerdorf Goldwasser Knuth Lamport Wirth Clarke Cerf"
-).split()
-TRAITS = (
-    "curious kind witty patient bold thoughtful playful stubborn generous calm energetic skeptical "
-    "optimistic shy talkative creative practical loyal"
-).split()
-INTERESTS = (
-    "music hiking chess cooking astronomy poetry gardening robotics history cinema football "
-    "painting photography philosophy travel gaming baking birdwatching economics climbing"
-).split()
+FIRST = [
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Tim",
+    "Katherine",
+    "Claude",
+    "Hedy",
+    "John",
+    "Sophie",
+    "Guido",
+    "Yukihiro",
+    "Anders",
+    "Bjarne",
+    "Rasmus",
+    "Shafi",
+    "Donald",
+    "Leslie",
+    "Niklaus",
+    "Joan",
+    "Vint",
+]
+LAST = [
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Berners-Lee",
+    "Johnson",
+    "Shannon",
+    "Lamarr",
+    "McCarthy",
+    "Wilson",
+    "Rossum",
+    "Matsumoto",
+    "Hejlsberg",
+    "Stroustrup",
+    "Lerdorf",
+    "Goldwasser",
+    "Knuth",
+    "Lamport",
+    "Wirth",
+    "Clarke",
+    "Cerf",
+]
+TRAITS = [
+    "curious",
+    "kind",
+    "witty",
+    "patient",
+    "bold",
+    "thoughtful",
+    "playful",
+    "stubborn",
+    "generous",
+    "calm",
+    "energetic",
+    "skeptical",
+    "optimistic",
+    "shy",
+    "talkative",
+    "creative",
+    "practical",
+    "loyal",
+]
+INTERESTS = [
+    "music",
+    "hiking",
+    "chess",
+    "cooking",
+    "astronomy",
+    "poetry",
+    "gardening",
+    "robotics",
+    "history",
+    "cinema",
+    "football",
+    "painting",
+    "photography",
+    "philosophy",
+    "travel",
+    "gaming",
+    "baking",
+    "birdwatching",
+    "economics",
+    "climbing",
+]
 COMMUNITIES = ("makers", "readers", "travellers", "gamers", "scientists", "artists", "athletes", "cooks")
 
 

@@ -20,7 +20,7 @@ E = TypeVar("E")
 
 
 class _Slot(Generic[E]):
-    __slots__ = ("event", "done", "failed")
+    __slots__ = ("done", "event", "failed")
 
     def __init__(self, event: E):
         self.event = event

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -64,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     broker = commands.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu)")
     broker.add_argument("--host", default="127.0.0.1")
     broker.add_argument("--port", type=int, default=9092)
+
+    topics = commands.add_parser("topics", help="create the pipeline's topics (idempotent)")
+    _connection_options(topics)
 
     sim = commands.add_parser("llm-sim", help="run the OpenAI-compatible LLM simulator")
     sim.add_argument("--host", default="127.0.0.1")
@@ -140,6 +142,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _broker(args)
     if args.command == "llm-sim":
         return _llm_sim(args)
+    if args.command == "topics":
+        from swarmstream.transport import ensure_topics
+
+        settings = settings_from(args)
+        asyncio.run(ensure_topics(settings))
+        print(f"topics ready: {settings.topic_prefix}.* with {settings.partitions} partitions", file=sys.stderr)
+        return 0
     if args.command == "worker":
         from streams.worker import run_worker
 

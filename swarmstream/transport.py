@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -72,10 +73,9 @@ async def ensure_topics(settings: Settings, extra: dict[str, int] | None = None)
             if name not in existing
         ]
         if missing:
-            try:
+            # Another process may create them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
         described = await admin.describe_topics([n for n in wanted if n in existing])
         for topic in described:
             count = len(topic.get("partitions", []))

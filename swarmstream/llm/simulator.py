@@ -19,11 +19,47 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
 
-_WORDS = (
-    "hello friend community idea share story music garden code river travel coffee book dream "
-    "science art morning project curious together learn build laugh plan city forest ocean game "
-    "question answer remember future weekend recipe bright quiet adventure kind honest"
-).split()
+_WORDS = [
+    "hello",
+    "friend",
+    "community",
+    "idea",
+    "share",
+    "story",
+    "music",
+    "garden",
+    "code",
+    "river",
+    "travel",
+    "coffee",
+    "book",
+    "dream",
+    "science",
+    "art",
+    "morning",
+    "project",
+    "curious",
+    "together",
+    "learn",
+    "build",
+    "laugh",
+    "plan",
+    "city",
+    "forest",
+    "ocean",
+    "game",
+    "question",
+    "answer",
+    "remember",
+    "future",
+    "weekend",
+    "recipe",
+    "bright",
+    "quiet",
+    "adventure",
+    "kind",
+    "honest",
+]
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -138,7 +174,6 @@ class Simulator:
 def build_app(config: SimulatorConfig) -> web.Application:
     sim = Simulator(config)
     app = web.Application(client_max_size=4 * 1024 * 1024)
-    app["simulator"] = sim
     app.router.add_post("/v1/chat/completions", sim.chat_completions)
     app.router.add_get("/v1/models", sim.models)
     app.router.add_get("/healthz", sim.health)

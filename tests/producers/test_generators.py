@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from producers.personas import persona, personas
+from producers.requests import RequestFileError, random_requests, requests_from_jsonl
+
+
+def content(event) -> dict:
+    return event.model_dump(exclude={"created_at", "request_id"})
+
+
+def test_personas_are_deterministic_per_seed():
+    assert [content(p) for p in personas(20, seed=7)] == [content(p) for p in personas(20, seed=7)]
+    assert content(persona(3, seed=7)) != content(persona(3, seed=8))
+    assert content(persona(3, seed=7)) == content(list(personas(2, seed=7, start=2))[1])
+    assert len({p.agent_id for p in personas(1000, seed=1)}) == 1000
+
+
+def test_random_requests_never_talk_to_themselves():
+    requests = list(random_requests(500, agents=3, seed=1))
+    assert len(requests) == 500
+    assert all(r.agent_id != r.target_agent_id for r in requests)
+    assert len({r.request_id for r in requests}) == 500
+    with pytest.raises(ValueError, match="at least 2"):
+        list(random_requests(1, agents=1, seed=1))
+
+
+def test_jsonl_requests(tmp_path):
+    path = tmp_path / "requests.jsonl"
+    path.write_text(
+        json.dumps({"agent_id": "a", "context": "hi", "request_id": "r1"}) + "\n\n"
+        + json.dumps({"agent_id": "b", "target_agent_id": "a", "context": "yo"}) + "\n"
+    )  # fmt: skip
+    first, second = requests_from_jsonl(path)
+    assert (first.agent_id, first.request_id, second.target_agent_id) == ("a", "r1", "a")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("{not json", "not JSON"), (json.dumps({"agent_id": "a"}), "context"), (json.dumps({"context": "x"}), "agent_id")],
+)
+def test_jsonl_errors_name_the_line(tmp_path, line, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"agent_id": "a", "context": "ok"}) + "\n" + line + "\n")
+    with pytest.raises(RequestFileError, match=rf"bad.jsonl:2: .*{message}"):
+        list(requests_from_jsonl(path))

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from swarmstream.settings import Settings
+
+
+def test_prefixed_env_is_read_and_faust_names_are_not(monkeypatch):
+    monkeypatch.setenv("SWARMSTREAM_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
+    monkeypatch.setenv("BROKER_URL", "kafka://elsewhere:9092")
+    monkeypatch.setenv("SWARMSTREAM_PARTITIONS", "24")
+    settings = Settings()
+    assert settings.bootstrap_servers == "k1:9092,k2:9092"
+    assert settings.partitions == 24
+
+
+def test_blank_endpoints_mean_embedded(monkeypatch):
+    monkeypatch.setenv("SWARMSTREAM_BOOTSTRAP_SERVERS", " ")
+    assert Settings().bootstrap_servers is None
+    with pytest.raises(RuntimeError, match="SWARMSTREAM_BOOTSTRAP_SERVERS"):
+        Settings().require_bootstrap()
+
+
+def test_api_key_is_secret_but_reaches_children():
+    settings = Settings(llm_api_key="sk-very-secret")
+    assert "sk-very-secret" not in repr(settings)
+    assert settings.to_env()["SWARMSTREAM_LLM_API_KEY"] == "sk-very-secret"
+
+
+def test_children_get_the_same_settings():
+    settings = Settings(bootstrap_servers="h:1", partitions=3, max_concurrent=9)
+    env = settings.to_env()
+    assert Settings(**{k.removeprefix("SWARMSTREAM_").lower(): v for k, v in env.items()}) == settings
+
+
+def test_bad_values_are_rejected():
+    with pytest.raises(ValidationError):
+        Settings(partitions=0)
+
+
+def test_faust_app_ignores_faust_env(monkeypatch):
+    from streams.app import create_app
+
+    monkeypatch.setenv("BROKER_URL", "kafka://elsewhere:1")
+    monkeypatch.setenv("WEB_PORT", "1")
+    app = create_app(Settings(bootstrap_servers="127.0.0.1:19092,127.0.0.1:19093")).app
+    assert [f"{url.host}:{url.port}" for url in app.conf.broker] == ["127.0.0.1:19092", "127.0.0.1:19093"]
+    assert app.conf.web_port != 1
