@@ -1,4 +1,4 @@
-"""Helpers for integration tests: read a topic from the beginning, outside any consumer group."""
+"""Helpers for integration tests: a running pipeline, and topic readers outside any consumer group."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import TypeVar
 
 from aiokafka import TopicPartition
 
+from producers.publisher import EventPublisher
 from swarmstream import codec
-from swarmstream.events import Event
+from swarmstream.events import DeadLetter, Event, InteractionResponded
+from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
-from swarmstream.transport import make_consumer
+from swarmstream.transport import ensure_topics, make_consumer
 
 E = TypeVar("E", bound=Event)
 
@@ -55,3 +57,30 @@ class TopicReader:
         assert self._task is not None
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+
+class RunningPipeline:
+    """A worker process plus readers of the response and dead-letter topics, and a publisher.
+
+    ``async with RunningPipeline(settings) as pipe:`` then ``pipe.publisher``, ``pipe.responses``,
+    ``pipe.dead_letters``, ``pipe.stack.start_worker()``.
+    """
+
+    def __init__(self, settings: Settings):
+        self.stack = LocalStack(settings)
+        self.responses = TopicReader(settings, settings.responses_topic, InteractionResponded)
+        self.dead_letters = TopicReader(settings, settings.deadletter_topic, DeadLetter)
+        self.publisher = EventPublisher(settings)
+
+    async def __aenter__(self) -> RunningPipeline:
+        await ensure_topics(self.stack.settings)
+        self.stack.__enter__()
+        self.worker = self.stack.start_worker()
+        for part in (self.responses, self.dead_letters, self.publisher):
+            await part.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for part in (self.publisher, self.dead_letters, self.responses):
+            await part.__aexit__(*exc)
+        self.stack.__exit__(*exc)

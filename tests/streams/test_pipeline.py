@@ -6,31 +6,22 @@ import msgpack
 import pytest
 
 from producers.personas import personas
-from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream import codec
-from swarmstream.events import DeadLetter, InteractionRequested, InteractionResponded
-from swarmstream.runtime.stack import LocalStack
-from swarmstream.transport import ensure_topics, make_producer
-from tests.pipeline import TopicReader
+from swarmstream.events import InteractionRequested
+from tests.pipeline import RunningPipeline
 
 pytestmark = pytest.mark.integration
 
 
 async def test_every_request_gets_exactly_one_distinct_response(settings, start_simulator):
     settings = settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "20")})
-    await ensure_topics(settings)
     requests = list(random_requests(300, agents=30, seed=1))
-    with LocalStack(settings) as stack:
-        stack.start_worker()
-        async with (
-            TopicReader(settings, settings.responses_topic, InteractionResponded) as responses,
-            TopicReader(settings, settings.deadletter_topic, DeadLetter) as dead_letters,
-            EventPublisher(settings) as publisher,
-        ):
-            await publisher.publish(settings.agents_topic, personas(30, seed=1))
-            await publisher.publish(settings.requests_topic, requests)
-            await responses.wait_until(lambda got: len(got) >= 300, 120, "300 responses")
+    async with RunningPipeline(settings) as pipe:
+        await pipe.publisher.publish(settings.agents_topic, personas(30, seed=1))
+        await pipe.publisher.publish(settings.requests_topic, requests)
+        await pipe.responses.wait_until(lambda got: len(got) >= 300, 120, "300 responses")
+    responses, dead_letters = pipe.responses, pipe.dead_letters
 
     by_request = {r.request_id: r for r in responses.events}
     assert set(by_request) == {r.request_id for r in requests}
@@ -44,29 +35,18 @@ async def test_every_request_gets_exactly_one_distinct_response(settings, start_
 
 async def test_bad_input_is_dead_lettered_with_a_reason_and_good_input_still_flows(settings, start_simulator):
     settings = settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")})
-    await ensure_topics(settings)
     good = list(random_requests(50, agents=10, seed=2))
     unknown = InteractionRequested(agent_id="nobody", context="hello?")
     missing_field = msgpack.packb({**codec_fields(good[0]), "context": None, "event_id": "e-missing"})
     wrong_version = msgpack.packb({**codec_fields(good[0]), "schema_version": 99})
-    with LocalStack(settings) as stack:
-        stack.start_worker()
-        async with (
-            TopicReader(settings, settings.responses_topic, InteractionResponded) as responses,
-            TopicReader(settings, settings.deadletter_topic, DeadLetter) as dead_letters,
-            EventPublisher(settings) as publisher,
-        ):
-            await publisher.publish(settings.agents_topic, personas(10, seed=2))
-            await publisher.publish(settings.requests_topic, [*good, unknown])
-            producer = make_producer(settings)
-            await producer.start()
-            try:
-                for value in (b"\xc1 not msgpack", missing_field, wrong_version):
-                    await producer.send_and_wait(settings.requests_topic, value, key=b"agent-0000000")
-            finally:
-                await producer.stop()
-            await dead_letters.wait_until(lambda got: len(got) >= 4, 90, "4 dead letters")
-            await responses.wait_until(lambda got: len(got) >= 50, 90, "50 responses")
+    async with RunningPipeline(settings) as pipe:
+        await pipe.publisher.publish(settings.agents_topic, personas(10, seed=2))
+        await pipe.publisher.publish(settings.requests_topic, [*good, unknown])
+        for value in (b"\xc1 not msgpack", missing_field, wrong_version):
+            await pipe.publisher.producer.send_and_wait(settings.requests_topic, value, key=b"agent-0000000")
+        await pipe.dead_letters.wait_until(lambda got: len(got) >= 4, 90, "4 dead letters")
+        await pipe.responses.wait_until(lambda got: len(got) >= 50, 90, "50 responses")
+    responses, dead_letters = pipe.responses, pipe.dead_letters
 
     reasons = sorted(letter.reason for letter in dead_letters.events)
     assert reasons == ["invalid_fields", "malformed_payload", "unknown_agent", "unsupported_schema_version"]

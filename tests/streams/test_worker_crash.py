@@ -12,12 +12,8 @@ from collections import Counter
 import pytest
 
 from producers.personas import personas
-from producers.publisher import EventPublisher
 from producers.requests import random_requests
-from swarmstream.events import DeadLetter, InteractionResponded
-from swarmstream.runtime.stack import LocalStack
-from swarmstream.transport import ensure_topics
-from tests.pipeline import TopicReader
+from tests.pipeline import RunningPipeline
 
 pytestmark = pytest.mark.integration
 
@@ -27,26 +23,20 @@ REQUESTS = 1_200
 async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulator):
     base_url = start_simulator("--latency", "uniform", "--latency-min-ms", "200", "--latency-max-ms", "3000")
     settings = settings.model_copy(update={"llm_base_url": base_url, "max_concurrent": 300})
-    await ensure_topics(settings)
     requests = list(random_requests(REQUESTS, agents=50, seed=3))
-    with LocalStack(settings) as stack:
-        first = stack.start_worker()
-        async with (
-            TopicReader(settings, settings.responses_topic, InteractionResponded) as responses,
-            TopicReader(settings, settings.deadletter_topic, DeadLetter) as dead_letters,
-            EventPublisher(settings) as publisher,
-        ):
-            await publisher.publish(settings.agents_topic, personas(50, seed=3))
-            await publisher.publish(settings.requests_topic, requests)
-            await responses.wait_until(lambda got: len(got) >= 150, 120, "the first 150 responses")
-            first.kill()
-            answered_before_kill = len({r.request_id for r in responses.events})
-            peak_inflight = max(r.llm_inflight for r in responses.events)
+    async with RunningPipeline(settings) as pipe:
+        responses = pipe.responses
+        await pipe.publisher.publish(settings.agents_topic, personas(50, seed=3))
+        await pipe.publisher.publish(settings.requests_topic, requests)
+        await responses.wait_until(lambda got: len(got) >= 150, 120, "the first 150 responses")
+        pipe.worker.kill()
+        answered_before_kill = len({r.request_id for r in responses.events})
+        peak_inflight = max(r.llm_inflight for r in responses.events)
 
-            stack.start_worker()
-            await responses.wait_until(
-                lambda got: len({r.request_id for r in got}) >= REQUESTS, 180, f"all {REQUESTS} requests answered"
-            )
+        pipe.stack.start_worker()
+        await responses.wait_until(
+            lambda got: len({r.request_id for r in got}) >= REQUESTS, 180, f"all {REQUESTS} requests answered"
+        )
 
     answers = Counter(r.request_id for r in responses.events)
     duplicates = sum(count - 1 for count in answers.values())
@@ -57,4 +47,4 @@ async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulat
     assert peak_inflight >= 200, "the kill must hit hundreds of calls in flight"
     assert answered_before_kill < REQUESTS, "the kill must come before the work is done"
     assert set(answers) == {r.request_id for r in requests}
-    assert dead_letters.events == []
+    assert pipe.dead_letters.events == []
