@@ -74,7 +74,6 @@ class GraphConsumer:
     def __init__(self, settings: Settings, store: GraphStore | None = None):
         self.settings = settings
         self.store = store or GraphStore(settings.graph_db_path)
-        self.undecodable = 0
 
     @property
     def group_id(self) -> str:
@@ -86,7 +85,7 @@ class GraphConsumer:
             try:
                 responses.append(codec.decode(record.value, InteractionResponded))
             except codec.DecodeError:
-                self.undecodable += 1  # not ours to dead-letter: the topic's producer is at fault
+                continue  # only workers write this topic; the metrics consumer counts strays
         self.store.add_interactions(responses)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:

@@ -17,8 +17,6 @@ from faust.types import TP
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters
 
-_original_highwaters = faust_aiokafka.AIOKafkaConsumerThread.highwaters
-
 
 def install(settings: Settings) -> None:
     async def highwaters(self: faust_aiokafka.AIOKafkaConsumerThread, *partitions: TP) -> Mapping[TP, int]:
@@ -27,6 +25,3 @@ def install(settings: Settings) -> None:
 
     faust_aiokafka.AIOKafkaConsumerThread.highwaters = highwaters  # type: ignore[method-assign]
 
-
-def uninstall() -> None:
-    faust_aiokafka.AIOKafkaConsumerThread.highwaters = _original_highwaters  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 
 from consumers.graph import GraphConsumer
@@ -14,7 +15,7 @@ from consumers.metrics import MetricsConsumer
 from producers.personas import agent_id, personas
 from producers.publisher import EventPublisher
 from producers.requests import random_requests
-from swarmstream.progress import progress_bar
+from swarmstream.progress import Progress, progress_bar
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
@@ -133,9 +134,9 @@ async def run_demo(
     )
 
 
-async def _watch(stack: LocalStack, work: asyncio.Future | asyncio.Task | object) -> None:
+async def _watch(stack: LocalStack, work: Awaitable[None]) -> None:
     """Await ``work``, but fail at once, with its log, if a worker process dies."""
-    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(work)
     try:
         while not task.done():
             await asyncio.wait([task], timeout=1.0)
@@ -152,7 +153,7 @@ async def _watch(stack: LocalStack, work: asyncio.Future | asyncio.Task | object
                 await task
 
 
-async def _until_settled(metrics: MetricsConsumer, expected: int, timeout_s: float, bar) -> None:
+async def _until_settled(metrics: MetricsConsumer, expected: int, timeout_s: float, bar: Progress) -> None:
     deadline = time.monotonic() + timeout_s
     done = 0
     while done < expected:

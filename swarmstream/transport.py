@@ -123,16 +123,3 @@ async def fetch_highwaters(settings: Settings, partitions: list[TopicPartition])
     finally:
         await consumer.stop()
 
-
-async def committed_lag(settings: Settings, group_id: str, topic: str) -> int:
-    """Records in ``topic`` not yet committed by ``group_id``."""
-    partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    ends = await fetch_highwaters(settings, partitions)
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        # Tansu needs the partitions spelled out.
-        committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
-    finally:
-        await admin.close()
-    return sum(ends[tp] - max(committed[tp].offset, 0) if tp in committed else ends[tp] for tp in partitions)
