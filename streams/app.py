@@ -48,8 +48,6 @@ def create_app(settings: Settings) -> StreamApp:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=False,
-        web_port=settings.worker_web_port or 6066,
-        web_bind="127.0.0.1",
         # Tables take the app's serializers; our codec handles every value explicitly.
         key_serializer="raw",
         value_serializer="raw",

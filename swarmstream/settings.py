@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0)
     # How long an interaction waits for its speaker's profile before it is dead-lettered.
     unknown_agent_grace_s: float = Field(10.0, ge=0)
-    worker_web_port: int = Field(0, ge=0, le=65535)
     # A killed worker keeps its partitions until this expires; faust's default is 60 s.
     session_timeout_s: float = Field(30.0, gt=0)
 
