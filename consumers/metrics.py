@@ -96,19 +96,24 @@ class MetricsConsumer:
             "swarmstream_responses", "Interaction requests answered (first answer only)", registry=self.registry
         )
         self.duplicates = Counter(
-            "swarmstream_duplicate_events", "Responses or dead letters seen again (at-least-once replays)",
+            "swarmstream_duplicate_events",
+            "Responses or dead letters seen again (at-least-once replays)",
             registry=self.registry,
         )
         self.dead_letters = Counter(
             "swarmstream_dead_letters", "Events dead-lettered, by reason", ["reason"], registry=self.registry
         )
         self.llm_duration = Histogram(
-            "swarmstream_llm_request_duration_seconds", "LLM call duration per answered request",
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "swarmstream_llm_request_duration_seconds",
+            "LLM call duration per answered request",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.e2e_latency = Histogram(
-            "swarmstream_end_to_end_latency_seconds", "Response time minus request creation time",
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "swarmstream_end_to_end_latency_seconds",
+            "Response time minus request creation time",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.tokens = Counter("swarmstream_llm_tokens", "LLM tokens", ["direction"], registry=self.registry)
         self.peak_inflight = Gauge(

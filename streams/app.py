@@ -48,6 +48,10 @@ def create_app(settings: Settings) -> StreamApp:
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=False,
+        # A batch already fetched, and the stream's buffer, are delivered even to a paused stream:
+        # both must fit in the room left when requests pause (see Settings).
+        broker_max_poll_records=settings.fetch_max_records,
+        stream_buffer_maxsize=settings.stream_buffer_size,
         # Tables take the app's serializers; our codec handles every value explicitly.
         key_serializer="raw",
         value_serializer="raw",
@@ -67,6 +71,6 @@ def create_app(settings: Settings) -> StreamApp:
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-        interactions.pool.forget(revoked)
+        interactions.forget(revoked)
 
     return StreamApp(app=app, registry=registry, interactions=interactions)

@@ -24,4 +24,3 @@ def install(settings: Settings) -> None:
         return {tp: found[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
 
     faust_aiokafka.AIOKafkaConsumerThread.highwaters = highwaters  # type: ignore[method-assign]
-

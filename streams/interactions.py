@@ -6,7 +6,7 @@ import logging
 import time
 
 import faust
-import openai
+from faust.types import TP, ConsumerT
 
 from streams.ordered_acks import OrderedAckPool
 from streams.prompts import build_messages
@@ -14,23 +14,10 @@ from streams.publishing import dead_letter, publish
 from streams.registry import AgentRegistry
 from swarmstream import codec
 from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
-from swarmstream.llm.client import LLMClient
+from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def llm_error_reason(exc: Exception) -> str:
-    """A stable dead-letter reason for an openai-package error."""
-    if isinstance(exc, openai.RateLimitError):
-        return "llm_rate_limited"
-    if isinstance(exc, openai.APITimeoutError):
-        return "llm_timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "llm_connection_error"
-    if isinstance(exc, openai.APIStatusError):
-        return f"llm_http_{exc.status_code}"
-    return "llm_bad_response"
 
 
 class InteractionProcessor:
@@ -45,24 +32,68 @@ class InteractionProcessor:
         self.registry = registry
         self.responses = responses
         self.dead_letters = dead_letters
-        self.llm: LLMClient | None = None
+        self.llm: LLMEngine | None = None
+        # The engine's gate bounds LLM calls in flight; the pool bounds events held in memory.
         self.pool: OrderedAckPool[faust.EventT] = OrderedAckPool(
-            settings.max_concurrent,
+            settings.max_pending_events,
             ack=lambda event: event.ack(),
             partition_of=lambda event: event.message.tp,
         )
+        self._consumer: ConsumerT | None = None
+        self._paused: set[TP] = set()
+        self._pause_at = settings.max_pending_events // 2
+        self._resume_at = settings.max_pending_events // 4
 
     async def run(self, stream: faust.StreamT) -> None:
         # One actor, acks off: the pool runs handlers concurrently and acks in arrival order.
-        self.llm = LLMClient(self.settings)
+        self.llm = build_engine(self.settings)
+        self._consumer = stream.app.consumer
         try:
             async for event in stream.noack().events():
                 await self.pool.submit(event, self.handle)
+                if not self._paused and self.pool.running >= self._pause_at:
+                    self._pause_requests()
         finally:
             await self.llm.close()
 
+    def _pause_requests(self) -> None:
+        """Stop fetching requests; agent events keep flowing.
+
+        Faust delivers every topic through one fetcher. A backlog of requests waiting for their
+        speakers' profiles would otherwise keep out the very agent events they wait for.
+
+        Not ``consumer.pause_partitions``: faust's ``getmany`` silently drops records already
+        fetched for a partition paused that way, and its gap handling later commits past them.
+        The buffer-full path used here is faust's own flow control, which still delivers them.
+        """
+        assert self._consumer is not None
+        self._paused = {tp for tp in self._consumer.assignment() if tp.topic == self.settings.requests_topic}
+        for tp in self._paused:
+            self._consumer.on_buffer_full(tp)
+        log.info("%d requests pending: fetching no more until %d", self.pool.running, self._resume_at)
+
+    def _resume_requests(self) -> None:
+        assert self._consumer is not None
+        for tp in self._paused:
+            self._consumer.on_buffer_drop(tp)
+        self._paused = set()
+        log.info("%d requests pending: fetching requests again", self.pool.running)
+
+    def forget(self, revoked: set[TP]) -> None:
+        """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state."""
+        self.pool.forget(revoked)
+        self._paused -= revoked
+
     async def handle(self, event: faust.EventT) -> None:
         """Never raises for a bad event: it ends as a response or a dead letter."""
+        try:
+            await self._handle(event)
+        finally:
+            # The finishing handler still counts as running.
+            if self._paused and self.pool.running <= self._resume_at + 1:
+                self._resume_requests()
+
+    async def _handle(self, event: faust.EventT) -> None:
         try:
             request = codec.decode(event.value, InteractionRequested)
         except codec.DecodeError as exc:
@@ -81,7 +112,12 @@ class InteractionProcessor:
             )
 
     async def _answer(self, event: faust.EventT, request: InteractionRequested) -> None:
-        profile = await self.registry.wait_for(request.agent_id, self.settings.unknown_agent_grace_s)
+        profile = await self.registry.wait_for(
+            request.agent_id,
+            event.message.partition,
+            self.settings.unknown_agent_grace_s,
+            self.settings.unknown_agent_max_wait_s,
+        )
         if profile is None:
             await dead_letter(
                 self.dead_letters,
@@ -94,14 +130,14 @@ class InteractionProcessor:
         assert self.llm is not None
         try:
             completion = await self.llm.complete(build_messages(profile, request))
-        except (openai.OpenAIError, ValueError) as exc:
+        except LLMFailure as failure:
             await dead_letter(
                 self.dead_letters,
                 event,
-                llm_error_reason(exc),
-                str(exc),
+                f"llm_{failure.kind}",
+                str(failure),
                 decoded=request,
-                attempts=self.settings.llm_max_retries + 1,
+                attempts=failure.attempts,
             )
             return
         await publish(
@@ -118,6 +154,7 @@ class InteractionProcessor:
                 completion_tokens=completion.completion_tokens,
                 llm_latency_ms=completion.latency_s * 1000,
                 llm_inflight=completion.inflight_at_start,
+                llm_attempts=completion.attempts,
                 request_created_at=request.created_at,
                 created_at=time.time(),
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import faust
@@ -21,25 +22,47 @@ class AgentRegistry:
     def __init__(self, table: faust.Table, dead_letters: faust.TopicT):
         self.table = table
         self.dead_letters = dead_letters
+        # When the registry last folded an event of each agents partition (loop time).
+        self.last_progress: dict[int, float] = {}
+        self._progressed = asyncio.Event()
 
     def get(self, agent_id: str) -> profiles.Profile | None:
         data = self.table.get(agent_id.encode())
         return profiles.unpack(data) if data else None
 
-    async def wait_for(self, agent_id: str, grace_s: float) -> profiles.Profile | None:
-        """The profile, waiting up to ``grace_s`` for its creation event to be processed.
+    async def wait_for(
+        self, agent_id: str, partition: int, grace_s: float, max_wait_s: float
+    ) -> profiles.Profile | None:
+        """The profile, or None once the registry has been idle on ``partition`` for ``grace_s``.
 
-        Agent and interaction topics are read concurrently, so a request can overtake the
-        creation of its speaker by a moment.
+        Agent and interaction topics are read concurrently, so a request can overtake the creation
+        of its speaker: by a moment normally, by minutes when both topics have a backlog. While the
+        registry is still folding agent events of the speaker's partition (same key, same partition
+        number), the creation may be among them, so the wait goes on, up to ``max_wait_s``.
         """
         profile = self.get(agent_id)
-        deadline = asyncio.get_running_loop().time() + grace_s
-        delay = 0.01
-        while profile is None and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        if profile is not None:
+            return profile
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            now = loop.time()
+            idle_since = max(started, self.last_progress.get(partition, started))
+            remaining = min(idle_since + grace_s, started + max_wait_s) - now
+            if remaining <= 0:
+                return None
+            progressed = self._progressed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(progressed.wait(), remaining)
             profile = self.get(agent_id)
-        return profile
+            if profile is not None:
+                return profile
+
+    def _advance(self, partition: int) -> None:
+        self.last_progress[partition] = asyncio.get_running_loop().time()
+        # Wake every waiter: each checks whether its own agent arrived.
+        progressed, self._progressed = self._progressed, asyncio.Event()
+        progressed.set()
 
     async def run(self, stream: faust.StreamT) -> None:
         # Sequential on purpose: table writes are cheap and must follow arrival order per agent.
@@ -49,6 +72,7 @@ class AgentRegistry:
             except Exception as exc:  # an escaping exception would skip the event
                 log.exception("agent event failed")
                 await dead_letter(self.dead_letters, event, "processing_error", repr(exc))
+            self._advance(event.message.partition)
 
     async def handle(self, event: faust.EventT) -> None:
         try:

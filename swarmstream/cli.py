@@ -9,11 +9,14 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from swarmstream.settings import Settings
+
+if TYPE_CHECKING:
+    from swarmstream.llm.simulator import SimulatorConfig
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
@@ -26,22 +29,63 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-concurrent", type=int, help="LLM calls in flight per worker")
 
 
+# The simulator's options, shared by `llm-sim` and `demo` (which passes them to its simulator).
+_SIMULATOR_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--latency", {"choices": ["fixed", "uniform", "lognormal"], "default": "fixed"}),
+    ("--latency-ms", {"type": float, "default": 100.0, "help": "fixed value, or mean for lognormal"}),
+    ("--latency-min-ms", {"type": float, "default": 0.0}),
+    ("--latency-max-ms", {"type": float, "default": 60_000.0}),
+    ("--latency-sigma", {"type": float, "default": 0.5, "help": "lognormal shape"}),
+    ("--sim-seed", {"type": int, "default": 0}),
+    ("--sim-rpm", {"type": float, "help": "requests per minute before answering 429"}),
+    ("--sim-tpm", {"type": float, "help": "tokens per minute before answering 429"}),
+    ("--sim-burst-s", {"type": float, "default": 1.0, "help": "seconds of budget the limits save up"}),
+    ("--fault-429", {"type": float, "default": 0.0, "help": "fraction of calls answered 429"}),
+    ("--fault-5xx", {"type": float, "default": 0.0, "help": "fraction answered 500/502/503"}),
+    ("--fault-timeout", {"type": float, "default": 0.0, "help": "fraction that hang for --hang-s"}),
+    ("--fault-malformed", {"type": float, "default": 0.0, "help": "fraction answered with a broken body"}),
+    ("--fault-reset", {"type": float, "default": 0.0, "help": "fraction whose connection is reset"}),
+    ("--hang-s", {"type": float, "default": 60.0}),
+]
+
+
 def _simulator_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("LLM simulator")
-    group.add_argument("--latency", choices=["fixed", "uniform", "lognormal"], default="fixed")
-    group.add_argument("--latency-ms", type=float, default=100.0, help="fixed value, or mean for lognormal")
-    group.add_argument("--latency-min-ms", type=float, default=0.0)
-    group.add_argument("--latency-max-ms", type=float, default=60_000.0)
-    group.add_argument("--latency-sigma", type=float, default=0.5, help="lognormal shape")
-    group.add_argument("--sim-seed", type=int, default=0)
+    for flag, options in _SIMULATOR_OPTIONS:
+        group.add_argument(flag, **options)
 
 
 def _simulator_argv(args: argparse.Namespace) -> list[str]:
-    return [
-        "--latency", args.latency, "--latency-ms", str(args.latency_ms),
-        "--latency-min-ms", str(args.latency_min_ms), "--latency-max-ms", str(args.latency_max_ms),
-        "--latency-sigma", str(args.latency_sigma), "--sim-seed", str(args.sim_seed),
-    ]  # fmt: skip
+    argv = []
+    for flag, _ in _SIMULATOR_OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
+    from swarmstream.llm.simulator import FaultRates, LatencyModel, RateLimits, SimulatorConfig
+
+    return SimulatorConfig(
+        latency=LatencyModel(
+            kind=args.latency,
+            mean_ms=args.latency_ms,
+            min_ms=args.latency_min_ms,
+            max_ms=args.latency_max_ms,
+            sigma=args.latency_sigma,
+        ),
+        seed=args.sim_seed,
+        limits=RateLimits(rpm=args.sim_rpm, tpm=args.sim_tpm, burst_s=args.sim_burst_s),
+        faults=FaultRates(
+            rate_limit=args.fault_429,
+            server_error=args.fault_5xx,
+            timeout=args.fault_timeout,
+            malformed=args.fault_malformed,
+            reset=args.fault_reset,
+            hang_s=args.hang_s,
+        ),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8000)
     _simulator_options(sim)
+
+    bench = commands.add_parser("bench", help="benchmarks that print numbers")
+    benches = bench.add_subparsers(dest="bench", required=True)
+    bench_llm = benches.add_parser("llm", help="one pinned worker end to end vs the bare LLM client")
+    bench_llm.add_argument("--requests", type=int, default=30_000)
+    bench_llm.add_argument("--agents", type=int, default=1_000)
+    bench_llm.add_argument("--seed", type=int, default=7)
+    _connection_options(bench_llm)
+    _simulator_options(bench_llm)
+    bench_rate = benches.add_parser("ratelimit", help="the engine against a simulator enforcing RPM/TPM limits")
+    bench_rate.add_argument("--rpm", type=float, default=6_000)
+    bench_rate.add_argument("--tpm", type=float, default=600_000)
+    bench_rate.add_argument("--duration", type=float, default=150, help="seconds")
+    bench_rate.add_argument("--max-concurrent", type=int, help="LLM calls in flight")
 
     worker = commands.add_parser("worker", help="run the faust stream processors")
     worker.add_argument("--loglevel", default="warning")
@@ -142,6 +200,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _broker(args)
     if args.command == "llm-sim":
         return _llm_sim(args)
+    if args.command == "bench":
+        return _bench(args)
     if args.command == "topics":
         from swarmstream.transport import ensure_topics
 
@@ -192,19 +252,25 @@ def _broker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _llm_sim(args: argparse.Namespace) -> int:
-    from swarmstream.llm.simulator import LatencyModel, SimulatorConfig, serve
+def _bench(args: argparse.Namespace) -> int:
+    if args.bench == "llm":
+        from swarmstream.bench.llm import bench_llm
 
-    config = SimulatorConfig(
-        latency=LatencyModel(
-            kind=args.latency,
-            mean_ms=args.latency_ms,
-            min_ms=args.latency_min_ms,
-            max_ms=args.latency_max_ms,
-            sigma=args.latency_sigma,
-        ),
-        seed=args.sim_seed,
-    )
+        report = asyncio.run(
+            bench_llm(settings_from(args), args.requests, args.agents, args.seed, _simulator_argv(args))
+        )
+    else:
+        from swarmstream.bench.ratelimit import bench_ratelimit
+
+        report = asyncio.run(bench_ratelimit(settings_from(args), args.rpm, args.tpm, args.duration))
+    print(report)
+    return 0
+
+
+def _llm_sim(args: argparse.Namespace) -> int:
+    from swarmstream.llm.simulator import serve
+
+    config = simulator_config(args)
     print(f"LLM simulator on http://{args.host}:{args.port}/v1", flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         _run_until_signal(serve(config, args.host, args.port))

@@ -88,6 +88,8 @@ class InteractionResponded(Event):
     llm_latency_ms: float = Field(ge=0)
     # LLM calls in flight on the answering worker when this one started: feeds "peak concurrent".
     llm_inflight: int = Field(ge=0)
+    # Attempts the answer took (retries after 429s, 5xx, timeouts; possibly on a fallback endpoint).
+    llm_attempts: int = Field(1, ge=1)
     request_created_at: float
 
 

@@ -6,10 +6,21 @@ collide with them, and the faust app is built with an empty environment so only 
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LLMEndpoint(BaseModel):
+    """One OpenAI-compatible endpoint and model, with the provider's limits for it."""
+
+    base_url: str
+    model: str
+    api_key: SecretStr | None = None
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
 
 
 class Settings(BaseSettings):
@@ -32,8 +43,16 @@ class Settings(BaseSettings):
     app_id: str = "swarmstream"
     max_concurrent: int = Field(256, ge=1)
     commit_interval_s: float = Field(1.0, gt=0)
-    # How long an interaction waits for its speaker's profile before it is dead-lettered.
+    # Requests a worker holds at once (being answered, waiting for an LLM slot or for their speaker's
+    # profile); above half of it the worker stops fetching requests until it is down to a quarter.
+    max_pending_events: int = Field(20_000, ge=1)
+    # Faust's per-stream buffer and records per fetch: after a pause, up to both still arrive.
+    stream_buffer_size: int = Field(1_000, ge=1)
+    fetch_max_records: int = Field(500, ge=1)
+    # An unknown speaker is dead-lettered once the registry has been idle on its partition this long
+    # (it may still be reading the speaker's creation), and at the latest after the max wait.
     unknown_agent_grace_s: float = Field(10.0, ge=0)
+    unknown_agent_max_wait_s: float = Field(300.0, ge=0)
     # A killed worker keeps its partitions until this expires; faust's default is 60 s.
     session_timeout_s: float = Field(30.0, gt=0)
 
@@ -42,8 +61,26 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr = SecretStr("sk-swarmstream-local")
     llm_model: str = "gpt-3.5-turbo"
     llm_max_tokens: int = Field(150, ge=1)
-    llm_timeout_s: float = Field(30.0, gt=0)
-    llm_max_retries: int = Field(2, ge=0)
+    # Per call. Faust waits for calls in flight before it gives partitions away in a rebalance,
+    # so one call must stay well below the rebalance timeout (validated below).
+    llm_timeout_s: float = Field(20.0, gt=0)
+    rebalance_timeout_s: float = Field(60.0, gt=0)
+    # Attempts per request, across endpoints; then the request is dead-lettered.
+    llm_max_attempts: int = Field(4, ge=1, le=20)
+    llm_backoff_base_s: float = Field(0.25, gt=0)
+    llm_backoff_cap_s: float = Field(8.0, gt=0)
+    # The provider's limits for the primary endpoint; None: not limited by us.
+    llm_rpm: float | None = Field(None, gt=0)
+    llm_tpm: float | None = Field(None, gt=0)
+    # Pace at this fraction of the limits: the provider's clock and ours never agree exactly.
+    llm_rate_headroom: float = Field(0.98, gt=0, le=1)
+    # AIMD on the in-flight limit (between llm_min_concurrent and max_concurrent).
+    auto_optimize: bool = True
+    llm_min_concurrent: int = Field(4, ge=1)
+    # Fallback chain, tried in order when the one before keeps failing (JSON list in the env).
+    llm_fallbacks: list[LLMEndpoint] = Field(default_factory=list)
+    llm_fallback_after: int = Field(3, ge=1, description="consecutive failures before an endpoint is skipped")
+    llm_fallback_cooldown_s: float = Field(30.0, gt=0)
 
     # Local state (faust data dir, SQLite graph).
     data_dir: str = "swarmstream-data"
@@ -57,6 +94,31 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _call_fits_in_rebalance(self) -> Settings:
+        if self.llm_timeout_s * 2 > self.rebalance_timeout_s:
+            raise ValueError(
+                f"llm_timeout_s ({self.llm_timeout_s}) must be at most half of rebalance_timeout_s "
+                f"({self.rebalance_timeout_s}): a rebalance waits for the calls in flight"
+            )
+        if self.max_pending_events < self.max_concurrent:
+            raise ValueError("max_pending_events must be at least max_concurrent")
+        if self.max_pending_events < 2 * (self.stream_buffer_size + self.fetch_max_records):
+            # Requests pause at half the limit; what was already fetched must still fit.
+            raise ValueError("max_pending_events must be at least 2 * (stream_buffer_size + fetch_max_records)")
+        if self.llm_min_concurrent > self.max_concurrent:
+            raise ValueError("llm_min_concurrent must not exceed max_concurrent")
+        return self
+
+    def primary_endpoint(self) -> LLMEndpoint:
+        return LLMEndpoint(
+            base_url=self.require_llm_base_url(),
+            model=self.llm_model,
+            api_key=self.llm_api_key,
+            rpm=self.llm_rpm,
+            tpm=self.llm_tpm,
+        )
 
     @property
     def agents_topic(self) -> str:
@@ -102,10 +164,19 @@ class Settings(BaseSettings):
     def to_env(self) -> dict[str, str]:
         """These settings as ``SWARMSTREAM_*`` variables, for child processes."""
         env: dict[str, str] = {}
-        for name, value in self.model_dump().items():
+        for name, value in self.model_dump(mode="json").items():
             if value is None:
                 continue
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
+            if name == "llm_api_key":
+                value = self.llm_api_key.get_secret_value()
+            elif name == "llm_fallbacks":
+                value = json.dumps(
+                    [
+                        {**endpoint.model_dump(mode="json"), "api_key": endpoint.api_key.get_secret_value()}
+                        if endpoint.api_key
+                        else endpoint.model_dump(mode="json")
+                        for endpoint in self.llm_fallbacks
+                    ]
+                )
             env[f"SWARMSTREAM_{name.upper()}"] = str(value)
         return env

@@ -122,4 +122,3 @@ async def fetch_highwaters(settings: Settings, partitions: list[TopicPartition])
         return result
     finally:
         await consumer.stop()
-

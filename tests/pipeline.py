@@ -7,13 +7,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from producers.publisher import EventPublisher
 from swarmstream import codec
 from swarmstream.events import DeadLetter, Event, InteractionResponded
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
-from swarmstream.transport import ensure_topics, make_consumer
+from swarmstream.transport import client_options, ensure_topics, fetch_highwaters, make_consumer
 
 E = TypeVar("E", bound=Event)
 
@@ -84,3 +85,36 @@ class RunningPipeline:
         for part in (self.publisher, self.dead_letters, self.responses):
             await part.__aexit__(*exc)
         self.stack.__exit__(*exc)
+
+
+async def read_topic(settings: Settings, topic: str, event_type: type[E]) -> list[tuple[int, int, E]]:
+    """Every event now in ``topic`` as ``(partition, offset, event)``, read outside any group."""
+    partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    ends = await fetch_highwaters(settings, partitions)
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        found: list[tuple[int, int, E]] = []
+        deadline = asyncio.get_running_loop().time() + 60
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"could not read {topic} to its end")
+            for tp, batch in (await consumer.getmany(timeout_ms=200)).items():
+                found.extend((tp.partition, r.offset, codec.decode(r.value, event_type)) for r in batch)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The stream workers' committed offsets on ``topic``, per partition."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        offsets = await admin.list_consumer_group_offsets(settings.app_id, partitions=partitions)
+        return {tp.partition: meta.offset for tp, meta in offsets.items()}
+    finally:
+        await admin.close()

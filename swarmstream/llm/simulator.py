@@ -1,21 +1,22 @@
 """An OpenAI-compatible chat-completions server for local runs and tests.
 
 Replies are deterministic functions of the prompt; latency follows a configurable distribution;
-``usage`` counts tokens the way the reply was built. Rate limits and fault injection plug in
-through :class:`SimulatorConfig` as they are added.
+``usage`` counts tokens the way the reply was built. Optional RPM/TPM limits answer 429 with
+``Retry-After`` and ``x-ratelimit-*`` headers, and faults (429, 5xx, hangs, malformed bodies,
+connection resets) are injected at configured rates. ``GET /stats`` reports what was answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import math
 import random
 import re
 import time
 from typing import Any, Literal
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
 
@@ -60,6 +61,7 @@ _WORDS = [
     "kind",
     "honest",
 ]
+_TRUNCATED = b'{"id": "chatcmpl-sim", "choices": [{"message": '
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -95,36 +97,151 @@ class LatencyModel(BaseModel):
         return min(max(ms, self.min_ms), self.max_ms) / 1000.0
 
 
+class FaultRates(BaseModel):
+    """Fraction of calls answered with each fault, drawn independently of the rate limits."""
+
+    rate_limit: float = Field(0.0, ge=0, le=1, description="429 with Retry-After")
+    server_error: float = Field(0.0, ge=0, le=1, description="500, 502 or 503")
+    timeout: float = Field(0.0, ge=0, le=1, description="hang for hang_s, then answer")
+    malformed: float = Field(0.0, ge=0, le=1, description="200 with a truncated JSON body")
+    reset: float = Field(0.0, ge=0, le=1, description="close the connection without answering")
+    hang_s: float = Field(60.0, ge=0)
+    retry_after_s: float = Field(0.2, ge=0)
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> FaultRates:
+        if self.rate_limit + self.server_error + self.timeout + self.malformed + self.reset > 1:
+            raise ValueError("fault rates add up to more than 1")
+        return self
+
+
+class RateLimits(BaseModel):
+    """Provider-style limits, refilled continuously and enforced over ``burst_s`` windows.
+
+    "6,000 RPM" is enforced the way providers do it: about 100 requests per second, with at
+    most ``burst_s`` seconds of budget saved up, not 6,000 at once.
+    """
+
+    rpm: float | None = Field(None, gt=0)
+    tpm: float | None = Field(None, gt=0)
+    burst_s: float = Field(1.0, gt=0)
+
+
 class SimulatorConfig(BaseModel):
     latency: LatencyModel = Field(default_factory=LatencyModel)
     models: list[str] = Field(default_factory=lambda: ["gpt-3.5-turbo", "gpt-4o-mini"])
     seed: int = 0
+    limits: RateLimits = Field(default_factory=RateLimits)
+    faults: FaultRates = Field(default_factory=FaultRates)
 
 
 def reply_for(messages: list[dict[str, Any]], max_tokens: int) -> str:
     """A deterministic sentence derived from the prompt."""
-    digest = hashlib.blake2b(json.dumps(messages, sort_keys=True).encode(), digest_size=16).digest()
+    digest = hashlib.blake2b(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
     rng = random.Random(digest)
     length = min(max_tokens - 1, rng.randint(8, 40))
     words = [rng.choice(_WORDS) for _ in range(max(length, 1))]
     return " ".join(words).capitalize() + "."
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
+def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-    return web.json_response(body, status=status)
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+class _Bucket:
+    """The server's view of one limit: ``per_minute`` refilled continuously, ``burst_s`` deep."""
+
+    def __init__(self, per_minute: float, burst_s: float):
+        self.per_minute = per_minute
+        self.rate = per_minute / 60
+        self.capacity = max(1.0, self.rate * burst_s)
+        self.level = self.capacity
+        self.updated = time.monotonic()
+
+    def refill(self) -> float:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.updated) * self.rate)
+        self.updated = now
+        return self.level
+
+    def wait_for(self, amount: float) -> float:
+        return max(0.0, (min(amount, self.capacity) - self.refill()) / self.rate)
 
 
 class Simulator:
     def __init__(self, config: SimulatorConfig):
         self.config = config
         self._rng = random.Random(config.seed)
+        limits = config.limits
+        self._requests = _Bucket(limits.rpm, limits.burst_s) if limits.rpm else None
+        self._tokens = _Bucket(limits.tpm, limits.burst_s) if limits.tpm else None
         self.completions = 0
+        self.tokens_used = 0
+        self.rate_limited = 0
+        self.faults: dict[str, int] = dict.fromkeys(("rate_limit", "server_error", "timeout", "malformed", "reset"), 0)
 
-    async def chat_completions(self, request: web.Request) -> web.Response:
+    def _limit_headers(self) -> dict[str, str]:
+        headers = {}
+        for name, bucket in (("requests", self._requests), ("tokens", self._tokens)):
+            if bucket is not None:
+                level = bucket.refill()
+                headers[f"x-ratelimit-limit-{name}"] = f"{bucket.per_minute:g}"
+                headers[f"x-ratelimit-remaining-{name}"] = str(max(0, int(level)))
+                headers[f"x-ratelimit-reset-{name}"] = f"{(bucket.capacity - level) / bucket.rate:.3f}s"
+        return headers
+
+    def _admit(self, tokens: int) -> web.Response | None:
+        """Charge one request and ``tokens``; a 429 when either limit is exhausted."""
+        wait = 0.0
+        if self._requests is not None:
+            wait = max(wait, self._requests.wait_for(1))
+        if self._tokens is not None:
+            wait = max(wait, self._tokens.wait_for(tokens))
+        if wait > 0:
+            self.rate_limited += 1
+            return self._too_many(wait, "Rate limit reached: requests or tokens per minute")
+        if self._requests is not None:
+            self._requests.level -= 1
+        if self._tokens is not None:
+            self._tokens.level -= tokens
+        return None
+
+    def _too_many(self, wait_s: float, message: str) -> web.Response:
+        headers = self._limit_headers()
+        headers["retry-after-ms"] = str(max(1, math.ceil(wait_s * 1000)))
+        headers["retry-after"] = str(max(1, math.ceil(wait_s)))
+        return _error(429, message, "rate_limit_exceeded", headers)
+
+    async def _fault(self, request: web.Request) -> web.StreamResponse | None:
+        faults = self.config.faults
+        draw = self._rng.random()
+        for kind in ("rate_limit", "server_error", "timeout", "malformed", "reset"):
+            draw -= getattr(faults, kind)
+            if draw < 0:
+                break
+        else:
+            return None
+        self.faults[kind] += 1
+        if kind == "rate_limit":
+            return self._too_many(faults.retry_after_s, "injected rate limit")
+        if kind == "server_error":
+            return _error(self._rng.choice([500, 502, 503]), "injected server error", "server_error")
+        if kind == "timeout":
+            await asyncio.sleep(faults.hang_s)
+            return None
+        if kind == "malformed":
+            return web.Response(
+                body=b'{"id": "chatcmpl-sim", "choices": [{"message": ', content_type="application/json"
+            )
+        assert request.transport is not None
+        request.transport.abort()
+        raise asyncio.CancelledError
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
             return _error(400, "request body is not JSON")
         messages = body.get("messages") if isinstance(body, dict) else None
         if not isinstance(messages, list) or not messages:
@@ -135,33 +252,37 @@ class Simulator:
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 150)
         if max_tokens < 1:
             return _error(400, "'max_tokens' must be at least 1")
+        fault = await self._fault(request)
+        if fault is not None:
+            return fault
 
-        await asyncio.sleep(self.config.latency.sample_s(self._rng))
-        content = reply_for(messages, max_tokens)
         prompt_text = " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
         prompt_tokens = count_tokens(prompt_text) + 4 * len(messages)
+        # Like providers, charge max_tokens up front and refund what the reply did not use.
+        rejected = self._admit(prompt_tokens + max_tokens)
+        if rejected is not None:
+            return rejected
+        headers = self._limit_headers()
+        await asyncio.sleep(self.config.latency.sample_s(self._rng))
+        content = reply_for(messages, max_tokens)
         completion_tokens = count_tokens(content)
+        if self._tokens is not None:
+            self._tokens.level = min(self._tokens.capacity, self._tokens.level + max_tokens - completion_tokens)
         self.completions += 1
-        return web.json_response(
-            {
-                "id": f"chatcmpl-sim-{self.completions}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            }
-        )
+        self.tokens_used += prompt_tokens + completion_tokens
+        payload = {
+            "id": f"chatcmpl-sim-{self.completions}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
 
     async def models(self, request: web.Request) -> web.Response:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "swarmstream"} for m in self.config.models]
@@ -170,6 +291,17 @@ class Simulator:
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    async def stats(self, request: web.Request) -> web.Response:
+        """What the simulator answered so far: completions, tokens, 429s, injected faults."""
+        return web.json_response(
+            {
+                "completions": self.completions,
+                "tokens": self.tokens_used,
+                "rate_limited": self.rate_limited,
+                "faults": self.faults,
+            }
+        )
+
 
 def build_app(config: SimulatorConfig) -> web.Application:
     sim = Simulator(config)
@@ -177,6 +309,7 @@ def build_app(config: SimulatorConfig) -> web.Application:
     app.router.add_post("/v1/chat/completions", sim.chat_completions)
     app.router.add_get("/v1/models", sim.models)
     app.router.add_get("/healthz", sim.health)
+    app.router.add_get("/stats", sim.stats)
     return app
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -21,6 +22,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _before_exec(cores: set[int] | None) -> Callable[[], None]:
+    def setup() -> None:
+        _die_with_parent()
+        if cores:
+            # Before exec, so every thread the child starts inherits the affinity.
+            os.sched_setaffinity(0, cores)
+
+    return setup
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -30,7 +41,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ChildProcess:
     """A subprocess with its output in a log file, stopped by :meth:`stop`."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, log_path: Path | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        cores: set[int] | None = None,
+    ):
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -41,7 +59,7 @@ class ChildProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_before_exec(cores) if sys.platform.startswith("linux") else None,
         )
 
     @property

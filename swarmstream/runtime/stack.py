@@ -44,14 +44,15 @@ class LocalStack:
         self.settings = self.settings.model_copy(update=updates)
         return self.settings
 
-    def start_worker(self) -> ChildProcess:
-        """A stream worker in its own process, configured like this stack."""
+    def start_worker(self, loglevel: str = "warning", cores: set[int] | None = None) -> ChildProcess:
+        """A stream worker in its own process, configured like this stack (``cores``: pin it)."""
         index = len(self.workers)
         worker = ChildProcess(
             f"worker {index}",
-            python_module("swarmstream", "worker"),
+            python_module("swarmstream", "worker", "--loglevel", loglevel),
             env=self.settings.to_env(),
             log_path=self.run_dir / f"worker-{index}.log",
+            cores=cores,
         )
         self.workers.append(worker)
         return worker

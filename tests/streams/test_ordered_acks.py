@@ -52,9 +52,7 @@ async def test_ordered_pool_never_commits_past_in_flight_events(consumer):
     async def handle(message: Message) -> None:
         await gates[message.offset].wait()
 
-    pool: OrderedAckPool[Message] = OrderedAckPool(
-        limit=10, ack=lambda m: m.ack(consumer), partition_of=lambda m: m.tp
-    )
+    pool: OrderedAckPool[Message] = OrderedAckPool(limit=10, ack=lambda m: m.ack(consumer), partition_of=lambda m: m.tp)
     for message in messages:
         await pool.submit(message, handle)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+
 import msgpack
 import pytest
 
@@ -58,3 +61,42 @@ async def test_bad_input_is_dead_lettered_with_a_reason_and_good_input_still_flo
 
 def codec_fields(event: InteractionRequested) -> dict:
     return msgpack.unpackb(codec.encode(event))
+
+
+async def test_a_backlog_of_requests_does_not_starve_the_registry(settings, start_simulator):
+    """Requests that wait for their speakers must not keep the speakers' creations out.
+
+    Faust delivers every topic through one fetcher, which blocks while a stream's buffer is full.
+    Here 3,000 requests arrive first and fill the worker; their 400 speakers are created after.
+    Unless the worker stops fetching requests, the creations never get through (until the grace
+    runs out and every waiting request is wrongly dead-lettered).
+    """
+    settings = settings.model_copy(
+        update={
+            "llm_base_url": start_simulator("--latency-ms", "5"),
+            "max_pending_events": 400,
+            "stream_buffer_size": 100,
+            "fetch_max_records": 100,
+            "max_concurrent": 200,
+            "unknown_agent_grace_s": 60,
+        }
+    )
+    society = list(personas(401, seed=5))
+    first, rest = society[400], society[:400]
+    warmup = InteractionRequested(agent_id=first.agent_id, context="Are you there?")
+    requests = list(random_requests(3_000, agents=400, seed=5))
+    async with RunningPipeline(settings) as pipe:
+        await pipe.publisher.publish(settings.agents_topic, [first])
+        await pipe.publisher.publish(settings.requests_topic, [warmup])
+        await pipe.responses.wait_until(lambda got: len(got) >= 1, 120, "the worker to answer")
+        await pipe.publisher.publish(settings.requests_topic, requests)
+        await asyncio.sleep(3)  # the worker fills up with requests whose speakers do not exist yet
+        await pipe.publisher.publish(settings.agents_topic, rest)
+        await pipe.responses.wait_until(
+            lambda got: len({r.request_id for r in got}) + len(pipe.dead_letters.events) > len(requests),
+            50,
+            "every request answered or dead-lettered, well within the 60 s grace",
+        )
+    reasons = Counter(d.reason for d in pipe.dead_letters.events)
+    assert not reasons, f"dead letters: {reasons}"
+    assert {r.request_id for r in pipe.responses.events} == {r.request_id for r in [warmup, *requests]}

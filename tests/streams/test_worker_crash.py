@@ -13,7 +13,9 @@ import pytest
 
 from producers.personas import personas
 from producers.requests import random_requests
-from tests.pipeline import RunningPipeline
+from swarmstream.events import InteractionRequested, InteractionResponded
+from swarmstream.settings import Settings
+from tests.pipeline import RunningPipeline, committed_offsets, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +35,17 @@ async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulat
         answered_before_kill = len({r.request_id for r in responses.events})
         peak_inflight = max(r.llm_inflight for r in responses.events)
 
-        pipe.stack.start_worker()
-        # Generous: the dead member's session timeout, then one or two Tansu rebalances.
-        await responses.wait_until(
-            lambda got: len({r.request_id for r in got}) >= REQUESTS,
-            300,
-            f"all {REQUESTS} requests answered ({len(pipe.dead_letters.events)} dead letters so far)",
-        )
+        pipe.stack.start_worker(loglevel="info")
+        try:
+            # Generous: the dead member's session timeout, then one or two Tansu rebalances.
+            await responses.wait_until(
+                lambda got: len({r.request_id for r in got}) >= REQUESTS,
+                300,
+                f"all {REQUESTS} requests answered ({len(pipe.dead_letters.events)} dead letters so far)",
+            )
+        except AssertionError as exc:
+            where = await where_are_the_missing(settings)
+            raise AssertionError(f"{exc}\n{where}\nlogs: {pipe.stack.run_dir}") from None
 
     answers = Counter(r.request_id for r in responses.events)
     duplicates = sum(count - 1 for count in answers.values())
@@ -51,3 +57,13 @@ async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulat
     assert answered_before_kill < REQUESTS, "the kill must come before the work is done"
     assert set(answers) == {r.request_id for r in requests}
     assert pipe.dead_letters.events == []
+
+
+async def where_are_the_missing(settings: Settings) -> str:
+    """Which requests have no response, where they sit, and what the workers committed."""
+    responses = await read_topic(settings, settings.responses_topic, InteractionResponded)
+    answered = {event.request_id for _, _, event in responses}
+    requests = await read_topic(settings, settings.requests_topic, InteractionRequested)
+    missing = sorted((p, o) for p, o, event in requests if event.request_id not in answered)
+    committed = await committed_offsets(settings, settings.requests_topic)
+    return f"unanswered (partition, offset): {missing[:50]} ({len(missing)} in all); committed: {committed}"

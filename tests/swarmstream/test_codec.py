@@ -18,8 +18,14 @@ EXAMPLES = [
     AgentUpdated(agent_id="a1", community="y"),
     InteractionRequested(agent_id="a1", target_agent_id="a2", context="hi"),
     InteractionResponded(
-        agent_id="a1", content="hello", model="m", prompt_tokens=3, completion_tokens=1,
-        llm_latency_ms=12.5, llm_inflight=4, request_created_at=1.0,
+        agent_id="a1",
+        content="hello",
+        model="m",
+        prompt_tokens=3,
+        completion_tokens=1,
+        llm_latency_ms=12.5,
+        llm_inflight=4,
+        request_created_at=1.0,
     ),
     DeadLetter(reason="malformed_payload", source_topic="t", source_partition=0, source_offset=7, source_value=b"\x00"),
 ]

@@ -28,10 +28,26 @@ def test_api_key_is_secret_but_reaches_children():
     assert settings.to_env()["SWARMSTREAM_LLM_API_KEY"] == "sk-very-secret"
 
 
-def test_children_get_the_same_settings():
-    settings = Settings(bootstrap_servers="h:1", partitions=3, max_concurrent=9)
-    env = settings.to_env()
-    assert Settings(**{k.removeprefix("SWARMSTREAM_").lower(): v for k, v in env.items()}) == settings
+def test_children_get_the_same_settings(monkeypatch):
+    settings = Settings(
+        bootstrap_servers="h:1",
+        partitions=3,
+        max_concurrent=9,
+        llm_api_key="sk-primary",
+        llm_tpm=1000,
+        llm_fallbacks=[{"base_url": "http://b/v1", "model": "m2", "api_key": "sk-fallback", "rpm": 60}],
+    )
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    child = Settings()
+    assert child == settings
+    assert child.llm_fallbacks[0].api_key is not None
+    assert child.llm_fallbacks[0].api_key.get_secret_value() == "sk-fallback"
+
+
+def test_a_call_must_fit_in_a_rebalance():
+    with pytest.raises(ValidationError, match="rebalance"):
+        Settings(llm_timeout_s=40, rebalance_timeout_s=60)
 
 
 def test_bad_values_are_rejected():

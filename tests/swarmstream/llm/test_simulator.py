@@ -10,35 +10,111 @@ import pytest
 from aiohttp import web
 
 from swarmstream.llm.client import LLMClient
-from swarmstream.llm.simulator import LatencyModel, SimulatorConfig, build_app, reply_for
+from swarmstream.llm.retry import BadResponseError, error_kind
+from swarmstream.llm.simulator import (
+    FaultRates,
+    LatencyModel,
+    RateLimits,
+    SimulatorConfig,
+    build_app,
+    reply_for,
+)
 from swarmstream.runtime.process import free_port
-from swarmstream.settings import Settings
+from swarmstream.settings import LLMEndpoint
+
+MESSAGES = [{"role": "system", "content": "You are Ada."}, {"role": "user", "content": "Hello there!"}]
+
+
+async def serve_simulator(config: SimulatorConfig):
+    port = free_port()
+    runner = web.AppRunner(build_app(config))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture
 async def simulator_url():
-    port = free_port()
-    runner = web.AppRunner(build_app(SimulatorConfig(latency=LatencyModel(kind="fixed", mean_ms=30))))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/v1"
+    runner, url = await serve_simulator(SimulatorConfig(latency=LatencyModel(kind="fixed", mean_ms=30)))
+    yield url
     await runner.cleanup()
 
 
+def client_for(url: str, timeout_s: float = 5.0) -> LLMClient:
+    return LLMClient(LLMEndpoint(base_url=url, model="gpt-3.5-turbo"), timeout_s=timeout_s, max_connections=10)
+
+
 async def test_chat_completion_through_the_openai_package(simulator_url):
-    client = LLMClient(Settings(llm_base_url=simulator_url, llm_max_tokens=20))
-    messages = [{"role": "system", "content": "You are Ada."}, {"role": "user", "content": "Hello there!"}]
+    client = client_for(simulator_url)
     try:
-        first = await client.complete(messages)
-        again = await client.complete(messages)
-        other = await client.complete([{"role": "user", "content": "Something else"}])
+        first = await client.call(MESSAGES, max_tokens=20)
+        again = await client.call(MESSAGES, max_tokens=20)
+        other = await client.call([{"role": "user", "content": "Something else"}], max_tokens=20)
     finally:
         await client.close()
     assert first.content == again.content != other.content, "replies are deterministic in the prompt"
     assert first.model == "gpt-3.5-turbo"
     assert first.prompt_tokens > 0 and 0 < first.completion_tokens <= 20
-    assert first.latency_s >= 0.03
-    assert client.inflight == 0 and client.peak_inflight == 1
+
+
+async def test_rate_limits_answer_429_with_retry_after_and_ratelimit_headers():
+    config = SimulatorConfig(latency=LatencyModel(mean_ms=1), limits=RateLimits(rpm=120, burst_s=1.0))
+    runner, url = await serve_simulator(config)
+    client = client_for(url)
+    try:
+        ok = await client.call(MESSAGES, max_tokens=20)
+        assert ok.headers["x-ratelimit-limit-requests"] == "120"
+        assert ok.headers["x-ratelimit-remaining-requests"] == "1", "2 per second, one spent"
+        await client.call(MESSAGES, max_tokens=20)
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.call(MESSAGES, max_tokens=20)
+        headers = caught.value.response.headers
+        assert 0 < int(headers["retry-after-ms"]) <= 500
+        assert headers["retry-after"] == "1"
+        assert headers["x-ratelimit-remaining-requests"] == "0"
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_token_limit_counts_max_tokens_up_front():
+    config = SimulatorConfig(latency=LatencyModel(mean_ms=1), limits=RateLimits(tpm=60 * 300, burst_s=1.0))
+    runner, url = await serve_simulator(config)
+    client = client_for(url)
+    try:
+        await client.call(MESSAGES, max_tokens=100)  # charged ~120, refunded what the reply did not use
+        with pytest.raises(openai.RateLimitError):
+            await client.call(MESSAGES, max_tokens=290)
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("faults", "kind"),
+    [
+        (FaultRates(rate_limit=1.0), "rate_limited"),
+        (FaultRates(server_error=1.0), "server_error"),
+        (FaultRates(timeout=1.0, hang_s=5), "timeout"),
+        (FaultRates(malformed=1.0), "bad_response"),
+        (FaultRates(reset=1.0), "connection_error"),
+    ],
+)
+async def test_injected_faults_reach_the_client_as_their_kind(faults, kind):
+    runner, url = await serve_simulator(SimulatorConfig(latency=LatencyModel(mean_ms=1), faults=faults))
+    client = client_for(url, timeout_s=0.5)
+    try:
+        with pytest.raises((openai.OpenAIError, BadResponseError)) as caught:
+            await client.call(MESSAGES, max_tokens=20)
+        assert error_kind(caught.value) == kind
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+def test_fault_rates_must_add_up_to_at_most_one():
+    with pytest.raises(ValueError):
+        FaultRates(server_error=0.6, timeout=0.5)
 
 
 async def test_models_and_errors(simulator_url):

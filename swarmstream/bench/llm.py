@@ -1,0 +1,197 @@
+"""``swarmstream bench llm``: the worker end to end against the bare LLM client, on the same core.
+
+Both sides make the same calls through the same engine (`swarmstream.llm.engine`) against the
+simulator. The bare side is a tight asyncio loop with no Kafka; the end-to-end side is a real
+stream worker consuming pre-published requests and producing responses. Each runs alone, pinned
+to one core, while the simulator and broker share the others. Rates are taken between 10 % and
+90 % of the answers, so start-up and the tail do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import msgpack
+from aiokafka import TopicPartition
+
+from producers.personas import personas
+from producers.publisher import EventPublisher
+from producers.requests import random_requests
+from swarmstream.runtime.loop import use_uvloop
+from swarmstream.runtime.process import ChildProcess
+from swarmstream.runtime.stack import LocalStack
+from swarmstream.settings import Settings
+from swarmstream.stats import percentile
+from swarmstream.transport import ensure_topics, make_consumer
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    calls: int
+    per_s: float
+    cpu_us_per_call: float
+    p50_ms: float
+    p99_ms: float
+
+    def line(self) -> str:
+        return (
+            f"  {self.name:<11} {self.per_s:>8,.0f}/s  {self.cpu_us_per_call:>6,.0f} µs CPU/call  "
+            f"p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  ({self.calls:,} calls)"
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its threads so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Pin every thread of a running process to ``cores``."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(tid), cores)
+
+
+class Window:
+    """Answer times and CPU readings, reduced to a rate between 10 % and 90 % of ``total``."""
+
+    def __init__(self, total: int, pid: int | None):
+        self.total = total
+        self.pid = pid
+        self.count = 0
+        self.marks: dict[str, tuple[float, float, int]] = {}
+
+    def answered(self, n: int = 1) -> None:
+        self.count += n
+        for name, fraction in (("start", 0.1), ("end", 0.9)):
+            if name not in self.marks and self.count >= self.total * fraction:
+                cpu = cpu_seconds(self.pid) if self.pid else time.process_time()
+                self.marks[name] = (time.perf_counter(), cpu, self.count)
+
+    def rate(self) -> tuple[float, float]:
+        """Calls per second and CPU µs per call inside the window."""
+        (t0, c0, n0), (t1, c1, n1) = self.marks["start"], self.marks["end"]
+        return (n1 - n0) / (t1 - t0), (c1 - c0) / (n1 - n0) * 1e6
+
+
+async def bare_client(settings: Settings, calls: int, agents: int, seed: int) -> Run:
+    """The engine in a tight loop, ``max_concurrent`` calls in flight, no Kafka."""
+    from streams.profiles import apply
+    from streams.prompts import build_messages
+    from swarmstream.llm.engine import build_engine
+
+    profiles = [apply(None, event) for event in personas(agents, seed)]
+    requests = list(random_requests(calls, agents, seed))
+    engine = build_engine(settings)
+    window = Window(calls, pid=None)
+    latencies: list[float] = []
+    queue = iter(requests)
+
+    async def caller() -> None:
+        for request in queue:
+            index = int(request.agent_id.rsplit("-", 1)[1])
+            completion = await engine.complete(build_messages(profiles[index], request))
+            latencies.append(completion.latency_s * 1000)
+            window.answered()
+
+    try:
+        await asyncio.gather(*(caller() for _ in range(settings.max_concurrent)))
+    finally:
+        await engine.close()
+    return _run("bare client", window, latencies)
+
+
+def _run(name: str, window: Window, latencies: list[float]) -> Run:
+    per_s, cpu_us = window.rate()
+    latencies.sort()
+    return Run(name, window.count, per_s, cpu_us, percentile(latencies, 50), percentile(latencies, 99))
+
+
+async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agents: int, seed: int, core: int) -> Run:
+    """Publish everything first, then start one pinned worker and time its answers."""
+    await ensure_topics(settings)
+    async with EventPublisher(settings) as publisher:
+        await publisher.publish(settings.agents_topic, personas(agents, seed))
+        await publisher.publish(settings.requests_topic, random_requests(requests, agents, seed))
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(settings.responses_topic, p) for p in range(settings.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        worker = stack.start_worker(cores={core})
+        window = Window(requests, pid=worker.pid)
+        latencies: list[float] = []
+        seen: set[bytes] = set()
+        deadline = time.monotonic() + 120 + requests / 200
+        while window.count < requests:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {window.count:,} of {requests:,} answered; worker log: {worker.log_path}")
+            if not worker.alive():
+                raise RuntimeError(f"the worker exited; its log:\n{worker.log_tail()}")
+            for batch in (await consumer.getmany(timeout_ms=100)).values():
+                for record in batch:
+                    response = msgpack.unpackb(record.value)
+                    if response["request_id"] not in seen:
+                        seen.add(response["request_id"])
+                        latencies.append(response["llm_latency_ms"])
+                        window.answered()
+        return _run("end to end", window, latencies)
+    finally:
+        await consumer.stop()
+
+
+def run_bare_in_child(stack: LocalStack, calls: int, agents: int, seed: int, core: int) -> Run:
+    """The bare loop in its own process, pinned like the worker, so both measure the same way."""
+    result = stack.run_dir / "bench-bare.json"
+    code = f"from swarmstream.bench.llm import _bare_main; _bare_main({calls}, {agents}, {seed}, {str(result)!r})"
+    child = ChildProcess(
+        "bare client",
+        [sys.executable, "-c", code],
+        env=stack.settings.to_env(),
+        log_path=stack.run_dir / "bench-bare.log",
+        cores={core},
+    )
+    if child.process.wait(timeout=600) != 0:
+        raise RuntimeError(f"the bare-client run failed:\n{child.log_tail()}")
+    child.stop()
+    return Run(**json.loads(result.read_text()))
+
+
+def _bare_main(calls: int, agents: int, seed: int, result_path: str) -> None:
+    # The same event loop as the worker's.
+    use_uvloop()
+    run = asyncio.run(bare_client(Settings(), calls, agents, seed))
+    with open(result_path, "w") as out:
+        json.dump(asdict(run), out)
+
+
+async def bench_llm(settings: Settings, requests: int, agents: int, seed: int, simulator_args: list[str]) -> str:
+    cores = sorted(os.sched_getaffinity(0))
+    worker_core = cores[0]
+    with LocalStack(settings, simulator_args) as stack:
+        # The simulator, the broker and this process share the other cores.
+        others = set(cores[1:]) or {worker_core}
+        for child in (stack.broker.child if stack.broker else None, stack.simulator):
+            if child is not None:
+                pin(child.pid, others)
+        pin(os.getpid(), others)
+        bare = run_bare_in_child(stack, requests, agents, seed, worker_core)
+        e2e = await end_to_end(stack.settings, stack, requests, agents, seed, worker_core)
+    ratio = e2e.per_s / bare.per_s
+    return "\n".join(
+        [
+            f"swarmstream bench llm: {requests:,} interactions, {agents:,} agents, "
+            f"max_concurrent {settings.max_concurrent}, worker pinned to core {worker_core} of {len(cores)}",
+            bare.line(),
+            e2e.line(),
+            f"  ratio       {ratio:.2f} (end to end / bare client)",
+        ]
+    )

@@ -1,0 +1,193 @@
+"""Client-side RPM/TPM limits: token buckets that pace calls below the provider's limits.
+
+Providers enforce "6,000 RPM" as a continuously refilled budget (about 100 requests per second),
+so the buckets refill continuously and hold at most ``burst_s`` seconds of budget: a full
+minute's burst would be answered with 429s. Tokens are charged before the call from an estimate
+(prompt estimate + ``max_tokens``, as providers count them) and reconciled with the response's
+``usage``; the provider's ``x-ratelimit-remaining-*`` headers and ``Retry-After`` override what the
+buckets believe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Mapping
+
+Clock = Callable[[], float]
+
+
+class TokenBucket:
+    """``rate_per_s`` refill, ``capacity`` ceiling; may go into debt when a charge is corrected."""
+
+    def __init__(self, rate_per_s: float, capacity: float, clock: Clock = time.monotonic):
+        if rate_per_s <= 0 or capacity <= 0:
+            raise ValueError("a bucket needs a positive rate and capacity")
+        self.rate = rate_per_s
+        self.capacity = capacity
+        self._clock = clock
+        self._tokens = capacity
+        self._updated = clock()
+
+    @property
+    def tokens(self) -> float:
+        self._refill()
+        return self._tokens
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def delay_for(self, amount: float) -> float:
+        """Seconds until ``amount`` can be taken (0 when it can be now)."""
+        self._refill()
+        # A charge above capacity could never be met: let it through once the bucket is full.
+        needed = min(amount, self.capacity) - self._tokens
+        # Rounding leaves crumbs like 1e-13 after an exact wait; a clock would not move for them.
+        return needed / self.rate if needed > 1e-9 else 0.0
+
+    def take(self, amount: float) -> None:
+        self._refill()
+        self._tokens -= amount
+
+    def give(self, amount: float) -> None:
+        """Return (or, negative, charge more) after the real cost is known."""
+        self._refill()
+        self._tokens = min(self.capacity, self._tokens + amount)
+
+    def cap_at(self, remaining: float) -> None:
+        """The provider says only ``remaining`` is left: believe it if it is less than ours."""
+        self._refill()
+        self._tokens = min(self._tokens, remaining)
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
+
+
+def parse_reset(value: str) -> float | None:
+    """OpenAI's ``x-ratelimit-reset-*`` format (``"1s"``, ``"6m0s"``, ``"120ms"``, ``"0.5"``) in seconds."""
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    match = _DURATION.match(value)
+    if not value or not match:
+        return None
+    hours, minutes, seconds, millis = (float(part) if part else 0.0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+class RateLimiter:
+    """RPM and TPM buckets for one endpoint and model; either may be absent (unlimited)."""
+
+    def __init__(
+        self,
+        rpm: float | None,
+        tpm: float | None,
+        *,
+        headroom: float = 0.98,
+        burst_s: float = 0.5,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ):
+        self._clock = clock
+        self._sleep = sleep
+        self.requests = _per_second_bucket(rpm, headroom, burst_s, clock)
+        self.tokens = _per_second_bucket(tpm, headroom, burst_s, clock)
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.requests is not None or self.tokens is not None
+
+    def delay_for(self, tokens: float) -> float:
+        """Seconds to wait before a call costing ``tokens`` may start."""
+        delay = max(0.0, self._paused_until - self._clock())
+        if self.requests is not None:
+            delay = max(delay, self.requests.delay_for(1))
+        if self.tokens is not None:
+            delay = max(delay, self.tokens.delay_for(tokens))
+        return delay
+
+    def charge(self, tokens: float) -> None:
+        if self.requests is not None:
+            self.requests.take(1)
+        if self.tokens is not None:
+            self.tokens.take(tokens)
+
+    async def acquire(self, tokens: float) -> None:
+        """Wait until both buckets allow one call of ``tokens``, then charge it.
+
+        Callers queue on a lock, so the budget goes out first come, first served instead of
+        to whichever waiter wakes first.
+        """
+        if not self.enabled and self._paused_until <= self._clock():
+            return
+        async with self._lock:
+            while (delay := self.delay_for(tokens)) > 0:
+                await self._sleep(delay)
+            self.charge(tokens)
+
+    def reconcile(self, estimated: float, actual: float) -> None:
+        """The response's ``usage`` says what the call really cost."""
+        if self.tokens is not None:
+            self.tokens.give(estimated - actual)
+
+    def observe_headers(self, headers: Mapping[str, str], age_s: float) -> None:
+        """Believe the provider's remaining budget when it is lower than ours.
+
+        Providers stamp the remaining budget when they admit the call, ``age_s`` ago; the refill
+        since then is added back so that a stale header does not throttle us below the limit.
+        Another client sharing the key shows up here as a lower remaining budget.
+        """
+        pairs = ((self.requests, "x-ratelimit-remaining-requests"), (self.tokens, "x-ratelimit-remaining-tokens"))
+        for bucket, header in pairs:
+            remaining = _number(headers.get(header))
+            if bucket is not None and remaining is not None:
+                bucket.cap_at(remaining + bucket.rate * age_s)
+
+    def pause(self, seconds: float) -> None:
+        """Nobody calls this endpoint for ``seconds`` (a 429's ``Retry-After``)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+def _per_second_bucket(per_minute: float | None, headroom: float, burst_s: float, clock: Clock) -> TokenBucket | None:
+    if not per_minute:
+        return None
+    rate = per_minute * headroom / 60
+    return TokenBucket(rate, max(1.0, rate * burst_s), clock)
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None

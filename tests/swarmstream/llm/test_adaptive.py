@@ -1,0 +1,98 @@
+"""The AIMD controller and the gate that follows its limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from swarmstream.llm.adaptive import AimdController, ConcurrencyGate
+from tests.swarmstream.llm.fakes import FakeClock
+
+
+def test_additive_increase_is_about_one_per_window_of_calls():
+    aimd = AimdController(1, 1_000, initial=10, clock=FakeClock())
+    for _ in range(10):
+        aimd.on_success(0.1)
+    assert aimd.current == 10 and aimd.limit == pytest.approx(11, abs=0.1)
+    for _ in range(200):
+        aimd.on_success(0.1)
+    # dL/dn = 1/L, so L^2 grows by about 2 per call: sqrt(100 + 2 * 210) = 22.8.
+    assert aimd.current == 22
+
+
+def test_overload_cuts_multiplicatively_once_per_cooldown_and_never_below_minimum():
+    clock = FakeClock()
+    aimd = AimdController(4, 256, initial=200, decrease=0.5, cooldown_s=1.0, clock=clock)
+    for _ in range(50):  # a storm of 429s from one overload
+        aimd.on_overload()
+    assert aimd.current == 100 and aimd.cuts == 1
+    for _ in range(10):
+        clock.now += 1.0
+        aimd.on_overload()
+    assert aimd.current == 4
+
+
+def test_the_limit_never_exceeds_the_maximum():
+    aimd = AimdController(1, 20, initial=19, clock=FakeClock())
+    for _ in range(1_000):
+        aimd.on_success(0.1)
+    assert aimd.current == 20
+
+
+def test_latency_far_above_the_baseline_counts_as_overload():
+    clock = FakeClock()
+    aimd = AimdController(1, 500, initial=100, latency_tolerance=4.0, clock=clock)
+    for _ in range(50):
+        aimd.on_success(0.1)
+    before = aimd.current
+    aimd.on_success(0.35)
+    assert aimd.current >= before, "within tolerance"
+    aimd.on_success(0.5)
+    assert aimd.current < before and aimd.cuts == 1
+
+
+def test_bad_bounds_are_rejected():
+    with pytest.raises(ValueError):
+        AimdController(10, 5)
+    with pytest.raises(ValueError):
+        AimdController(1, 5, decrease=1.0)
+
+
+async def test_gate_admits_up_to_the_current_limit_in_arrival_order():
+    limit = 2
+    gate = ConcurrencyGate(lambda: limit)
+    admitted: list[int] = []
+    done = [asyncio.Event() for _ in range(5)]
+
+    async def call(i: int) -> None:
+        await gate.acquire()
+        admitted.append(i)
+        await done[i].wait()
+        gate.release()
+
+    tasks = [asyncio.create_task(call(i)) for i in range(5)]
+    await asyncio.sleep(0)
+    assert admitted == [0, 1] and gate.inflight == 2
+    limit = 4  # the controller raised the limit: the next release lets the waiters in
+    done[0].set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert admitted == [0, 1, 2, 3, 4] and gate.inflight == 4
+    for event in done:
+        event.set()
+    await asyncio.gather(*tasks)
+    assert gate.inflight == 0 and gate.peak == 4
+
+
+async def test_a_cancelled_waiter_gives_no_slot_away():
+    gate = ConcurrencyGate(lambda: 1)
+    await gate.acquire()
+    waiter = asyncio.create_task(gate.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    gate.release()
+    assert gate.inflight == 0
+    await asyncio.wait_for(gate.acquire(), 1)
+    assert gate.inflight == 1
