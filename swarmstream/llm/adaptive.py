@@ -1,13 +1,16 @@
 """Adaptive concurrency (``auto_optimize``): AIMD on the number of LLM calls in flight.
 
 The limit grows by one per completed window of calls while the endpoint answers promptly, and
-is cut by ``decrease`` on a 429, a timeout or a latency far above the best seen, at most once per
-``cooldown_s`` so that a burst of failures from one overload is one signal, not fifty.
+is cut by ``decrease`` on a 429, a timeout, or when the median latency of a window of calls is far
+above the best window median seen, at most once per ``cooldown_s`` so that a burst of failures from
+one overload is one signal, not fifty. Medians, not single calls: LLM latencies vary tenfold between
+calls without any overload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,7 +28,8 @@ class AimdController:
         *,
         initial: int | None = None,
         decrease: float = 0.7,
-        latency_tolerance: float = 4.0,
+        latency_tolerance: float = 2.0,
+        window: int = 100,
         cooldown_s: float = 1.0,
         clock: Clock = time.monotonic,
     ):
@@ -41,7 +45,8 @@ class AimdController:
         self.cooldown_s = cooldown_s
         self._clock = clock
         self._last_cut = float("-inf")
-        self._recent = deque[float](maxlen=200)
+        self.window = window
+        self._window: list[float] = []
         self.baseline_s: float | None = None
         self.cuts = 0
 
@@ -50,13 +55,19 @@ class AimdController:
         return int(self.limit)
 
     def on_success(self, latency_s: float) -> None:
-        self._recent.append(latency_s)
-        # The baseline is the fastest recent answer: what the endpoint does when not overloaded.
-        self.baseline_s = min(self._recent)
-        if self.baseline_s > 0 and latency_s > self.baseline_s * self.latency_tolerance and len(self._recent) >= 20:
-            self.on_overload()
-            return
         self.limit = min(self.maximum, self.limit + 1 / self.limit)
+        self._window.append(latency_s)
+        if len(self._window) < self.window:
+            return
+        median = statistics.median(self._window)
+        self._window.clear()
+        if self.baseline_s is None or median <= self.baseline_s:
+            self.baseline_s = median
+            return
+        if median > self.baseline_s * self.latency_tolerance:
+            self.on_overload()
+        # Creep up, so that an endpoint that became slower for good stops counting as overloaded.
+        self.baseline_s = min(median, self.baseline_s * 1.05)
 
     def on_overload(self) -> None:
         """A 429, a timeout, or a latency far above the baseline."""

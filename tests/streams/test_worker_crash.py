@@ -22,6 +22,7 @@ pytestmark = pytest.mark.integration
 REQUESTS = 1_200
 
 
+@pytest.mark.timeout(480)
 async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulator):
     base_url = start_simulator("--latency", "uniform", "--latency-min-ms", "200", "--latency-max-ms", "3000")
     settings = settings.model_copy(update={"llm_base_url": base_url, "max_concurrent": 300})
@@ -32,6 +33,7 @@ async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulat
         await pipe.publisher.publish(settings.requests_topic, requests)
         await responses.wait_until(lambda got: len(got) >= 150, 120, "the first 150 responses")
         pipe.worker.kill()
+        committed_at_kill = await committed_offsets(settings, settings.requests_topic)
         answered_before_kill = len({r.request_id for r in responses.events})
         peak_inflight = max(r.llm_inflight for r in responses.events)
 
@@ -45,7 +47,9 @@ async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulat
             )
         except AssertionError as exc:
             where = await where_are_the_missing(settings)
-            raise AssertionError(f"{exc}\n{where}\nlogs: {pipe.stack.run_dir}") from None
+            raise AssertionError(
+                f"{exc}\n{where}\ncommitted when the worker was killed: {committed_at_kill}\nlogs: {pipe.stack.run_dir}"
+            ) from None
 
     answers = Counter(r.request_id for r in responses.events)
     duplicates = sum(count - 1 for count in answers.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
@@ -40,16 +41,23 @@ def test_the_limit_never_exceeds_the_maximum():
     assert aimd.current == 20
 
 
-def test_latency_far_above_the_baseline_counts_as_overload():
+def test_a_window_median_far_above_the_baseline_counts_as_overload():
     clock = FakeClock()
-    aimd = AimdController(1, 500, initial=100, latency_tolerance=4.0, clock=clock)
-    for _ in range(50):
-        aimd.on_success(0.1)
-    before = aimd.current
-    aimd.on_success(0.35)
-    assert aimd.current >= before, "within tolerance"
-    aimd.on_success(0.5)
-    assert aimd.current < before and aimd.cuts == 1
+    aimd = AimdController(1, 500, initial=100, latency_tolerance=2.0, window=10, clock=clock)
+    for latency in [0.1] * 10 + [0.15] * 10:
+        aimd.on_success(latency)
+    assert aimd.cuts == 0 and aimd.baseline_s == pytest.approx(0.105)
+    for _ in range(10):
+        aimd.on_success(0.5)
+    assert aimd.cuts == 1 and aimd.current == 70
+
+
+def test_widely_varying_latencies_are_not_overload():
+    aimd = AimdController(4, 300, initial=300, window=100, clock=FakeClock())
+    rng = random.Random(2)
+    for _ in range(5_000):
+        aimd.on_success(rng.uniform(0.2, 3.0))
+    assert aimd.cuts == 0 and aimd.current == 300
 
 
 def test_bad_bounds_are_rejected():
