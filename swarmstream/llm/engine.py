@@ -115,7 +115,14 @@ class LLMEngine:
                 started = time.perf_counter()
                 raw = await route.call(messages, self.max_tokens)
             except Exception as exc:
+                failure: Exception | None = exc
+            else:
+                failure = None
+            finally:
+                # Also on cancellation (a worker shutting down): a lost slot would shrink the gate for good.
                 self.gate.release()
+            if failure is not None:
+                exc = failure
                 kind = error_kind(exc)
                 self.stats.calls[kind] += 1
                 retry_after = self._after_failure(route, kind, exc, estimated)
@@ -125,7 +132,6 @@ class LLMEngine:
                 self.stats.retries += 1
                 await self._sleep(self.policy.delay(attempt, self._rng, retry_after))
                 continue
-            self.gate.release()
             latency = time.perf_counter() - started
             self.stats.calls["success"] += 1
             route.failures = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import httpx2
@@ -113,3 +114,26 @@ async def test_rate_limited_calls_cost_no_tokens():
     assert route.limiter.tokens is not None
     # One charge given back after the 429, one reconciled to the 8 tokens the answer used.
     assert route.limiter.tokens.capacity - route.limiter.tokens.tokens == pytest.approx(8, abs=1)
+
+
+async def test_a_cancelled_call_gives_its_slot_back():
+    clock = FakeClock()
+
+    async def hang(messages, max_tokens) -> RawCompletion:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    llm = LLMEngine(
+        [Route("e0", hang, RateLimiter(None, None, clock=clock, sleep=clock.sleep))],
+        max_tokens=50,
+        policy=RetryPolicy(),
+        gate_limit=1,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    call = asyncio.create_task(llm.complete(MESSAGES))
+    await asyncio.sleep(0)
+    assert llm.gate.inflight == 1
+    call.cancel()
+    await asyncio.gather(call, return_exceptions=True)
+    assert llm.gate.inflight == 0
