@@ -64,10 +64,20 @@ async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulat
 
 
 async def where_are_the_missing(settings: Settings) -> str:
-    """Which requests have no response, where they sit, and what the workers committed."""
+    """Which requests have no response, where they sit, what the workers committed, and any hole in
+    the response topic's offsets (a response the broker acknowledged but does not serve)."""
     responses = await read_topic(settings, settings.responses_topic, InteractionResponded)
     answered = {event.request_id for _, _, event in responses}
     requests = await read_topic(settings, settings.requests_topic, InteractionRequested)
     missing = sorted((p, o) for p, o, event in requests if event.request_id not in answered)
     committed = await committed_offsets(settings, settings.requests_topic)
-    return f"unanswered (partition, offset): {missing[:50]} ({len(missing)} in all); committed: {committed}"
+    holes = {}
+    for partition in range(settings.partitions):
+        offsets = sorted(o for p, o, _ in responses if p == partition)
+        gaps = sorted(set(range(offsets[0], offsets[-1] + 1)) - set(offsets)) if offsets else []
+        if gaps or (offsets and offsets[0] != 0):
+            holes[partition] = (offsets[0], gaps[:20])
+    return (
+        f"unanswered (partition, offset): {missing[:50]} ({len(missing)} in all); committed: {committed}; "
+        f"response topic (first offset, holes) per partition with holes: {holes}"
+    )
