@@ -11,7 +11,6 @@ buckets believe.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable, Mapping
 
@@ -61,23 +60,6 @@ class TokenBucket:
         """The provider says only ``remaining`` is left: believe it if it is less than ours."""
         self._refill()
         self._tokens = min(self._tokens, remaining)
-
-
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
-
-
-def parse_reset(value: str) -> float | None:
-    """OpenAI's ``x-ratelimit-reset-*`` format (``"1s"``, ``"6m0s"``, ``"120ms"``, ``"0.5"``) in seconds."""
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    match = _DURATION.match(value)
-    if not value or not match:
-        return None
-    hours, minutes, seconds, millis = (float(part) if part else 0.0 for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds + millis / 1000
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:

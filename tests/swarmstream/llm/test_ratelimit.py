@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarmstream.llm.ratelimit import RateLimiter, TokenBucket, parse_reset, parse_retry_after
+from swarmstream.llm.ratelimit import RateLimiter, TokenBucket, parse_retry_after
 from tests.swarmstream.llm.fakes import FakeClock
 
 
@@ -80,14 +80,6 @@ def test_provider_headers_lower_our_budget_but_never_raise_it():
     assert limiter.tokens.tokens == pytest.approx(10_000 * 0.1)
     limiter.observe_headers({"x-ratelimit-remaining-requests": "1000000"}, age_s=0)
     assert limiter.requests.tokens == pytest.approx(20)
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("1s", 1), ("6m0s", 360), ("120ms", 0.12), ("1h2m3s", 3723), ("0.5", 0.5), ("2.5s", 2.5), ("soon", None)],
-)
-def test_parse_reset(text, seconds):
-    assert parse_reset(text) == (pytest.approx(seconds) if seconds is not None else None)
 
 
 def test_parse_retry_after_prefers_milliseconds():
