@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> StreamApp:
         key_serializer="raw",
         value_serializer="raw",
     )
+    faust_compat.keep_queued_events(app)
     agents = app.topic(settings.agents_topic, partitions=settings.partitions, **_RAW)
     requests = app.topic(settings.requests_topic, partitions=settings.partitions, **_RAW)
     responses = app.topic(settings.responses_topic, partitions=settings.partitions, **_RAW)

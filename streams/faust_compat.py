@@ -1,6 +1,12 @@
-"""Adjustments to faust-streaming 0.15.3 for the embedded broker, and a warning faust does not give.
+"""Adjustments to faust-streaming 0.15.3: two at-least-once fixes, one for the embedded broker, and warnings.
 
-Table recovery: see :func:`install`.
+Queued events survive recovery: see :func:`keep_queued_events`.
+
+Commits never skip the committed offset: faust's ``Consumer._new_offset`` refuses to commit when the
+acked offsets start after the committed one, but only when they start *two or more* past it (it
+reads the committed offset as the last one processed; Kafka's is the next one to read). One event
+that never reached the stream is therefore committed past. Here the acked offsets must start at the
+committed offset exactly.
 
 Offset gaps: when faust sees a partition's offsets jump, it treats the skipped offsets as acked
 and may commit past them. That is right for compacted or transactional topics, which ours are
@@ -15,9 +21,11 @@ high-watermark; on Kafka it agrees with ``end_offsets``.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+import faust
 from aiokafka import TopicPartition
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -50,3 +58,76 @@ def install(settings: Settings) -> None:
 
         _add_gap._swarmstream = True  # type: ignore[attr-defined]
         faust_consumer.Consumer._add_gap = _add_gap  # type: ignore[method-assign]
+
+    if not getattr(faust_consumer.Consumer._new_offset, "_swarmstream", False):
+        new_offset = faust_consumer.Consumer._new_offset
+
+        @functools.wraps(new_offset)
+        def _new_offset(self: faust_consumer.Consumer, tp: TP) -> int | None:
+            acked = self._acked[tp]
+            committed = self._committed_offset[tp]
+            # Partitions with gaps (compacted or transactional topics) keep faust's own rule.
+            if acked and committed is not None and not self._gap[tp]:
+                # Acks taken before the recovery's seek learnt the committed offset: already committed.
+                stale = [offset for offset in acked if offset < committed]
+                if stale:
+                    acked[:] = [offset for offset in acked if offset >= committed]
+                    self._acked_index[tp].difference_update(stale)
+                if acked and min(acked) != committed:
+                    return None
+            return new_offset(self, tp)
+
+        _new_offset._swarmstream = True  # type: ignore[attr-defined]
+        faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+def keep_queued_events(app: faust.App) -> None:
+    """Stop ``app.flow_control.resume()`` from emptying the agents' queues.
+
+    Recovery ends with ``resume_partitions``, an awaited ``perform_seek`` and then
+    ``flow_control.resume()``, which clears every agent queue. Records the fetcher delivered into
+    those queues during the seek are dropped, yet the fetcher has already counted them as read, so
+    the re-fetch after the seek skips them too: an event is never processed (measured here: a
+    restarted worker went from offset 6 to 8). Revocation still clears the queues explicitly, and
+    the new assignment seeks back to the committed offsets, so nothing stale survives a rebalance.
+    """
+    flow = app.flow_control
+
+    def resume() -> None:
+        flow._suspend.clear()
+        flow._resume.set()
+
+    flow.resume = resume  # type: ignore[method-assign]
+
+
+class DeliveryWatch:
+    """Reports records that never reached the stream: a forward jump in a partition's offsets.
+
+    Our topics are neither compacted nor transactional, so a jump past the committed offset means
+    faust dropped records before the stream. With the strict commit above the partition then stops
+    committing (nothing is lost: it is redelivered after the next rebalance or restart), and this
+    error says why. A jump that lands at or below the committed offset is a seek to work already done.
+    """
+
+    def __init__(self, committed: Callable[[TP], int | None]):
+        self._committed = committed
+        self._next: dict[TP, int] = {}
+
+    def delivered(self, tp: TP, offset: int) -> None:
+        expected = self._next.get(tp)
+        self._next[tp] = offset + 1
+        if expected is None or offset <= expected:
+            return
+        committed = self._committed(tp)
+        if committed is None or offset > committed:
+            log.error(
+                "offsets %d..%d of %s never reached the stream: the partition stops committing until it is "
+                "reassigned or the worker restarts",
+                max(expected, committed or 0),
+                offset - 1,
+                tp,
+            )
+
+    def forget(self, revoked: Iterable[TP]) -> None:
+        for tp in revoked:
+            self._next.pop(tp, None)

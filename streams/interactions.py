@@ -8,6 +8,7 @@ import time
 import faust
 from faust.types import TP, ConsumerT
 
+from streams.faust_compat import DeliveryWatch
 from streams.ordered_acks import OrderedAckPool
 from streams.prompts import build_messages
 from streams.publishing import dead_letter, publish
@@ -40,6 +41,7 @@ class InteractionProcessor:
             partition_of=lambda event: event.message.tp,
         )
         self._consumer: ConsumerT | None = None
+        self._watch: DeliveryWatch | None = None
         self._paused: set[TP] = set()
         self._pause_at = settings.max_pending_events // 2
         self._resume_at = settings.max_pending_events // 4
@@ -47,9 +49,11 @@ class InteractionProcessor:
     async def run(self, stream: faust.StreamT) -> None:
         # One actor, acks off: the pool runs handlers concurrently and acks in arrival order.
         self.llm = build_engine(self.settings)
-        self._consumer = stream.app.consumer
+        consumer = self._consumer = stream.app.consumer
+        watch = self._watch = DeliveryWatch(committed=lambda tp: consumer._committed_offset.get(tp))
         try:
             async for event in stream.noack().events():
+                watch.delivered(event.message.tp, event.message.offset)
                 await self.pool.submit(event, self.handle)
                 if not self._paused and self.pool.running >= self._pause_at:
                     self._pause_requests()
@@ -82,6 +86,8 @@ class InteractionProcessor:
     def forget(self, revoked: set[TP]) -> None:
         """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state."""
         self.pool.forget(revoked)
+        if self._watch is not None:
+            self._watch.forget(revoked)
         self._paused -= revoked
 
     async def handle(self, event: faust.EventT) -> None:

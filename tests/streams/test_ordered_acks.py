@@ -4,37 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import faust
-import pytest
-from faust.types import TP
 from faust.types.tuples import ConsumerMessage as Message
 
 from streams.ordered_acks import OrderedAckPool
-
-TOPIC = "requests-606"
-PARTITION = TP(TOPIC, 0)
-
-
-@pytest.fixture
-async def consumer():
-    """faust's real Consumer, as the worker has it, with no broker behind it."""
-    app = faust.App("test-606", broker="kafka://127.0.0.1:1", env={})
-    app.topics.add(app.topic(TOPIC))
-    await app.topics._update_indices()
-    return app.consumer
-
-
-def delivered(consumer, offsets) -> list[Message]:
-    messages = []
-    for offset in offsets:
-        message = Message(
-            topic=TOPIC, partition=0, offset=offset, timestamp=0.0, timestamp_type=0,
-            headers=[], key=b"k", value=b"v", checksum=None,
-        )  # fmt: skip
-        message.incref()  # the stream's reference, as faust's conductor takes it
-        consumer.track_message(message)
-        messages.append(message)
-    return messages
+from tests.streams.faust_messages import PARTITION, delivered
 
 
 async def test_acking_on_completion_commits_past_in_flight_events(consumer):

@@ -1,0 +1,107 @@
+"""The at-least-once fixes to faust: strict commits, queues kept on resume, and the delivery watch."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+import pytest
+from faust.transport.consumer import Consumer
+
+from streams import faust_compat
+from streams.faust_compat import DeliveryWatch
+from swarmstream.settings import Settings
+from tests.streams.faust_messages import PARTITION, delivered
+
+
+@pytest.fixture(autouse=True)
+def installed():
+    faust_compat.install(Settings())
+
+
+def ack(messages, consumer) -> None:
+    for message in messages:
+        message.ack(consumer)
+
+
+async def test_commit_never_skips_the_event_at_the_committed_offset(consumer):
+    """What a restarted worker did: committed at 7, offset 7 never reached the stream, 8.. acked."""
+    consumer._committed_offset[PARTITION] = 7
+    ack(delivered(consumer, [8, 9, 10]), consumer)
+    assert consumer._new_offset(PARTITION) is None
+    # faust alone commits 11, and offset 7 is never processed.
+    assert Consumer._new_offset.__wrapped__(consumer, PARTITION) == 11
+
+
+async def test_commit_resumes_once_the_committed_offset_is_acked(consumer):
+    consumer._committed_offset[PARTITION] = 7
+    messages = delivered(consumer, [7, 8, 9, 10])
+    ack(messages[1:], consumer)
+    assert consumer._new_offset(PARTITION) is None
+    ack(messages[:1], consumer)
+    assert consumer._new_offset(PARTITION) == 11
+
+
+async def test_acks_from_before_the_seek_are_dropped_not_committed_again(consumer):
+    """Events delivered before recovery's seek learnt the committed offset (7) were already done."""
+    ack(delivered(consumer, range(7)), consumer)
+    consumer._committed_offset[PARTITION] = 7
+    ack(delivered(consumer, [7, 8]), consumer)
+    assert consumer._new_offset(PARTITION) == 9
+    assert consumer._acked[PARTITION] == []
+    assert not consumer._acked_index[PARTITION]
+
+
+async def test_without_a_commit_faust_rule_applies(consumer):
+    """No committed offset yet: faust's first run of consecutive acks, which ordered acking keeps safe."""
+    ack(delivered(consumer, [0, 1, 2, 4]), consumer)
+    assert consumer._new_offset(PARTITION) == 3
+    consumer._committed_offset[PARTITION] = 3  # as faust's _commit_offsets records it
+    assert consumer._new_offset(PARTITION) is None, "offset 3 is still missing"
+
+
+def queued(app: faust.App) -> faust.ChannelT:
+    queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+    queue.put_nowait("event")
+    return queue
+
+
+async def test_resume_keeps_queued_events():
+    plain = faust.App("resume-plain", broker="kafka://127.0.0.1:1", env={})
+    queue = queued(plain)
+    plain.flow_control.resume()
+    assert queue.empty(), "faust's own resume empties the agents' queues"
+
+    app = faust.App("resume-kept", broker="kafka://127.0.0.1:1", env={})
+    faust_compat.keep_queued_events(app)
+    queue = queued(app)
+    app.flow_control.suspend()
+    assert not app.flow_control.is_active()
+    app.flow_control.resume()
+    assert app.flow_control.is_active()
+    assert queue.qsize() == 1
+    app.flow_control.clear()  # what revocation does: still empties them
+    assert queue.empty()
+
+
+def test_delivery_watch_reports_offsets_that_never_reached_the_stream(caplog):
+    committed: dict = {}
+    watch = DeliveryWatch(committed=committed.get)
+    with caplog.at_level(logging.ERROR, logger="streams.faust_compat"):
+        for offset in (0, 1, 2, 1, 2, 3):  # a rewind after a seek is normal
+            watch.delivered(PARTITION, offset)
+        assert caplog.records == []
+
+        committed[PARTITION] = 10
+        watch.delivered(PARTITION, 10)  # a seek forward to the committed offset: work already done
+        assert caplog.records == []
+
+        watch.delivered(PARTITION, 14)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"offsets 11..13 of {PARTITION} never reached the stream: the partition stops committing "
+            "until it is reassigned or the worker restarts"
+        ]
+
+        watch.forget([PARTITION])
+        watch.delivered(PARTITION, 30)  # the first event after an assignment has nothing to compare with
+        assert len(caplog.records) == 1
