@@ -164,4 +164,6 @@ class InteractionProcessor:
                 request_created_at=request.created_at,
                 created_at=time.time(),
             ),
+            # Same key, same partition count: the request's partition, without hashing the key again.
+            partition=event.message.partition,
         )

@@ -9,14 +9,18 @@ from swarmstream import codec
 from swarmstream.events import DeadLetter, Event, derived_id
 
 
-async def publish(topic: faust.TopicT, event: Event) -> None:
+async def publish(topic: faust.TopicT, event: Event, partition: int | None = None) -> None:
     """Send ``event`` and wait for the broker's acknowledgement.
 
-    ``force=True`` sends now: otherwise faust attaches the message to the current event and
-    sends it only at commit, which would deadlock a caller that acks after delivery.
+    Straight to the app's producer: ``topic.send`` adds a future message, a pending message and
+    two debug log calls per event, about a tenth of the worker's CPU at 900 events/s, and would,
+    without ``force=True``, hold the message until the event's commit. ``partition`` saves the
+    producer hashing the key when the caller knows where it goes (co-partitioned topics).
     """
-    pending = await topic.send(key=event.key, value=codec.encode(event), headers=codec.headers(event), force=True)
-    await pending
+    delivery = await topic.app.producer.send(
+        topic.get_topic_name(), event.key, codec.encode(event), partition, None, codec.headers(event)
+    )
+    await delivery
 
 
 async def dead_letter(

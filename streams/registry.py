@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import faust
@@ -24,7 +23,8 @@ class AgentRegistry:
         self.dead_letters = dead_letters
         # When the registry last folded an event of each agents partition (loop time).
         self.last_progress: dict[int, float] = {}
-        self._progressed = asyncio.Event()
+        # Requests waiting for their speaker's profile, by agent id: woken only by that agent.
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
 
     def get(self, agent_id: str) -> profiles.Profile | None:
         data = self.table.get(agent_id.encode())
@@ -46,23 +46,34 @@ class AgentRegistry:
         loop = asyncio.get_running_loop()
         started = loop.time()
         while True:
-            now = loop.time()
             idle_since = max(started, self.last_progress.get(partition, started))
-            remaining = min(idle_since + grace_s, started + max_wait_s) - now
+            remaining = min(idle_since + grace_s, started + max_wait_s) - loop.time()
             if remaining <= 0:
                 return None
-            progressed = self._progressed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(progressed.wait(), remaining)
+            # Woken by this agent's event only: with thousands of requests waiting, a broadcast on
+            # every agent event cost more than the LLM calls. The timeout re-checks idleness, and
+            # the table, which recovery fills without passing through ``handle``.
+            arrived: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(agent_id, set()).add(arrived)
+            try:
+                await asyncio.wait({arrived}, timeout=remaining)
+            finally:
+                waiters = self._waiters.get(agent_id)
+                if waiters is not None:
+                    waiters.discard(arrived)
+                    if not waiters:
+                        del self._waiters[agent_id]
             profile = self.get(agent_id)
             if profile is not None:
                 return profile
 
     def _advance(self, partition: int) -> None:
         self.last_progress[partition] = asyncio.get_running_loop().time()
-        # Wake every waiter: each checks whether its own agent arrived.
-        progressed, self._progressed = self._progressed, asyncio.Event()
-        progressed.set()
+
+    def _wake(self, agent_id: str) -> None:
+        for arrived in self._waiters.pop(agent_id, ()):
+            if not arrived.done():
+                arrived.set_result(None)
 
     async def run(self, stream: faust.StreamT) -> None:
         # Sequential on purpose: table writes are cheap and must follow arrival order per agent.
@@ -93,3 +104,4 @@ class AgentRegistry:
             )
             return
         self.table[key] = profiles.pack(updated)
+        self._wake(change.agent_id)

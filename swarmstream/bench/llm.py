@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import msgpack
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producers.personas import personas
 from producers.publisher import EventPublisher
@@ -115,37 +115,62 @@ def _run(name: str, window: Window, latencies: list[float]) -> Run:
 
 
 async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agents: int, seed: int, core: int) -> Run:
-    """Publish everything first, then start one pinned worker and time its answers."""
+    """Start one pinned worker on the agents, warm it up, then publish the requests and time its answers.
+
+    The requests are published once the worker is answering: published before it, thousands of
+    them would reach the worker ahead of their speakers' profiles and wait, and the run would time
+    the start-up race rather than the steady state.
+    """
     await ensure_topics(settings)
+    warmup = list(random_requests(settings.partitions * 4, agents, seed + 1))
     async with EventPublisher(settings) as publisher:
         await publisher.publish(settings.agents_topic, personas(agents, seed))
-        await publisher.publish(settings.requests_topic, random_requests(requests, agents, seed))
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(settings.responses_topic, p) for p in range(settings.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning()
-        worker = stack.start_worker(cores={core})
-        window = Window(requests, pid=worker.pid)
-        latencies: list[float] = []
-        seen: set[bytes] = set()
-        deadline = time.monotonic() + 120 + requests / 200
-        while window.count < requests:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {window.count:,} of {requests:,} answered; worker log: {worker.log_path}")
-            if not worker.alive():
-                raise RuntimeError(f"the worker exited; its log:\n{worker.log_tail()}")
-            for batch in (await consumer.getmany(timeout_ms=100)).values():
-                for record in batch:
-                    response = msgpack.unpackb(record.value)
-                    if response["request_id"] not in seen:
-                        seen.add(response["request_id"])
-                        latencies.append(response["llm_latency_ms"])
-                        window.answered()
-        return _run("end to end", window, latencies)
-    finally:
-        await consumer.stop()
+        await publisher.publish(settings.requests_topic, warmup)
+        consumer = make_consumer(settings, group_id=None)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(settings.responses_topic, p) for p in range(settings.partitions)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning()
+            worker = stack.start_worker(cores={core})
+            warm_ids = {r.request_id for r in warmup}
+            answered = await _collect(consumer, worker, warm_ids, Window(len(warm_ids), None), [], 180)
+            assert answered == warm_ids
+            measured = list(random_requests(requests, agents, seed))
+            window = Window(requests, pid=worker.pid)
+            latencies: list[float] = []
+            await publisher.publish(settings.requests_topic, measured)
+            await _collect(consumer, worker, {r.request_id for r in measured}, window, latencies, 120 + requests / 200)
+            return _run("end to end", window, latencies)
+        finally:
+            await consumer.stop()
+
+
+async def _collect(
+    consumer: AIOKafkaConsumer,
+    worker: ChildProcess,
+    wanted: set[str],
+    window: Window,
+    latencies: list[float],
+    timeout_s: float,
+) -> set[str]:
+    """Read responses until every id in ``wanted`` is answered once."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < len(wanted):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(seen):,} of {len(wanted):,} answered; worker log: {worker.log_path}")
+        if not worker.alive():
+            raise RuntimeError(f"the worker exited; its log:\n{worker.log_tail()}")
+        for batch in (await consumer.getmany(timeout_ms=100)).values():
+            for record in batch:
+                response = msgpack.unpackb(record.value)
+                request_id = response["request_id"]
+                if request_id in wanted and request_id not in seen:
+                    seen.add(request_id)
+                    latencies.append(response["llm_latency_ms"])
+                    window.answered()
+    return seen
 
 
 def run_bare_in_child(stack: LocalStack, calls: int, agents: int, seed: int, core: int) -> Run:
