@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import aiohttp
 import openai
 
 
@@ -18,9 +17,7 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, openai.RateLimitError):
         return "rate_limited"
     if isinstance(exc, openai.APITimeoutError):
-        # openai's aiohttp transport maps every aiohttp connection error to ConnectTimeout,
-        # so a reset connection arrives as a "timeout": the cause chain tells them apart.
-        return "connection_error" if _caused_by_disconnect(exc) else "timeout"
+        return "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return "connection_error"
     if isinstance(exc, openai.APIStatusError):
@@ -28,17 +25,6 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, BadResponseError):
         return "bad_response"
     return "error"
-
-
-def _caused_by_disconnect(exc: BaseException) -> bool:
-    seen = 0
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and seen < 10:
-        if isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError)):
-            return True
-        cause = cause.__cause__ or cause.__context__
-        seen += 1
-    return False
 
 
 # 408 and 409 are what the openai package itself retries; other 4xx mean the request is wrong.
