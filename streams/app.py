@@ -7,7 +7,7 @@ from pathlib import Path
 
 import faust
 
-from streams import faust_compat
+from streams import faust_compat, faust_speed
 from streams.interactions import InteractionProcessor
 from streams.registry import AgentRegistry
 from swarmstream.settings import Settings
@@ -28,6 +28,7 @@ def broker_urls(bootstrap_servers: str) -> str:
 
 def create_app(settings: Settings) -> StreamApp:
     faust_compat.install(settings)
+    faust_speed.install()
     datadir = Path(settings.data_dir) / "faust"
     app = faust.App(
         settings.app_id,
