@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 import faust
-from faust.types import TP, ConsumerT
+from faust.types import TP, ConsumerT, RecordMetadata
 
 from streams.faust_compat import DeliveryWatch
 from streams.ordered_acks import OrderedAckPool
 from streams.prompts import build_messages
-from streams.publishing import dead_letter, publish
+from streams.publishing import dead_letter, send
 from streams.registry import AgentRegistry
 from swarmstream import codec
 from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
@@ -39,6 +40,7 @@ class InteractionProcessor:
             settings.max_pending_events,
             ack=lambda event: event.ack(),
             partition_of=lambda event: event.message.tp,
+            finished=self._maybe_resume,
         )
         self._consumer: ConsumerT | None = None
         self._watch: DeliveryWatch | None = None
@@ -90,23 +92,23 @@ class InteractionProcessor:
             self._watch.forget(revoked)
         self._paused -= revoked
 
-    async def handle(self, event: faust.EventT) -> None:
-        """Never raises for a bad event: it ends as a response or a dead letter."""
-        try:
-            await self._handle(event)
-        finally:
-            # The finishing handler still counts as running.
-            if self._paused and self.pool.running <= self._resume_at + 1:
-                self._resume_requests()
+    def _maybe_resume(self) -> None:
+        if self._paused and self.pool.running <= self._resume_at:
+            self._resume_requests()
 
-    async def _handle(self, event: faust.EventT) -> None:
+    async def handle(self, event: faust.EventT) -> asyncio.Future[RecordMetadata] | None:
+        """Never raises for a bad event: it ends as a response or a dead letter.
+
+        Returns the response's delivery, not waiting for it: the pool acks the request when the
+        broker has the response.
+        """
         try:
             request = codec.decode(event.value, InteractionRequested)
         except codec.DecodeError as exc:
             await dead_letter(self.dead_letters, event, exc.reason, exc.detail)
-            return
+            return None
         try:
-            await self._answer(event, request)
+            return await self._answer(event, request)
         except Exception as exc:
             log.exception("interaction %s failed", request.request_id)
             await dead_letter(
@@ -116,8 +118,11 @@ class InteractionProcessor:
                 repr(exc),
                 decoded=request,
             )
+            return None
 
-    async def _answer(self, event: faust.EventT, request: InteractionRequested) -> None:
+    async def _answer(
+        self, event: faust.EventT, request: InteractionRequested
+    ) -> asyncio.Future[RecordMetadata] | None:
         profile = await self.registry.wait_for(
             request.agent_id,
             event.message.partition,
@@ -132,7 +137,7 @@ class InteractionProcessor:
                 f"no profile for agent {request.agent_id!r}",
                 decoded=request,
             )
-            return
+            return None
         assert self.llm is not None
         try:
             completion = await self.llm.complete(build_messages(profile, request))
@@ -145,8 +150,8 @@ class InteractionProcessor:
                 decoded=request,
                 attempts=failure.attempts,
             )
-            return
-        await publish(
+            return None
+        return await send(
             self.responses,
             InteractionResponded(
                 event_id=derived_id("response", request.event_id),

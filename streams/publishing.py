@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import faust
-from faust.types import EventT
+from faust.types import EventT, RecordMetadata
 
 from swarmstream import codec
 from swarmstream.events import DeadLetter, Event, derived_id
 
 
-async def publish(topic: faust.TopicT, event: Event, partition: int | None = None) -> None:
-    """Send ``event`` and wait for the broker's acknowledgement.
+async def send(topic: faust.TopicT, event: Event, partition: int | None = None) -> asyncio.Future[RecordMetadata]:
+    """Hand ``event`` to the producer; the future it returns completes when the broker has it.
 
     Straight to the app's producer: ``topic.send`` adds a future message, a pending message and
     two debug log calls per event (about 5 % of the worker's CPU at 900 events/s), and without
     ``force=True`` would hold the message until the event's commit. ``partition`` saves the
     producer hashing the key when the caller knows where it goes (co-partitioned topics).
     """
-    delivery = await topic.app.producer.send(
+    return await topic.app.producer.send(
         topic.get_topic_name(), event.key, codec.encode(event), partition, None, codec.headers(event)
     )
-    await delivery
+
+
+async def publish(topic: faust.TopicT, event: Event, partition: int | None = None) -> None:
+    """Send ``event`` and wait for the broker's acknowledgement."""
+    await (await send(topic, event, partition))
 
 
 async def dead_letter(

@@ -95,3 +95,69 @@ async def test_forget_drops_revoked_partitions():
     gate.set()
     await pool.join()
     assert acked == [], "an event of a revoked partition must not be acked by its old owner"
+
+
+async def test_a_returned_future_holds_the_ack_until_it_completes():
+    """The processor returns the response's delivery: the request is acked when the broker has it."""
+    acked: list[int] = []
+    finished: list[int] = []
+    loop = asyncio.get_running_loop()
+    deliveries = {event: loop.create_future() for event in range(3)}
+
+    async def handle(event: int) -> asyncio.Future[None]:
+        return deliveries[event]
+
+    pool: OrderedAckPool[int] = OrderedAckPool(
+        limit=10, ack=acked.append, partition_of=lambda e: "p", finished=lambda: finished.append(pool.running)
+    )
+    for event in range(3):
+        await pool.submit(event, handle)
+    await asyncio.sleep(0)
+    assert acked == [] and pool.running == 3, "handlers returned, but nothing is delivered yet"
+
+    deliveries[1].set_result(None)
+    await asyncio.sleep(0)
+    assert acked == [], "1 is delivered but 0 is not"
+    deliveries[0].set_result(None)
+    await asyncio.sleep(0)
+    assert acked == [0, 1]
+    deliveries[2].set_result(None)
+    await pool.join()
+    assert acked == [0, 1, 2]
+    assert finished == [2, 1, 0], "called after each event, with the count already lowered"
+
+
+async def test_a_failed_delivery_blocks_the_partition():
+    acked: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    async def handle(event: int) -> asyncio.Future[None]:
+        delivery = loop.create_future()
+        if event == 1:
+            delivery.set_exception(ConnectionError("broker gone"))
+        else:
+            delivery.set_result(None)
+        return delivery
+
+    pool: OrderedAckPool[int] = OrderedAckPool(limit=10, ack=acked.append, partition_of=lambda e: "p")
+    for event in range(3):
+        await pool.submit(event, handle)
+    await pool.join()
+    assert acked == [0]
+    assert pool.blocked == {"p"}
+
+
+async def test_join_waits_for_the_handlers_of_forgotten_partitions():
+    gate = asyncio.Event()
+    done: list[int] = []
+
+    async def handle(event: int) -> None:
+        await gate.wait()
+        done.append(event)
+
+    pool: OrderedAckPool[int] = OrderedAckPool(limit=4, ack=lambda e: None, partition_of=lambda e: "p")
+    await pool.submit(1, handle)
+    pool.forget(["p"])
+    asyncio.get_running_loop().call_later(0.01, gate.set)
+    await pool.join()
+    assert done == [1]
