@@ -8,6 +8,7 @@ its response or dead letter). Every event is keyed by the agent id it concerns.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from typing import Annotated, Literal
@@ -117,5 +118,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 
 def derived_id(*parts: object) -> str:
-    """A stable id from ``parts``: replays of the same input yield the same event id."""
-    return uuid.uuid5(uuid.NAMESPACE_OID, "/".join(map(str, parts))).hex
+    """A stable id from ``parts``: replays of the same input yield the same event id.
+
+    128 bits of BLAKE2b, as 32 hex digits like :func:`new_id`; a quarter of ``uuid5``'s cost, and
+    every response takes one.
+    """
+    return hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=16).hexdigest()
