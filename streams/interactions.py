@@ -35,9 +35,11 @@ class InteractionProcessor:
         self.responses = responses
         self.dead_letters = dead_letters
         self.llm: LLMEngine | None = None
-        # The engine's gate bounds LLM calls in flight; the pool bounds events held in memory.
+        # The engine's gate bounds LLM calls in flight. Pausing the request partitions bounds the
+        # events held; the pool itself never blocks: a blocked actor would fill faust's queue and
+        # stop its one fetcher, and with it the agent events the pending requests wait for.
         self.pool: OrderedAckPool[faust.EventT] = OrderedAckPool(
-            settings.max_pending_events,
+            None,
             ack=lambda event: event.ack(),
             partition_of=lambda event: event.message.tp,
             finished=self._maybe_resume,

@@ -30,7 +30,7 @@ class _Slot(Generic[E]):
 
 
 class OrderedAckPool(Generic[E]):
-    """At most ``limit`` events in progress at once; ``ack`` is called in arrival order per partition.
+    """At most ``limit`` events in progress at once (None: no limit); ``ack`` is called in arrival order per partition.
 
     A handler that raises blocks acking on its partition: its event and every later one stay
     unacked, so they are redelivered after a restart or rebalance rather than skipped. A handler
@@ -40,7 +40,7 @@ class OrderedAckPool(Generic[E]):
 
     def __init__(
         self,
-        limit: int,
+        limit: int | None,
         ack: Callable[[E], Any],
         partition_of: Callable[[E], Hashable],
         finished: Callable[[], None] | None = None,
@@ -59,7 +59,7 @@ class OrderedAckPool(Generic[E]):
 
     async def submit(self, event: E, handler: Callable[[E], Awaitable[Any]]) -> None:
         """Wait for room, then start ``handler(event)`` in the background."""
-        while self.running >= self.limit:
+        while self.limit is not None and self.running >= self.limit:
             room = asyncio.get_running_loop().create_future()
             self._room.append(room)
             try:

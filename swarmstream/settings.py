@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(1.0, gt=0)
     # Requests a worker holds at once (being answered, waiting for an LLM slot or for their speaker's
     # profile); above half of it the worker stops fetching requests until it is down to a quarter.
+    # Records already fetched still arrive then: the pause is the bound, nothing blocks faust's fetcher.
     max_pending_events: int = Field(20_000, ge=1)
     # Faust's per-stream buffer and records per fetch: after a pause, up to both still arrive.
     stream_buffer_size: int = Field(1_000, ge=1)

@@ -76,7 +76,7 @@ class RunningPipeline:
     async def __aenter__(self) -> RunningPipeline:
         await ensure_topics(self.stack.settings)
         self.stack.__enter__()
-        self.worker = self.stack.start_worker()
+        self.worker = self.stack.start_worker(loglevel="info")
         for part in (self.responses, self.dead_letters, self.publisher):
             await part.__aenter__()
         return self
