@@ -80,6 +80,12 @@ async def ok(connection: int, request: int) -> bytes:
     return OK
 
 
+async def first_connection_hangs(connection: int, request: int) -> bytes:
+    if connection == 0:
+        await asyncio.sleep(30)
+    return OK
+
+
 def openai_client(
     port: int, transport: KeepAliveTransport, timeout: float = 5.0, scheme: str = "http"
 ) -> openai.AsyncOpenAI:
@@ -179,12 +185,7 @@ async def test_hang_up_on_a_new_connection_is_a_connection_error():
 
 
 async def test_no_answer_in_time_is_a_timeout_and_frees_the_connection():
-    async def respond(connection: int, request: int) -> bytes:
-        if connection == 0:
-            await asyncio.sleep(30)
-        return OK
-
-    async with Server(respond) as server:
+    async with Server(first_connection_hangs) as server:
         transport = KeepAliveTransport(1)
         client = openai_client(server.port, transport, timeout=0.3)
         with pytest.raises(openai.APITimeoutError) as caught:
@@ -242,12 +243,7 @@ async def test_connections_stay_within_the_limit():
 
 
 async def test_a_cancelled_call_gives_its_connection_slot_back():
-    async def respond(connection: int, request: int) -> bytes:
-        if connection == 0:
-            await asyncio.sleep(30)
-        return OK
-
-    async with Server(respond) as server:
+    async with Server(first_connection_hangs) as server:
         transport = KeepAliveTransport(1)
         client = openai_client(server.port, transport)
         call = asyncio.create_task(chat(client))
