@@ -24,9 +24,9 @@ async def send(topic: faust.TopicT, event: Event, partition: int | None = None) 
     )
 
 
-async def publish(topic: faust.TopicT, event: Event, partition: int | None = None) -> None:
+async def publish(topic: faust.TopicT, event: Event) -> None:
     """Send ``event`` and wait for the broker's acknowledgement."""
-    await (await send(topic, event, partition))
+    await (await send(topic, event))
 
 
 async def dead_letter(
