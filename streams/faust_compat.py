@@ -13,6 +13,13 @@ and may commit past them. That is right for compacted or transactional topics, w
 not; a jump in ours would mean records faust fetched but never delivered. It is logged as a
 warning so that it cannot pass silently.
 
+Rewinds: faust's way to get back records it fetched and then dropped in a rebalance is to seek
+every partition to its committed offset. aiokafka seeks only to committed offsets above 0, so on a
+partition never committed (or committed at 0) the dropped records were skipped for good (the likely
+cause of a restarted worker leaving a whole never-committed partition of requests unanswered). Such
+partitions of the stream topics now go where the consumer's reset policy says (the beginning, for
+ours), or to 0.
+
 Recovery: faust recovers a table by reading its changelog up to ``end_offsets``. Tansu 0.6.0 (the embedded
 broker) answers that with the last batch's base offset + 1, so a restarted worker would stop
 recovery early and lose profiles. :func:`swarmstream.transport.fetch_highwaters` reads the real
@@ -43,6 +50,7 @@ def install(settings: Settings) -> None:
         return {tp: found[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
 
     faust_aiokafka.AIOKafkaConsumerThread.highwaters = highwaters  # type: ignore[method-assign]
+    faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign]
 
     if not getattr(faust_consumer.Consumer._add_gap, "_swarmstream", False):
         add_gap = faust_consumer.Consumer._add_gap
@@ -79,6 +87,34 @@ def install(settings: Settings) -> None:
 
         _new_offset._swarmstream = True  # type: ignore[attr-defined]
         faust_consumer.Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+async def _seek_to_committed(self: faust_aiokafka.AIOKafkaConsumerThread) -> Mapping[TP, int | None]:
+    """aiokafka's ``seek_to_committed``, plus a seek for stream partitions with no commit above 0.
+
+    Only topics our agents ack (the stream topics): faust positions table changelogs itself.
+    """
+    app = self.app
+    acked = app.topics.acks_enabled_for
+    reset = app.conf.consumer_auto_offset_reset
+
+    async def seek() -> Mapping[TP, int | None]:
+        consumer = self._ensure_consumer()
+        committed = await consumer.seek_to_committed()
+        unsought = [tp for tp, offset in committed.items() if not offset and acked(tp.topic)]
+        for tp in unsought:
+            if committed[tp] == 0:
+                consumer.seek(tp, 0)
+        fresh = [tp for tp in unsought if committed[tp] is None]
+        if unsought:
+            log.info("seeking %d stream partitions with no commit above 0 to 0 or the %s offset", len(unsought), reset)
+        if fresh and reset == "earliest":
+            await consumer.seek_to_beginning(*fresh)
+        elif fresh and reset == "latest":
+            await consumer.seek_to_end(*fresh)
+        return committed
+
+    return await self.call_thread(seek)
 
 
 def keep_queued_events(app: faust.App) -> None:

@@ -6,11 +6,14 @@ import logging
 
 import faust
 import pytest
+from aiokafka import TopicPartition
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from streams import faust_compat
 from streams.faust_compat import DeliveryWatch
 from swarmstream.settings import Settings
+from swarmstream.transport import ensure_topics, make_consumer, make_producer
 from tests.streams.faust_messages import PARTITION, delivered
 
 
@@ -105,3 +108,62 @@ def test_delivery_watch_reports_offsets_that_never_reached_the_stream(caplog):
         watch.forget([PARTITION])
         watch.delivered(PARTITION, 30)  # the first event after an assignment has nothing to compare with
         assert len(caplog.records) == 1
+
+
+class _Thread:
+    """What the patched ``AIOKafkaConsumerThread.seek_to_committed`` uses of faust's consumer
+    thread: its aiokafka consumer, its app, and ``call_thread`` (here, the same loop)."""
+
+    def __init__(self, consumer, app: faust.App):
+        self._consumer = consumer
+        self.app = app
+
+    def _ensure_consumer(self):
+        return self._consumer
+
+    async def call_thread(self, method, *args):
+        return await method(*args)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+async def test_seek_to_committed_rewinds_stream_partitions_never_committed(settings):
+    """aiokafka seeks only to committed offsets above 0. Records faust fetched and then dropped in
+    a rebalance (a seek back is its way to get them again) were skipped for good on a partition
+    with no commit yet, or committed at 0: a restarted worker left a whole partition unanswered."""
+    faust_compat.install(settings)
+    await ensure_topics(settings)
+    stream, internal = settings.requests_topic, settings.responses_topic
+    app = faust.App(f"{settings.app_id}-seek", broker="kafka://127.0.0.1:1", env={})
+    app.topics.add(app.topic(stream))
+    app.topics.add(app.topic(internal, acks=False))  # like a table's changelog: faust seeks it itself
+    await app.topics._update_indices()
+
+    never, at_zero, at_two = (TopicPartition(stream, p) for p in range(3))
+    changelog = TopicPartition(internal, 0)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for tp in (never, at_zero, at_two, changelog):
+            for _ in range(3):
+                await producer.send_and_wait(tp.topic, b"record", partition=tp.partition)
+    finally:
+        await producer.stop()
+
+    consumer = make_consumer(settings, group_id=f"{settings.app_id}-seek")
+    await consumer.start()
+    try:
+        consumer.assign([never, at_zero, at_two, changelog])
+        await consumer.commit({at_zero: 0, at_two: 2})
+        for _ in range(100):  # read everything, as faust's fetcher had before the rebalance
+            if all([await consumer.position(tp) == 3 for tp in (never, at_zero, at_two, changelog)]):
+                break
+            await consumer.getmany(timeout_ms=200)
+
+        committed = await AIOKafkaConsumerThread.seek_to_committed(_Thread(consumer, app))
+
+        assert committed == {never: None, at_zero: 0, at_two: 2, changelog: None}
+        assert [await consumer.position(tp) for tp in (never, at_zero, at_two)] == [0, 0, 2]
+        assert await consumer.position(changelog) == 3
+    finally:
+        await consumer.stop()

@@ -77,7 +77,17 @@ async def where_are_the_missing(settings: Settings) -> str:
         gaps = sorted(set(range(offsets[0], offsets[-1] + 1)) - set(offsets)) if offsets else []
         if gaps or (offsets and offsets[0] != 0):
             holes[partition] = (offsets[0], gaps[:20])
+    per_partition = {
+        p: (
+            sum(1 for q, _, _ in requests if q == p),
+            len({e.request_id for q, _, e in requests if q == p}),
+            min((o for q, o, _ in requests if q == p), default=None),
+            max((o for q, o, _ in requests if q == p), default=None),
+        )
+        for p in range(settings.partitions)
+    }
     return (
+        f"requests per partition (records, distinct ids, first offset, last offset): {per_partition}; "
         f"unanswered (partition, offset): {missing[:50]} ({len(missing)} in all); committed: {committed}; "
         f"response topic (first offset, holes) per partition with holes: {holes}"
     )
