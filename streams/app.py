@@ -66,13 +66,16 @@ def create_app(settings: Settings) -> StreamApp:
         settings.profiles_table, partitions=settings.partitions, default=None, key_type=bytes, value_type=bytes
     )
 
-    registry = AgentRegistry(table, dead_letters)
-    interactions = InteractionProcessor(settings, registry, responses, dead_letters)
+    # One watch for both stream topics: it keys its state by topic and partition.
+    watch = faust_compat.DeliveryWatch(committed=lambda tp: app.consumer._committed_offset.get(tp))
+    registry = AgentRegistry(table, dead_letters, watch)
+    interactions = InteractionProcessor(settings, registry, responses, dead_letters, watch)
     app.agent(agents, name="agent-registry")(registry.run)
     app.agent(requests, name="interaction-processor")(interactions.run)
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
         interactions.forget(revoked)
+        watch.forget(revoked)
 
     return StreamApp(app=app, registry=registry, interactions=interactions)

@@ -1,4 +1,4 @@
-"""Adjustments to faust-streaming 0.15.3: two at-least-once fixes, one for the embedded broker, and warnings.
+"""Adjustments to faust-streaming 0.15.3 and aiokafka: at-least-once fixes, and one for the embedded broker.
 
 Queued events survive recovery: see :func:`keep_queued_events`.
 
@@ -6,12 +6,16 @@ Commits never skip the committed offset: faust's ``Consumer._new_offset`` refuse
 acked offsets start after the committed one, but only when they start *two or more* past it (it
 reads the committed offset as the last one processed; Kafka's is the next one to read). One event
 that never reached the stream is therefore committed past. Here the acked offsets must start at the
-committed offset exactly.
+committed offset exactly. On a partition never committed, they must start where recovery's seek
+put it.
 
 Offset gaps: when faust sees a partition's offsets jump, it treats the skipped offsets as acked
-and may commit past them. That is right for compacted or transactional topics, which ours are
-not; a jump in ours would mean records faust fetched but never delivered. It is logged as a
-warning so that it cannot pass silently.
+and may commit past them. That is right for compacted or transactional topics, not ours: a jump in
+ours means records faust fetched but never delivered (a crash-test run lost 26 requests that way,
+offset 1 to 60 right after recovery's seek). Here faust registers no gap. The stream's
+:class:`DeliveryWatch` sees the jump and seeks back for the missing records; only if the re-read
+shows they do not exist (a transactional producer's markers) are they counted as done. Until they
+are processed the strict commit above keeps the committed offset at the hole.
 
 Rewinds: faust's way to get back records it fetched and then dropped in a rebalance is to seek
 every partition to its committed offset. aiokafka seeks only to committed offsets above 0, so on a
@@ -31,17 +35,21 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 import faust
 from aiokafka import TopicPartition
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, ConsumerT
 
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters
 
 log = logging.getLogger(__name__)
+
+# faust's own, for offsets shown not to exist (its interval includes ``offset_to``).
+_FAUST_ADD_GAP = faust_consumer.Consumer._add_gap
 
 
 def install(settings: Settings) -> None:
@@ -53,16 +61,14 @@ def install(settings: Settings) -> None:
     faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign]
 
     if not getattr(faust_consumer.Consumer._add_gap, "_swarmstream", False):
-        add_gap = faust_consumer.Consumer._add_gap
 
         async def _add_gap(self: faust_consumer.Consumer, tp: TP, offset_from: int, offset_to: int) -> None:
             log.warning(
-                "offsets %d..%d of %s were skipped by the fetch: faust treats them as done",
+                "offsets %d..%d of %s were skipped by the fetch: not counted as done, the stream seeks back for them",
                 offset_from,
                 offset_to - 1,
                 tp,
             )
-            await add_gap(self, tp, offset_from, offset_to)
 
         _add_gap._swarmstream = True  # type: ignore[attr-defined]
         faust_consumer.Consumer._add_gap = _add_gap  # type: ignore[method-assign]
@@ -74,7 +80,9 @@ def install(settings: Settings) -> None:
         def _new_offset(self: faust_consumer.Consumer, tp: TP) -> int | None:
             acked = self._acked[tp]
             committed = self._committed_offset[tp]
-            # Partitions with gaps (compacted or transactional topics) keep faust's own rule.
+            if committed is None:
+                committed = _start_offsets(self).get(tp)
+            # Partitions with gaps (offsets shown not to exist) keep faust's own rule.
             if acked and committed is not None and not self._gap[tp]:
                 # Acks taken before the recovery's seek learnt the committed offset: already committed.
                 stale = [offset for offset in acked if offset < committed]
@@ -112,9 +120,23 @@ async def _seek_to_committed(self: faust_aiokafka.AIOKafkaConsumerThread) -> Map
             await consumer.seek_to_beginning(*fresh)
         elif fresh and reset == "latest":
             await consumer.seek_to_end(*fresh)
+        else:
+            return committed
+        # Where a never-committed partition starts: its first commit must begin there.
+        starts = _start_offsets(self.consumer)
+        for tp in fresh:
+            starts[TP(tp.topic, tp.partition)] = await consumer.position(tp)
         return committed
 
     return await self.call_thread(seek)
+
+
+def _start_offsets(consumer: faust_consumer.Consumer) -> dict[TP, int]:
+    """The offsets recovery's seek put never-committed stream partitions at, kept on the consumer."""
+    starts = getattr(consumer, "_swarmstream_starts", None)
+    if starts is None:
+        starts = consumer._swarmstream_starts = {}  # type: ignore[attr-defined]
+    return starts
 
 
 def keep_queued_events(app: faust.App) -> None:
@@ -136,34 +158,78 @@ def keep_queued_events(app: faust.App) -> None:
     flow.resume = resume  # type: ignore[method-assign]
 
 
+class SeekBack(NamedTuple):
+    """Records from ``offset`` on never reached the stream: read again from ``offset``."""
+
+    offset: int
+
+
+class NoSuchOffsets(NamedTuple):
+    """Offsets ``first`` to ``end - 1`` do not exist (the re-read skipped them too): count them as done."""
+
+    first: int
+    end: int
+
+
 class DeliveryWatch:
-    """Reports records that never reached the stream: a forward jump in a partition's offsets.
+    """Finds records that never reached the stream (a forward jump in a partition's offsets).
 
     Our topics are neither compacted nor transactional, so a jump past the committed offset means
-    faust dropped records before the stream. With the strict commit above the partition then stops
-    committing (nothing is lost: it is redelivered after the next rebalance or restart), and this
-    error says why. A jump that lands at or below the committed offset is a seek to work already done.
+    faust dropped records before the stream: :meth:`delivered` answers :class:`SeekBack` and
+    :func:`apply` seeks there. Records still queued from before the seek arrive first and are
+    handled as usual (their re-read copies are duplicates, which downstream tolerates); the jump is
+    resolved when the first missing offset arrives. If the re-read starts past it instead, those
+    offsets do not exist (:class:`NoSuchOffsets`). faust's fetch loop may drop the re-read too (it
+    drops records below the last one it read, and more of the old fetch may follow the seek): then
+    the commit stays at the hole and the records come back at the next rebalance or restart, late
+    but not lost. A jump that lands at or below the committed offset is a seek to work already done.
     """
 
     def __init__(self, committed: Callable[[TP], int | None]):
         self._committed = committed
         self._next: dict[TP, int] = {}
+        # Partitions sought back: the offset awaited, and the offsets seen since the seek.
+        self._rewinding: dict[TP, tuple[int, set[int]]] = {}
 
-    def delivered(self, tp: TP, offset: int) -> None:
+    def delivered(self, tp: TP, offset: int) -> SeekBack | NoSuchOffsets | None:
+        """None, or what :func:`apply` must do; the record itself is handled either way."""
+        rewinding = self._rewinding.get(tp)
+        if rewinding is not None:
+            return self._while_rewinding(tp, offset, *rewinding)
         expected = self._next.get(tp)
         self._next[tp] = offset + 1
         if expected is None or offset <= expected:
-            return
+            return None
         committed = self._committed(tp)
-        if committed is None or offset > committed:
-            log.error(
-                "offsets %d..%d of %s never reached the stream: the partition stops committing until it is "
-                "reassigned or the worker restarts",
-                max(expected, committed or 0),
-                offset - 1,
-                tp,
-            )
+        if committed is not None and offset <= committed:
+            return None
+        start = max(expected, committed or 0)
+        log.error("offsets %d..%d of %s never reached the stream: reading them again", start, offset - 1, tp)
+        self._rewinding[tp] = (start, {offset})
+        return SeekBack(start)
+
+    def _while_rewinding(self, tp: TP, offset: int, awaited: int, seen: set[int]) -> NoSuchOffsets | None:
+        if offset == awaited:
+            del self._rewinding[tp]
+            self._next[tp] = offset + 1
+            return None
+        if offset in seen:  # the re-read began past the awaited offset
+            del self._rewinding[tp]
+            self._next[tp] = offset + 1
+            log.warning("offsets %d..%d of %s do not exist: counted as done", awaited, offset - 1, tp)
+            return NoSuchOffsets(awaited, offset)
+        seen.add(offset)
+        return None
 
     def forget(self, revoked: Iterable[TP]) -> None:
         for tp in revoked:
             self._next.pop(tp, None)
+            self._rewinding.pop(tp, None)
+
+
+async def apply(consumer: ConsumerT, tp: TP, action: SeekBack | NoSuchOffsets) -> None:
+    """Carry out the seek or the accepted gap :meth:`DeliveryWatch.delivered` answered."""
+    if isinstance(action, SeekBack):
+        await consumer.seek(tp, action.offset)
+    else:
+        await _FAUST_ADD_GAP(consumer, tp, action.first, action.end - 1)

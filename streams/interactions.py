@@ -9,6 +9,7 @@ import time
 import faust
 from faust.types import TP, ConsumerT, RecordMetadata
 
+from streams import faust_compat
 from streams.faust_compat import DeliveryWatch
 from streams.ordered_acks import OrderedAckPool
 from streams.prompts import build_messages
@@ -29,9 +30,11 @@ class InteractionProcessor:
         registry: AgentRegistry,
         responses: faust.TopicT,
         dead_letters: faust.TopicT,
+        watch: DeliveryWatch,
     ):
         self.settings = settings
         self.registry = registry
+        self.watch = watch
         self.responses = responses
         self.dead_letters = dead_letters
         self.llm: LLMEngine | None = None
@@ -45,7 +48,6 @@ class InteractionProcessor:
             finished=self._maybe_resume,
         )
         self._consumer: ConsumerT | None = None
-        self._watch: DeliveryWatch | None = None
         self._paused: set[TP] = set()
         self._pause_at = settings.max_pending_events // 2
         self._resume_at = settings.max_pending_events // 4
@@ -54,10 +56,13 @@ class InteractionProcessor:
         # One actor, acks off: the pool runs handlers concurrently and acks in arrival order.
         self.llm = build_engine(self.settings)
         consumer = self._consumer = stream.app.consumer
-        watch = self._watch = DeliveryWatch(committed=lambda tp: consumer._committed_offset.get(tp))
+        delivered = self.watch.delivered
         try:
             async for event in stream.noack().events():
-                watch.delivered(event.message.tp, event.message.offset)
+                message = event.message
+                watched = delivered(message.tp, message.offset)
+                if watched is not None:
+                    await faust_compat.apply(consumer, message.tp, watched)
                 await self.pool.submit(event, self.handle)
                 if not self._paused and self.pool.running >= self._pause_at:
                     self._pause_requests()
@@ -90,8 +95,6 @@ class InteractionProcessor:
     def forget(self, revoked: set[TP]) -> None:
         """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state."""
         self.pool.forget(revoked)
-        if self._watch is not None:
-            self._watch.forget(revoked)
         self._paused -= revoked
 
     def _maybe_resume(self) -> None:

@@ -7,7 +7,8 @@ import logging
 
 import faust
 
-from streams import profiles
+from streams import faust_compat, profiles
+from streams.faust_compat import DeliveryWatch
 from streams.publishing import dead_letter
 from swarmstream import codec
 from swarmstream.events import AgentCreated, AgentUpdated
@@ -18,9 +19,10 @@ log = logging.getLogger(__name__)
 class AgentRegistry:
     """Profiles keyed by agent id, co-partitioned with interaction requests."""
 
-    def __init__(self, table: faust.Table, dead_letters: faust.TopicT):
+    def __init__(self, table: faust.Table, dead_letters: faust.TopicT, watch: DeliveryWatch):
         self.table = table
         self.dead_letters = dead_letters
+        self.watch = watch
         # When the registry last folded an event of each agents partition (loop time).
         self.last_progress: dict[int, float] = {}
         # Requests waiting for their speaker's profile, by agent id: woken only by that agent.
@@ -77,13 +79,18 @@ class AgentRegistry:
 
     async def run(self, stream: faust.StreamT) -> None:
         # Sequential on purpose: table writes are cheap and must follow arrival order per agent.
+        consumer = stream.app.consumer
         async for event in stream.events():
+            message = event.message
+            watched = self.watch.delivered(message.tp, message.offset)
+            if watched is not None:
+                await faust_compat.apply(consumer, message.tp, watched)
             try:
                 await self.handle(event)
             except Exception as exc:  # an escaping exception would skip the event
                 log.exception("agent event failed")
                 await dead_letter(self.dead_letters, event, "processing_error", repr(exc))
-            self._advance(event.message.partition)
+            self._advance(message.partition)
 
     async def handle(self, event: faust.EventT) -> None:
         try:

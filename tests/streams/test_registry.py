@@ -6,6 +6,7 @@ import asyncio
 from types import SimpleNamespace
 
 from producers.personas import personas
+from streams.faust_compat import DeliveryWatch
 from streams.registry import AgentRegistry
 from swarmstream import codec
 
@@ -24,7 +25,7 @@ async def fold(registry: AgentRegistry, event: SimpleNamespace) -> None:
 
 
 async def test_a_waiter_gets_its_profile_when_its_agent_arrives():
-    registry = AgentRegistry(table={}, dead_letters=None)
+    registry = AgentRegistry(table={}, dead_letters=None, watch=DeliveryWatch(committed={}.get))
     first, second = personas(2, seed=1)
     waiting = asyncio.create_task(registry.wait_for(second.agent_id, 0, GRACE_S, 5))
     await asyncio.sleep(0)
@@ -38,7 +39,7 @@ async def test_a_waiter_gets_its_profile_when_its_agent_arrives():
 
 
 async def test_an_idle_partition_ends_the_wait_with_none():
-    registry = AgentRegistry(table={}, dead_letters=None)
+    registry = AgentRegistry(table={}, dead_letters=None, watch=DeliveryWatch(committed={}.get))
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert await registry.wait_for("agent-404", 3, GRACE_S, 5) is None
@@ -47,7 +48,7 @@ async def test_an_idle_partition_ends_the_wait_with_none():
 
 
 async def test_progress_on_the_partition_keeps_it_waiting_up_to_the_limit():
-    registry = AgentRegistry(table={}, dead_letters=None)
+    registry = AgentRegistry(table={}, dead_letters=None, watch=DeliveryWatch(committed={}.get))
     loop = asyncio.get_running_loop()
     started = loop.time()
     others = list(personas(12, seed=2))
