@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiokafka import ConsumerRecord
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from consumers.runner import consume_batches
 from swarmstream import codec
 from swarmstream.events import DeadLetter, InteractionResponded
+from swarmstream.metrics_http import serve_metrics
 from swarmstream.settings import Settings
 from swarmstream.stats import percentile
 
@@ -147,15 +148,7 @@ class MetricsConsumer:
                 self.duplicates.inc()
 
     async def serve_metrics(self, host: str, port: int) -> web.AppRunner:
-        async def metrics(request: web.Request) -> web.Response:
-            return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-        app = web.Application()
-        app.router.add_get("/metrics", metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        return runner
+        return await serve_metrics(self.registry, host, port)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         topics = [self.settings.responses_topic, self.settings.deadletter_topic]

@@ -28,24 +28,29 @@ class EventPublisher:
         await self.producer.stop()
 
     async def publish(self, topic: str, events: Iterable[Event], progress: Progress | None = None) -> int:
-        """Send every event and wait until the broker acknowledged all of them."""
+        """Send every event and wait until the broker acknowledged all of them; returns the events sent.
+
+        ``progress`` advances by each event's ``size`` (agents, for bulk creations).
+        """
         pending: list[asyncio.Future] = []
-        sent = 0
+        sent = units = 0
         for event in events:
             pending.append(
                 await self.producer.send(topic, value=codec.encode(event), key=event.key, headers=codec.headers(event))
             )
-            if len(pending) >= self.window:
-                sent += await self._settle(pending, progress)
-        sent += await self._settle(pending, progress)
+            units += event.size
+            if len(pending) >= self.window or units >= self.window:
+                sent += await self._settle(pending, units, progress)
+                units = 0
+        sent += await self._settle(pending, units, progress)
         return sent
 
     @staticmethod
-    async def _settle(pending: list[asyncio.Future], progress: Progress | None) -> int:
+    async def _settle(pending: list[asyncio.Future], units: int, progress: Progress | None) -> int:
         # gather raises the first delivery error: a publish either fully succeeds or says why not.
         await asyncio.gather(*pending)
         count = len(pending)
         pending.clear()
         if progress is not None:
-            progress.update(count)
+            progress.update(units)
         return count

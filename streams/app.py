@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,13 @@ import faust
 
 from streams import faust_compat, faust_speed
 from streams.interactions import InteractionProcessor
+from streams.metrics import WorkerMetrics
+from streams.profile_store import ProfileStore
 from streams.registry import AgentRegistry
+from swarmstream.metrics_http import serve_metrics
 from swarmstream.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
@@ -20,6 +26,7 @@ class StreamApp:
     app: faust.App
     registry: AgentRegistry
     interactions: InteractionProcessor
+    metrics: WorkerMetrics
 
 
 def broker_urls(bootstrap_servers: str) -> str:
@@ -35,7 +42,7 @@ def create_app(settings: Settings) -> StreamApp:
         broker=broker_urls(settings.require_bootstrap()),
         # An empty environment: faust would otherwise let BROKER_URL, WEB_PORT, ... override us.
         env={},
-        store="memory://",
+        store=f"{settings.table_store}://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -68,14 +75,31 @@ def create_app(settings: Settings) -> StreamApp:
 
     # One watch for both stream topics: it keys its state by topic and partition.
     watch = faust_compat.DeliveryWatch(committed=lambda tp: app.consumer._committed_offset.get(tp))
-    registry = AgentRegistry(table, dead_letters, watch)
+    store = ProfileStore(table, settings.profile_cache_size)
+    registry = AgentRegistry(store, dead_letters, watch, settings.partitions)
     interactions = InteractionProcessor(settings, registry, responses, dead_letters, watch)
+    metrics = WorkerMetrics(store, registry.changes)
     app.agent(agents, name="agent-registry")(registry.run)
     app.agent(requests, name="interaction-processor")(interactions.run)
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
+        # Deferred memories go out before the partitions' next owner restores them.
+        await store.flush()
         interactions.forget(revoked)
+        registry.forget(revoked)
         watch.forget(revoked)
 
-    return StreamApp(app=app, registry=registry, interactions=interactions)
+    @app.timer(interval=settings.memory_flush_interval_s)
+    async def _flush_memories() -> None:
+        await store.flush()
+
+    if settings.worker_metrics_port is not None:
+        port = settings.worker_metrics_port
+
+        @app.task
+        async def _serve_metrics() -> None:
+            await serve_metrics(metrics.registry, settings.metrics_host, port)
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
+
+    return StreamApp(app=app, registry=registry, interactions=interactions, metrics=metrics)

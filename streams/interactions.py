@@ -9,7 +9,7 @@ import time
 import faust
 from faust.types import TP, ConsumerT, RecordMetadata
 
-from streams import faust_compat
+from streams import faust_compat, profiles
 from streams.faust_compat import DeliveryWatch
 from streams.ordered_acks import OrderedAckPool
 from streams.prompts import build_messages
@@ -97,6 +97,22 @@ class InteractionProcessor:
         self.pool.forget(revoked)
         self._paused -= revoked
 
+    def _remember(self, request: InteractionRequested, reply: str, partition: int) -> None:
+        """Add the reply to the speaker's bounded memory; its changelog record goes out with the next flush.
+
+        Read again now, not the profile from before the call: the registry may have changed it since.
+        """
+        size = self.settings.agent_memory_size
+        if not size:
+            return
+        store = self.registry.store
+        current = store.peek(request.agent_id)
+        if current is None:
+            return  # deleted while it spoke
+        remembered = profiles.remember(current, request.request_id, reply[: self.settings.agent_memory_chars], size)
+        if remembered is not None:
+            store.put_soon(remembered, partition)
+
     def _maybe_resume(self) -> None:
         if self._paused and self.pool.running <= self._resume_at:
             self._resume_requests()
@@ -156,6 +172,7 @@ class InteractionProcessor:
                 attempts=failure.attempts,
             )
             return None
+        self._remember(request, completion.content, event.message.partition)
         return await send(
             self.responses,
             InteractionResponded(

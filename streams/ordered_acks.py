@@ -67,6 +67,19 @@ class OrderedAckPool(Generic[E]):
             finally:
                 if room in self._room:
                     self._room.remove(room)
+        slot, partition = self._enqueue(event)
+        # The slot keeps the task alive until the event is acked or its partition forgotten.
+        slot.task = asyncio.create_task(self._run(partition, slot, handler))
+
+    def track(self, event: E, outcome: asyncio.Future[Any] | None) -> None:
+        """Count in an event already handled in line: it is done when ``outcome`` is (at once if None).
+
+        For a sequential consumer that only needs the acks to wait for deliveries it started.
+        """
+        slot, partition = self._enqueue(event)
+        self._outcome(partition, slot, outcome)
+
+    def _enqueue(self, event: E) -> tuple[_Slot[E], Hashable]:
         slot = _Slot(event)
         partition = self._partition_of(event)
         queue = self._pending.get(partition)
@@ -74,8 +87,7 @@ class OrderedAckPool(Generic[E]):
             queue = self._pending[partition] = deque()
         queue.append(slot)
         self.running += 1
-        # The slot keeps the task alive until the event is acked or its partition forgotten.
-        slot.task = asyncio.create_task(self._run(partition, slot, handler))
+        return slot, partition
 
     async def _run(self, partition: Hashable, slot: _Slot[E], handler: Callable[[E], Awaitable[Any]]) -> None:
         try:
@@ -87,6 +99,9 @@ class OrderedAckPool(Generic[E]):
             log.exception("handler failed; partition %s stops acking until restart or rebalance", partition)
             self._finish(partition, slot, failed=True)
             return
+        self._outcome(partition, slot, outcome)
+
+    def _outcome(self, partition: Hashable, slot: _Slot[E], outcome: Any) -> None:
         if isinstance(outcome, asyncio.Future) and not outcome.done():
             self._unsettled.add(outcome)
             outcome.add_done_callback(lambda future: self._settled(partition, slot, future))

@@ -10,10 +10,14 @@ def build_messages(profile: Profile, request: InteractionRequested) -> list[dict
     traits = ", ".join(profile.get("traits") or []) or "no particular traits"
     interests = ", ".join(profile.get("interests") or []) or "many things"
     community = profile.get("community")
+    friends = profile.get("friends")
+    memory = profile.get("memory")
     system = (
         f"You are {profile['name']}, a member of an online society. {profile.get('persona') or ''} "
         f"Traits: {traits}. Interests: {interests}."
         + (f" Community: {community}." if community else "")
+        + (f" You have {len(friends)} friends." if friends else "")
+        + (" You said recently: " + " / ".join(line for _, line in memory) + "." if memory else "")
         + " Reply in one or two short sentences, in character."
     )
     audience = f"You are talking to agent {request.target_agent_id}. " if request.target_agent_id else ""

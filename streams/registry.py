@@ -4,33 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 import faust
+from faust.types import RecordMetadata
 
 from streams import faust_compat, profiles
 from streams.faust_compat import DeliveryWatch
+from streams.ordered_acks import OrderedAckPool
+from streams.profile_store import ProfileStore
 from streams.publishing import dead_letter
 from swarmstream import codec
-from swarmstream.events import AgentCreated, AgentUpdated
+from swarmstream.events import AgentCreated, AgentDeleted, AgentsCreated, AgentUpdated
+from swarmstream.partitions import partition_for
 
 log = logging.getLogger(__name__)
 
+AGENT_EVENTS = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted)
+
 
 class AgentRegistry:
-    """Profiles keyed by agent id, co-partitioned with interaction requests."""
+    """Profiles keyed by agent id, co-partitioned with interaction requests.
 
-    def __init__(self, table: faust.Table, dead_letters: faust.TopicT, watch: DeliveryWatch):
-        self.table = table
+    Events are folded one at a time, in arrival order; each is acked once the changelog records it
+    wrote are on the broker, so a restart never commits past a profile the changelog lacks.
+    """
+
+    def __init__(self, store: ProfileStore, dead_letters: faust.TopicT, watch: DeliveryWatch, partitions: int):
+        self.store = store
         self.dead_letters = dead_letters
         self.watch = watch
+        self.partitions = partitions
+        self.acks: OrderedAckPool[faust.EventT] = OrderedAckPool(
+            None, ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
+        )
+        # Agent events applied, by change: read by the worker's metrics.
+        self.changes: Counter[str] = Counter()
         # When the registry last folded an event of each agents partition (loop time).
         self.last_progress: dict[int, float] = {}
         # Requests waiting for their speaker's profile, by agent id: woken only by that agent.
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
 
     def get(self, agent_id: str) -> profiles.Profile | None:
-        data = self.table.get(agent_id.encode())
-        return profiles.unpack(data) if data else None
+        return self.store.get(agent_id)
 
     async def wait_for(
         self, agent_id: str, partition: int, grace_s: float, max_wait_s: float
@@ -69,6 +85,11 @@ class AgentRegistry:
             if profile is not None:
                 return profile
 
+    def forget(self, revoked: set) -> None:
+        """Revoked partitions: their unacked events belong to the next owner."""
+        self.acks.forget(revoked)
+        self.store.forget_cache()
+
     def _advance(self, partition: int) -> None:
         self.last_progress[partition] = asyncio.get_running_loop().time()
 
@@ -80,27 +101,37 @@ class AgentRegistry:
     async def run(self, stream: faust.StreamT) -> None:
         # Sequential on purpose: table writes are cheap and must follow arrival order per agent.
         consumer = stream.app.consumer
-        async for event in stream.events():
+        async for event in stream.noack().events():
             message = event.message
             watched = self.watch.delivered(message.tp, message.offset)
             if watched is not None:
                 await faust_compat.apply(consumer, message.tp, watched)
+            outcome: asyncio.Future[object] | None
             try:
-                await self.handle(event)
+                outcome = await self.handle(event)
             except Exception as exc:  # an escaping exception would skip the event
                 log.exception("agent event failed")
                 await dead_letter(self.dead_letters, event, "processing_error", repr(exc))
+                outcome = None
+            self.acks.track(event, outcome)
             self._advance(message.partition)
 
-    async def handle(self, event: faust.EventT) -> None:
+    async def handle(self, event: faust.EventT) -> asyncio.Future[object] | None:
+        """Apply one agent event; returns the delivery of the changelog records it wrote, if any."""
         try:
-            change = codec.decode(event.value, AgentCreated, AgentUpdated)
+            change = codec.decode(event.value, *AGENT_EVENTS)
         except codec.DecodeError as exc:
             await dead_letter(self.dead_letters, event, exc.reason, exc.detail)
-            return
-        key = change.agent_id.encode()
-        current = self.table.get(key)
-        updated = profiles.apply(profiles.unpack(current) if current else None, change)
+            return None
+        partition = event.message.partition
+        if isinstance(change, AgentsCreated):
+            return await self._create_many(event, change)
+        if isinstance(change, AgentDeleted):
+            if self.store.peek(change.agent_id) is None:
+                return None  # already gone: a replayed deletion changes nothing
+            self.changes["deleted"] += 1
+            return await self.store.delete(change.agent_id, partition)
+        updated = profiles.apply(self.store.peek(change.agent_id), change)
         if updated is None:
             await dead_letter(
                 self.dead_letters,
@@ -109,6 +140,33 @@ class AgentRegistry:
                 f"update for agent {change.agent_id!r}, which was never created",
                 decoded=change,
             )
-            return
-        self.table[key] = profiles.pack(updated)
+            return None
+        delivered = await self.store.put(updated, partition)
+        self.changes["created" if isinstance(change, AgentCreated) else "updated"] += 1
         self._wake(change.agent_id)
+        return delivered
+
+    async def _create_many(self, event: faust.EventT, change: AgentsCreated) -> asyncio.Future[object] | None:
+        partition = event.message.partition
+        store, partitions = self.store, self.partitions
+        deliveries: list[asyncio.Future[RecordMetadata]] = []
+        strays: list[str] = []
+        for spec in change.agents:
+            agent_id = spec.agent_id
+            # Stored elsewhere than its requests are routed to, the agent could never be found.
+            if partition_for(agent_id, partitions) != partition:
+                strays.append(agent_id)
+                continue
+            deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
+            self._wake(agent_id)
+        self.changes["created"] += len(deliveries)
+        if strays:
+            await dead_letter(
+                self.dead_letters,
+                event,
+                "wrong_partition",
+                f"{len(strays)} of {len(change.agents)} agents hash to other partitions than {partition}, "
+                f"not created: {', '.join(strays[:20])}",
+                decoded=change,
+            )
+        return asyncio.gather(*deliveries) if deliveries else None

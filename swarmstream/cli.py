@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_rate.add_argument("--tpm", type=float, default=600_000)
     bench_rate.add_argument("--duration", type=float, default=150, help="seconds")
     bench_rate.add_argument("--max-concurrent", type=int, help="LLM calls in flight")
+    bench_agents = benches.add_parser("agents", help="a society into one worker's table, then a restart")
+    bench_agents.add_argument("--count", type=int, default=1_000_000)
+    bench_agents.add_argument("--seed", type=int, default=7)
+    bench_agents.add_argument("--batch-size", type=int, help="agents per bulk-creation event (default 500)")
+    bench_agents.add_argument("--quiet", action="store_true", help="no progress bars")
+    _connection_options(bench_agents)
 
     worker = commands.add_parser("worker", help="run the faust stream processors")
     worker.add_argument("--loglevel", default="warning")
@@ -140,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--count", type=int, required=True)
     agents.add_argument("--seed", type=int, default=7)
     agents.add_argument("--start", type=int, default=0, help="index of the first agent")
+    agents.add_argument(
+        "--batch-size",
+        type=int,
+        help="agents per bulk-creation event (grouped by partition; default SWARMSTREAM_AGENT_BATCH_SIZE, 500); "
+        "1: one agent.created event per agent",
+    )
     agents.add_argument("--quiet", action="store_true")
     _connection_options(agents)
     inter = what.add_parser("interactions", help="interaction requests, seeded or from a JSONL file")
@@ -259,6 +271,10 @@ def _bench(args: argparse.Namespace) -> int:
         report = asyncio.run(
             bench_llm(settings_from(args), args.requests, args.agents, args.seed, _simulator_argv(args))
         )
+    elif args.bench == "agents":
+        from swarmstream.bench.agents import bench_agents
+
+        report = asyncio.run(bench_agents(settings_from(args), args.count, args.seed, args.batch_size, not args.quiet))
     else:
         from swarmstream.bench.ratelimit import bench_ratelimit
 
@@ -291,7 +307,7 @@ def _run_until_signal(coro: Any) -> None:
 
 
 async def _produce(args: argparse.Namespace) -> int:
-    from producers.personas import personas
+    from producers.personas import persona_batches, personas
     from producers.publisher import EventPublisher
     from producers.requests import random_requests, requests_from_jsonl
     from swarmstream.progress import progress_bar
@@ -300,17 +316,24 @@ async def _produce(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     await ensure_topics(settings)
     if args.what == "agents":
-        topic, events, total = settings.agents_topic, personas(args.count, args.seed, args.start), args.count
+        topic, total, unit = settings.agents_topic, args.count, "agents"
+        batch_size = args.batch_size or settings.agent_batch_size
+        if batch_size == 1:
+            events = personas(args.count, args.seed, args.start)
+        else:
+            events = persona_batches(args.count, args.seed, settings.partitions, batch_size, args.start)
     elif args.file is not None:
-        topic, events, total = settings.requests_topic, requests_from_jsonl(args.file), None
+        topic, events, total, unit = settings.requests_topic, requests_from_jsonl(args.file), None, "events"
     else:
         if args.count is None or args.agents is None:
             raise ValueError("seeded interactions need --count and --agents (or give --file)")
-        topic, events, total = settings.requests_topic, random_requests(args.count, args.agents, args.seed), args.count
+        topic, total, unit = settings.requests_topic, args.count, "events"
+        events = random_requests(args.count, args.agents, args.seed)
     async with EventPublisher(settings) as publisher:
-        with progress_bar(total, f"publish {args.what}", not args.quiet) as bar:
+        with progress_bar(total, f"publish {args.what}", not args.quiet, unit) as bar:
             sent = await publisher.publish(topic, events, bar)
-    print(f"published {sent:,} events to {topic}", file=sys.stderr)
+    what = f"{total:,} agents in " if args.what == "agents" else ""
+    print(f"published {what}{sent:,} events to {topic}", file=sys.stderr)
     return 0
 
 

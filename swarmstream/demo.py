@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from consumers.graph import GraphConsumer
 from consumers.metrics import MetricsConsumer
-from producers.personas import agent_id, personas
+from producers.personas import agent_id, persona_batches
 from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream.progress import Progress, progress_bar
@@ -95,9 +95,13 @@ async def run_demo(
         runners = [asyncio.create_task(metrics.run(stop)), asyncio.create_task(graph.run(stop))]
         try:
             async with EventPublisher(settings) as publisher:
-                with progress_bar(agents, "publish agents", show_progress) as bar:
-                    await publisher.publish(settings.agents_topic, personas(agents, seed), bar)
-                with progress_bar(agents, "register agents", show_progress) as bar:
+                with progress_bar(agents, "publish agents", show_progress, "agents") as bar:
+                    await publisher.publish(
+                        settings.agents_topic,
+                        persona_batches(agents, seed, settings.partitions, settings.agent_batch_size),
+                        bar,
+                    )
+                with progress_bar(agents, "register agents", show_progress, "agents") as bar:
                     ids = {agent_id(i) for i in range(agents)}
                     await _watch(stack, wait_for_registration(settings, ids, timeout_s, bar.update))
 

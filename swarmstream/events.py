@@ -40,11 +40,17 @@ class Event(BaseModel):
         """The Kafka record key: the agent id this event concerns."""
         return self.agent_id.encode()  # type: ignore[attr-defined]
 
+    @property
+    def size(self) -> int:
+        """How many changes this event carries: 1, or the agents of a bulk creation."""
+        return 1
 
-class AgentCreated(Event):
-    """A new agent joins the society (topic ``{prefix}.agents``)."""
 
-    type: Literal["agent.created"] = "agent.created"
+class AgentSpec(BaseModel):
+    """Who an agent is: the fields its creation sets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     agent_id: AgentId
     name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     persona: Text = ""
@@ -53,8 +59,37 @@ class AgentCreated(Event):
     community: str | None = None
 
 
+class AgentCreated(Event, AgentSpec):
+    """A new agent joins the society (topic ``{prefix}.agents``)."""
+
+    type: Literal["agent.created"] = "agent.created"
+
+
+class AgentsCreated(Event):
+    """Many agents of one partition join at once (topic ``{prefix}.agents``).
+
+    Bulk creation: one record instead of one per agent saves the per-record cost of Kafka and
+    faust on both sides. Every agent must hash to the partition the record is written to (its
+    key is the first agent's id); the registry dead-letters those that do not.
+    """
+
+    type: Literal["agents.created"] = "agents.created"
+    agents: list[AgentSpec] = Field(min_length=1, max_length=10_000)
+
+    @property
+    def key(self) -> bytes:
+        return self.agents[0].agent_id.encode()
+
+    @property
+    def size(self) -> int:
+        return len(self.agents)
+
+
 class AgentUpdated(Event):
-    """A partial change to an agent's profile (topic ``{prefix}.agents``); None keeps a field."""
+    """A partial change to an agent's profile (topic ``{prefix}.agents``); None keeps a field.
+
+    Friends are changed by set operations, so a replayed update changes nothing.
+    """
 
     type: Literal["agent.updated"] = "agent.updated"
     agent_id: AgentId
@@ -63,6 +98,15 @@ class AgentUpdated(Event):
     traits: list[str] | None = None
     interests: list[str] | None = None
     community: str | None = None
+    add_friends: list[AgentId] | None = Field(None, max_length=10_000)
+    remove_friends: list[AgentId] | None = Field(None, max_length=10_000)
+
+
+class AgentDeleted(Event):
+    """The agent leaves the society; its profile is removed (topic ``{prefix}.agents``)."""
+
+    type: Literal["agent.deleted"] = "agent.deleted"
+    agent_id: AgentId
 
 
 class InteractionRequested(Event):
@@ -109,11 +153,27 @@ class DeadLetter(Event):
     attempts: int = 1
 
 
-AnyEvent = AgentCreated | AgentUpdated | InteractionRequested | InteractionResponded | DeadLetter
+AnyEvent = (
+    AgentCreated
+    | AgentsCreated
+    | AgentUpdated
+    | AgentDeleted
+    | InteractionRequested
+    | InteractionResponded
+    | DeadLetter
+)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.model_fields["type"].default: cls
-    for cls in (AgentCreated, AgentUpdated, InteractionRequested, InteractionResponded, DeadLetter)
+    for cls in (
+        AgentCreated,
+        AgentsCreated,
+        AgentUpdated,
+        AgentDeleted,
+        InteractionRequested,
+        InteractionResponded,
+        DeadLetter,
+    )
 }
 
 

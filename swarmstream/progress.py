@@ -9,5 +9,5 @@ from tqdm import tqdm
 Progress = tqdm
 
 
-def progress_bar(total: int | None, desc: str, enabled: bool = True) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="ev", unit_scale=True, disable=not enabled, file=sys.stderr, leave=True)
+def progress_bar(total: int | None, desc: str, enabled: bool = True, unit: str = "ev") -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=not enabled, file=sys.stderr, leave=True)

@@ -56,6 +56,21 @@ class Settings(BaseSettings):
     unknown_agent_max_wait_s: float = Field(300.0, ge=0)
     # A killed worker keeps its partitions until this expires; faust's default is 60 s.
     session_timeout_s: float = Field(30.0, gt=0)
+    # The profiles table's store: "memory" (rebuilt from the changelog on start; the embedded broker
+    # needs it) or "rocksdb" (on disk under data_dir, for real Kafka: Tansu 0.6.0's wrong end
+    # offsets make faust's RocksDB recovery fail with ConsistencyError).
+    table_store: Literal["memory", "rocksdb"] = "memory"
+    # Agents per bulk-creation event (producers, demo): one Kafka record per partition's batch.
+    agent_batch_size: int = Field(500, ge=1, le=10_000)
+    # Profiles kept unpacked by a worker, most recently used first.
+    profile_cache_size: int = Field(100_000, ge=0)
+    # Recent replies each agent remembers and is reminded of in its prompt; 0: no memory.
+    agent_memory_size: int = Field(3, ge=0, le=100)
+    agent_memory_chars: int = Field(200, ge=1)
+    # Memories reach the changelog in bursts this often: a crash loses at most this much of them.
+    memory_flush_interval_s: float = Field(0.5, gt=0)
+    # A stream worker serves /metrics on this port (on metrics_host); None: no metrics server.
+    worker_metrics_port: int | None = Field(None, ge=0, le=65535)
 
     # LLM. None means: start the embedded simulator.
     llm_base_url: str | None = None

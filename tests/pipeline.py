@@ -89,6 +89,11 @@ class RunningPipeline:
 
 async def read_topic(settings: Settings, topic: str, event_type: type[E]) -> list[tuple[int, int, E]]:
     """Every event now in ``topic`` as ``(partition, offset, event)``, read outside any group."""
+    return [(p, offset, codec.decode(value, event_type)) for p, offset, _, value in await read_records(settings, topic)]
+
+
+async def read_records(settings: Settings, topic: str) -> list[tuple[int, int, bytes | None, bytes | None]]:
+    """Every record now in ``topic`` as ``(partition, offset, key, value)``, read outside any group."""
     partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
     ends = await fetch_highwaters(settings, partitions)
     consumer = make_consumer(settings, group_id=None)
@@ -96,13 +101,13 @@ async def read_topic(settings: Settings, topic: str, event_type: type[E]) -> lis
     try:
         consumer.assign(partitions)
         await consumer.seek_to_beginning()
-        found: list[tuple[int, int, E]] = []
+        found: list[tuple[int, int, bytes | None, bytes | None]] = []
         deadline = asyncio.get_running_loop().time() + 60
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"could not read {topic} to its end")
             for tp, batch in (await consumer.getmany(timeout_ms=200)).items():
-                found.extend((tp.partition, r.offset, codec.decode(r.value, event_type)) for r in batch)
+                found.extend((tp.partition, r.offset, r.key, r.value) for r in batch)
         return found
     finally:
         await consumer.stop()

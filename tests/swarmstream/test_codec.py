@@ -6,6 +6,9 @@ import pytest
 from swarmstream import codec
 from swarmstream.events import (
     AgentCreated,
+    AgentDeleted,
+    AgentsCreated,
+    AgentSpec,
     AgentUpdated,
     DeadLetter,
     InteractionRequested,
@@ -15,7 +18,7 @@ from swarmstream.events import (
 
 EXAMPLES = [
     AgentCreated(agent_id="a1", name="Ada", persona="curious", traits=["kind"], interests=["chess"], community="x"),
-    AgentUpdated(agent_id="a1", community="y"),
+    AgentUpdated(agent_id="a1", community="y", add_friends=["a2"], remove_friends=["a3"]),
     InteractionRequested(agent_id="a1", target_agent_id="a2", context="hi"),
     InteractionResponded(
         agent_id="a1",
@@ -28,7 +31,21 @@ EXAMPLES = [
         request_created_at=1.0,
     ),
     DeadLetter(reason="malformed_payload", source_topic="t", source_partition=0, source_offset=7, source_value=b"\x00"),
+    AgentsCreated(agents=[AgentSpec(agent_id="a1", name="Ada"), AgentSpec(agent_id="a2", name="Alan")]),
+    AgentDeleted(agent_id="a1"),
 ]
+
+
+def test_a_bulk_creation_is_keyed_by_its_first_agent_and_sized_by_its_agents():
+    bulk = EXAMPLES[5]
+    assert bulk.key == b"a1" and bulk.size == 2 and EXAMPLES[0].size == 1
+
+
+def test_a_bulk_creation_needs_agents():
+    with pytest.raises(codec.DecodeError) as raised:
+        empty = {**msgpack.unpackb(codec.encode(EXAMPLES[5])), "agents": []}
+        codec.decode(msgpack.packb(empty), AgentsCreated)
+    assert raised.value.reason == "invalid_fields"
 
 
 @pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.type)
@@ -59,7 +76,7 @@ def fields(event) -> dict:
         (b"\xc1", "malformed_payload"),
         (msgpack.packb([1, 2]), "malformed_payload"),
         (msgpack.packb({**fields(EXAMPLES[2]), "schema_version": 2}), "unsupported_schema_version"),
-        (msgpack.packb({**fields(EXAMPLES[2]), "type": "agent.deleted"}), "unknown_event_type"),
+        (msgpack.packb({**fields(EXAMPLES[2]), "type": "agent.retired"}), "unknown_event_type"),
         (msgpack.packb({k: v for k, v in fields(EXAMPLES[2]).items() if k != "agent_id"}), "invalid_fields"),
         (msgpack.packb({**fields(EXAMPLES[2]), "context": 5}), "invalid_fields"),
         (msgpack.packb({**fields(EXAMPLES[2]), "surprise": 1}), "invalid_fields"),

@@ -1,0 +1,97 @@
+"""Packed profiles and the set-not-increment rules that make replays harmless."""
+
+from __future__ import annotations
+
+import pytest
+
+from producers.personas import persona
+from streams import profiles
+from streams.profile_store import ProfileStore
+from swarmstream.events import AgentUpdated
+from tests.streams.fake_table import RecordingProducer, fake_table
+
+
+def test_pack_round_trips_and_does_not_repeat_field_names():
+    profile = profiles.created(persona(1, seed=7))
+    data = profiles.pack(profile)
+    assert profiles.unpack(profile["agent_id"], data) == profile
+    assert b"persona" not in data and profile["agent_id"].encode() not in data
+
+
+def test_an_unknown_layout_is_refused_with_the_agent_named():
+    data = profiles.pack(profiles.created(persona(1, seed=7)))
+    with pytest.raises(ValueError, match=r"agent-x.*layout 9"):
+        profiles.unpack("agent-x", b"\x98\x09" + data[2:])
+
+
+def test_a_replayed_creation_keeps_friends_and_memory():
+    creation = persona(1, seed=7)
+    befriended = profiles.apply(profiles.created(creation), AgentUpdated(agent_id=creation.agent_id, add_friends=["b"]))
+    assert befriended is not None
+    remembered = profiles.remember(befriended, "r1", "hello", size=3)
+    assert remembered is not None
+    again = profiles.apply(remembered, creation)
+    assert again == remembered
+
+
+def test_friends_are_a_set_without_the_agent_itself():
+    profile = profiles.created(persona(1, seed=7))
+    me = profile["agent_id"]
+    update = AgentUpdated(agent_id=me, add_friends=["c", "a", me, "a"], remove_friends=["x"])
+    once = profiles.apply(profile, update)
+    assert once is not None and once["friends"] == ["a", "c"]
+    assert profiles.apply(once, update) == once
+
+
+def test_memory_is_bounded_and_remembers_a_request_once():
+    profile = profiles.created(persona(1, seed=7))
+    for n in range(5):
+        updated = profiles.remember(profile, f"r{n}", f"line {n}", size=3)
+        assert updated is not None
+        profile = updated
+    assert profile["memory"] == [["r2", "line 2"], ["r3", "line 3"], ["r4", "line 4"]]
+    assert profiles.remember(profile, "r4", "line 4 again", size=3) is None
+
+
+async def test_the_cache_keeps_the_most_recently_used_and_counts_hits():
+    store = ProfileStore(fake_table(RecordingProducer()), cache_size=2)
+    for index in range(3):
+        await store.put(profiles.created(persona(index, seed=7)), partition=0)
+    assert store.cached == 0, "writes do not fill the cache"
+    for agent_id in ("agent-0000000", "agent-0000001", "agent-0000000", "agent-0000002", "agent-0000001"):
+        assert store.get(agent_id) is not None
+    assert (store.hits, store.misses) == (1, 4)
+    assert store.cached == 2
+    assert store.get("agent-0000404") is None and store.misses == 5
+
+
+async def test_a_write_replaces_the_cached_copy():
+    store = ProfileStore(fake_table(RecordingProducer()), cache_size=10)
+    profile = profiles.created(persona(1, seed=7))
+    await store.put(profile, partition=0)
+    assert store.get(profile["agent_id"]) == profile
+    renamed = {**profile, "name": "Renamed"}
+    await store.put(renamed, partition=0)
+    assert store.get(profile["agent_id"]) == renamed
+    await store.delete(profile["agent_id"], partition=0)
+    assert store.get(profile["agent_id"]) is None
+
+
+async def test_deferred_writes_are_read_at_once_and_sent_once_per_agent_at_the_flush():
+    producer = RecordingProducer()
+    store = ProfileStore(fake_table(producer), cache_size=10)
+    profile = profiles.created(persona(1, seed=7))
+    await store.put(profile, partition=2)
+    for n in range(3):
+        updated = profiles.remember(store.peek(profile["agent_id"]), f"r{n}", f"line {n}", size=3)
+        assert updated is not None
+        store.put_soon(updated, partition=2)
+    assert len(store.peek(profile["agent_id"])["memory"]) == 3
+    assert len(producer.sent) == 1, "nothing sent before the flush"
+
+    await store.flush()
+    assert len(producer.sent) == 2
+    _, key, value, partition = producer.sent[-1]
+    assert partition == 2 and profiles.unpack(key.decode(), value)["memory"][-1] == ["r2", "line 2"]
+    await store.flush()
+    assert len(producer.sent) == 2, "a flush sends each deferred write once"
