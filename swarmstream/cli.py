@@ -274,7 +274,8 @@ def _bench(args: argparse.Namespace) -> int:
     elif args.bench == "agents":
         from swarmstream.bench.agents import bench_agents
 
-        report = asyncio.run(bench_agents(settings_from(args), args.count, args.seed, args.batch_size, not args.quiet))
+        overrides = {"agent_batch_size": args.batch_size} if args.batch_size else {}
+        report = asyncio.run(bench_agents(settings_from(args, **overrides), args.count, args.seed, not args.quiet))
     else:
         from swarmstream.bench.ratelimit import bench_ratelimit
 

@@ -47,3 +47,19 @@ def test_jsonl_errors_name_the_line(tmp_path, line, message):
     path.write_text(json.dumps({"agent_id": "a", "context": "ok"}) + "\n" + line + "\n")
     with pytest.raises(RequestFileError, match=rf"bad.jsonl:2: .*{message}"):
         list(requests_from_jsonl(path))
+
+
+def test_bulk_creations_hold_the_same_agents_grouped_by_partition():
+    from producers.personas import persona_batches
+    from swarmstream.partitions import partition_for
+
+    batches = list(persona_batches(100, seed=7, partitions=4, batch_size=10))
+    specs = [spec for batch in batches for spec in batch.agents]
+    assert sorted(spec.agent_id for spec in specs) == [p.agent_id for p in personas(100, seed=7)]
+    assert all(len(batch.agents) <= 10 for batch in batches)
+    for batch in batches:
+        home = partition_for(batch.agents[0].agent_id, 4)
+        assert {partition_for(spec.agent_id, 4) for spec in batch.agents} == {home}
+    by_id = {spec.agent_id: spec for spec in specs}
+    single = persona(42, seed=7)
+    assert by_id[single.agent_id].name == single.name and by_id[single.agent_id].traits == single.traits
