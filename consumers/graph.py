@@ -1,71 +1,40 @@
-"""The social-graph consumer: who talked to whom, recorded once per interaction."""
+"""The social-graph consumer: interaction edges and friendships from the response stream.
+
+Accepted friend requests become mutual friendships (within ``max_friends_per_agent``), and each
+agent's profile is told: an ``agent.updated`` adding the friend, published before the batch is
+committed. A replayed acceptance publishes again; the registry's set operation makes that harmless.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 from aiokafka import ConsumerRecord
 
+from consumers.graph_store import GraphStore
 from consumers.runner import consume_batches
+from producers.publisher import EventPublisher
 from swarmstream import codec
-from swarmstream.events import InteractionResponded
+from swarmstream.events import AgentUpdated, InteractionResponded, derived_id
 from swarmstream.settings import Settings
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS processed_events (event_id TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nodes (agent_id TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS edges (
-    src TEXT NOT NULL, dst TEXT NOT NULL, weight INTEGER NOT NULL,
-    PRIMARY KEY (src, dst)
-) WITHOUT ROWID;
-"""
+
+def open_store(settings: Settings) -> GraphStore:
+    """PostgreSQL when ``graph_dsn`` is set, else SQLite at ``graph_db_path``."""
+    if settings.graph_dsn is not None:
+        return GraphStore(dsn=settings.graph_dsn.get_secret_value())
+    return GraphStore(settings.graph_db_path)
 
 
-class GraphStore:
-    """Interaction edges in SQLite; each event counts once, however often it is delivered."""
-
-    def __init__(self, path: str | Path):
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path))
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-
-    def add_interactions(self, responses: Sequence[InteractionResponded]) -> int:
-        """Record a batch in one transaction; returns how many were new."""
-        added = 0
-        with self.db:
-            for response in responses:
-                fresh = self.db.execute(
-                    "INSERT OR IGNORE INTO processed_events VALUES (?)", (response.event_id,)
-                ).rowcount
-                if not fresh or response.target_agent_id is None:
-                    continue
-                added += 1
-                src, dst = response.agent_id, response.target_agent_id
-                self.db.executemany("INSERT OR IGNORE INTO nodes VALUES (?)", ((src,), (dst,)))
-                self.db.execute(
-                    "INSERT INTO edges VALUES (?, ?, 1) ON CONFLICT (src, dst) DO UPDATE SET weight = weight + 1",
-                    (src, dst),
-                )
-        return added
-
-    def counts(self) -> tuple[int, int]:
-        """(nodes, edges)."""
-        nodes = self.db.execute("SELECT count(*) FROM nodes").fetchone()[0]
-        edges = self.db.execute("SELECT count(*) FROM edges").fetchone()[0]
-        return nodes, edges
-
-    def weight(self, src: str, dst: str) -> int:
-        row = self.db.execute("SELECT weight FROM edges WHERE src = ? AND dst = ?", (src, dst)).fetchone()
-        return row[0] if row else 0
-
-    def close(self) -> None:
-        self.db.close()
+def friend_updates(pairs: set[tuple[str, str]]) -> list[AgentUpdated]:
+    """Both sides of each friendship, with ids that stay the same on replays."""
+    return [
+        AgentUpdated(event_id=derived_id("friend.added", agent, friend), agent_id=agent, add_friends=[friend])
+        for a, b in sorted(pairs)
+        for agent, friend in ((a, b), (b, a))
+    ]
 
 
 class GraphConsumer:
@@ -73,7 +42,9 @@ class GraphConsumer:
 
     def __init__(self, settings: Settings, store: GraphStore | None = None):
         self.settings = settings
-        self.store = store or GraphStore(settings.graph_db_path)
+        self.store = store or open_store(settings)
+        self.friend_requests: Counter[str] = Counter()
+        self._publisher: EventPublisher | None = None
 
     @property
     def group_id(self) -> str:
@@ -86,7 +57,18 @@ class GraphConsumer:
                 responses.append(codec.decode(record.value, InteractionResponded))
             except codec.DecodeError:
                 continue  # only workers write this topic; the metrics consumer counts strays
-        self.store.add_interactions(responses)
+        changes = self.store.apply(responses, self.settings.max_friends_per_agent)
+        self.friend_requests.update(changes.friend_requests)
+        if changes.friendships:
+            assert self._publisher is not None, "run() publishes friendships"
+            await self._publisher.publish(self.settings.agents_topic, friend_updates(changes.friendships))
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        await consume_batches(self.settings, [self.settings.responses_topic], self.group_id, self.handle, stop, ready)
+        async with EventPublisher(self.settings) as publisher:
+            self._publisher = publisher
+            try:
+                await consume_batches(
+                    self.settings, [self.settings.responses_topic], self.group_id, self.handle, stop, ready
+                )
+            finally:
+                self._publisher = None

@@ -10,6 +10,7 @@ import faust
 from faust.types import TP, ConsumerT, RecordMetadata
 
 from streams import faust_compat, profiles
+from streams.decisions import parse_decision
 from streams.faust_compat import DeliveryWatch
 from streams.ordered_acks import OrderedAckPool
 from streams.prompts import build_messages
@@ -173,6 +174,7 @@ class InteractionProcessor:
             )
             return None
         self._remember(request, completion.content, event.message.partition)
+        decision, malformed = parse_decision(completion.content) if request.kind == "friend_request" else (None, False)
         return await send(
             self.responses,
             InteractionResponded(
@@ -189,6 +191,8 @@ class InteractionProcessor:
                 llm_inflight=completion.inflight_at_start,
                 llm_attempts=completion.attempts,
                 request_created_at=request.created_at,
+                decision=decision,
+                decision_malformed=malformed,
                 created_at=time.time(),
             ),
             # Same key, same partition count: the request's partition, without hashing the key again.

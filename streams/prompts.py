@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.decisions import FRIEND_REQUEST_INSTRUCTION
 from streams.profiles import Profile
 from swarmstream.events import InteractionRequested
 
@@ -20,6 +21,12 @@ def build_messages(profile: Profile, request: InteractionRequested) -> list[dict
         + (" You said recently: " + " / ".join(line for _, line in memory) + "." if memory else "")
         + " Reply in one or two short sentences, in character."
     )
+    if request.kind == "friend_request":
+        asking = f"Agent {request.target_agent_id} asks to be your friend. {request.context}".strip()
+        return [
+            {"role": "system", "content": system.strip()},
+            {"role": "user", "content": f"{asking} {FRIEND_REQUEST_INSTRUCTION}"},
+        ]
     audience = f"You are talking to agent {request.target_agent_id}. " if request.target_agent_id else ""
     return [
         {"role": "system", "content": system.strip()},

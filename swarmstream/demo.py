@@ -173,7 +173,7 @@ async def _until_graph_caught_up(graph: GraphConsumer, metrics: MetricsConsumer,
     deadline = time.monotonic() + timeout_s
     target = len(metrics.stats.answered)
     while time.monotonic() < deadline:
-        seen = graph.store.db.execute("SELECT count(*) FROM processed_events").fetchone()[0]
+        seen = graph.store.processed_count()
         if seen >= target:
             return
         await asyncio.sleep(0.2)

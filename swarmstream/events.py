@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -115,8 +115,15 @@ class InteractionRequested(Event):
     type: Literal["interaction.requested"] = "interaction.requested"
     agent_id: AgentId
     target_agent_id: AgentId | None = None
-    kind: Literal["chat"] = "chat"
+    # "friend_request": ``agent_id`` decides whether to befriend ``target_agent_id`` (required then).
+    kind: Literal["chat", "friend_request"] = "chat"
     context: Text
+
+    @model_validator(mode="after")
+    def _friend_request_names_the_requester(self) -> InteractionRequested:
+        if self.kind == "friend_request" and not self.target_agent_id:
+            raise ValueError("a friend_request needs target_agent_id (the agent asking)")
+        return self
 
 
 class InteractionResponded(Event):
@@ -136,6 +143,9 @@ class InteractionResponded(Event):
     # Attempts the answer took (retries after 429s, 5xx, timeouts; possibly on a fallback endpoint).
     llm_attempts: int = Field(1, ge=1)
     request_created_at: float
+    # Friend requests: the parsed answer, and whether the reply had to be read as a decline.
+    decision: Literal["accept", "decline"] | None = None
+    decision_malformed: bool = False
 
 
 class DeadLetter(Event):

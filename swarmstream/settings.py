@@ -103,6 +103,10 @@ class Settings(BaseSettings):
 
     # Downstream consumers.
     graph_db_path: str = "swarmstream-data/graph.sqlite3"
+    # PostgreSQL for the graph instead of SQLite: postgresql://user:pass@host/db (secret: it may hold a password).
+    graph_dsn: SecretStr | None = None
+    # Friendships an agent may have; accepted requests beyond it are refused (counted as cap_reached).
+    max_friends_per_agent: int = Field(10, ge=1)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535)
 
@@ -185,6 +189,8 @@ class Settings(BaseSettings):
                 continue
             if name == "llm_api_key":
                 value = self.llm_api_key.get_secret_value()
+            elif name == "graph_dsn" and self.graph_dsn is not None:
+                value = self.graph_dsn.get_secret_value()
             elif name == "llm_fallbacks":
                 value = json.dumps(
                     [

@@ -11,12 +11,31 @@ import pytest
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
 from swarmstream.settings import Settings
+from tests.postgres import postgres_server
 
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker(log_path=tmp_path_factory.mktemp("broker") / "broker.log") as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """One real PostgreSQL server per session; its superuser's DSN."""
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def postgres_dsn(postgres: str) -> str:
+    """A database of this test's own on the session's server."""
+    import psycopg
+
+    name = f"graph_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return postgres.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from producers.publisher import EventPublisher
+from streams import profiles
 from swarmstream import codec
 from swarmstream.events import DeadLetter, Event, InteractionResponded
 from swarmstream.runtime.stack import LocalStack
@@ -111,6 +112,19 @@ async def read_records(settings: Settings, topic: str) -> list[tuple[int, int, b
         return found
     finally:
         await consumer.stop()
+
+
+async def restored_table(settings: Settings) -> dict[str, profiles.Profile]:
+    """The table as faust's recovery rebuilds it: the last changelog value per key, tombstones deleting."""
+    table: dict[str, profiles.Profile] = {}
+    for _, _, key, value in sorted(await read_records(settings, settings.profiles_changelog_topic)):
+        assert key is not None
+        agent_id = key.decode()
+        if value is None:
+            table.pop(agent_id, None)
+        else:
+            table[agent_id] = profiles.unpack(agent_id, value)
+    return table
 
 
 async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:

@@ -136,9 +136,19 @@ class SimulatorConfig(BaseModel):
 
 
 def reply_for(messages: list[dict[str, Any]], max_tokens: int) -> str:
-    """A deterministic sentence derived from the prompt."""
+    """A deterministic sentence derived from the prompt.
+
+    Asked for a friend request's JSON answer, it answers like a model: mostly the JSON (about 70 %
+    accept), sometimes prose that answers nothing (5 %), so both paths of the parser are exercised.
+    """
     digest = hashlib.blake2b(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
     rng = random.Random(digest)
+    last = messages[-1].get("content", "") if messages and isinstance(messages[-1], dict) else ""
+    if isinstance(last, str) and '{"accept": true or false' in last:
+        roll = rng.random()
+        if roll < 0.05:
+            return "Hmm, let me think about it. " + " ".join(rng.choice(_WORDS) for _ in range(6)) + "."
+        return orjson.dumps({"accept": roll < 0.72, "reason": " ".join(rng.choice(_WORDS) for _ in range(3))}).decode()
     length = min(max_tokens - 1, rng.randint(8, 40))
     words = [rng.choice(_WORDS) for _ in range(max(length, 1))]
     return " ".join(words).capitalize() + "."

@@ -1,24 +1,101 @@
+"""The graph store on SQLite and on a real PostgreSQL server: the same events give the same graph."""
+
 from __future__ import annotations
 
-from consumers.graph import GraphStore
+import pytest
+
+from consumers.graph_store import GraphStore
 from swarmstream.events import InteractionResponded
 
+CAP = 2
 
-def response(event_id: str, src: str, dst: str | None) -> InteractionResponded:
+
+def response(
+    event_id: str, src: str, dst: str | None, kind: str = "chat", decision: str | None = None, malformed: bool = False
+) -> InteractionResponded:
     return InteractionResponded(
-        event_id=event_id, agent_id=src, target_agent_id=dst, content="c", model="m",
+        event_id=event_id, agent_id=src, target_agent_id=dst, kind=kind, content="c", model="m",
         prompt_tokens=1, completion_tokens=1, llm_latency_ms=1, llm_inflight=1, request_created_at=0,
+        decision=decision, decision_malformed=malformed,
     )  # fmt: skip
 
 
-def test_edges_count_each_event_once(tmp_path):
-    store = GraphStore(tmp_path / "g.sqlite3")
-    batch = [response("e1", "a", "b"), response("e2", "a", "b"), response("e3", "b", "c"), response("e4", "c", None)]
-    assert store.add_interactions(batch) == 3
-    assert store.add_interactions(batch) == 0, "a redelivered batch changes nothing"
+def accept(event_id: str, a: str, b: str) -> InteractionResponded:
+    return response(event_id, a, b, "friend_request", "accept")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request, tmp_path):
+    """A function opening the same store again (a restart), on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "g.sqlite3"
+        stores = []
+
+        def reopen() -> GraphStore:
+            stores.append(GraphStore(path))
+            return stores[-1]
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        stores = []
+
+        def reopen() -> GraphStore:
+            stores.append(GraphStore(dsn=dsn))
+            return stores[-1]
+
+    yield reopen
+    for store in stores:
+        store.close()
+
+
+SOCIETY = [
+    response("e1", "a", "b"),
+    response("e2", "a", "b"),
+    response("e3", "b", "c"),
+    response("e4", "c", None),
+    accept("f1", "a", "b"),
+    accept("f2", "b", "a"),  # the other way round: already friends
+    accept("f3", "a", "c"),
+    accept("f4", "a", "d"),  # a has 2 friends: refused
+    response("f5", "c", "d", "friend_request", "decline"),
+    response("f6", "d", "c", "friend_request", "decline", malformed=True),
+    accept("f7", "e", "e"),  # not with oneself
+]
+
+
+def test_edges_count_each_event_once_and_survive_a_restart(open_store):
+    store = open_store()
+    batch = SOCIETY[:4]
+    assert store.apply(batch, CAP).interactions == 3
+    assert store.apply(batch, CAP).interactions == 0, "a redelivered batch changes nothing"
     assert store.counts() == (3, 2)
     assert store.weight("a", "b") == 2 and store.weight("b", "a") == 0
     store.close()
-    reopened = GraphStore(tmp_path / "g.sqlite3")
-    assert reopened.add_interactions([response("e1", "a", "b")]) == 0, "idempotence survives a restart"
+    reopened = open_store()
+    assert reopened.apply([response("e1", "a", "b")], CAP).interactions == 0, "idempotence survives a restart"
     assert reopened.weight("a", "b") == 2
+
+
+def test_friendships_are_mutual_capped_and_counted_by_outcome(open_store):
+    store = open_store()
+    changes = store.apply(SOCIETY, CAP)
+    assert dict(changes.friend_requests) == {
+        "formed": 2, "already_friends": 1, "cap_reached": 1, "declined": 2, "malformed": 1,
+    }  # fmt: skip
+    assert changes.friendships == {("a", "b"), ("b", "a"), ("a", "c")}
+    assert store.friends("a") == ["b", "c"] and store.friends("b") == ["a"] and store.friends("c") == ["a"]
+    assert store.friends("d") == [] and store.friendship_count() == 2
+    for agent in "abcde":
+        assert store.friend_count(agent) <= CAP
+        assert all(agent in store.friends(friend) for friend in store.friends(agent)), "mutual"
+
+
+def test_replaying_the_events_gives_the_same_graph_and_republishes_friendships(open_store):
+    store = open_store()
+    store.apply(SOCIETY, CAP)
+    once = store.snapshot()
+    store.close()
+    store = open_store()
+    replay = store.apply(SOCIETY, CAP)
+    assert store.snapshot() == once
+    assert replay.interactions == 0 and not replay.friend_requests
+    assert replay.friendships == {("a", "b"), ("b", "a"), ("a", "c")}, "profiles are told again, harmlessly"

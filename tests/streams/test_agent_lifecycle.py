@@ -8,28 +8,14 @@ import pytest
 from aiokafka import TopicPartition
 
 from producers.personas import persona_batches, personas
-from streams import profiles
 from swarmstream.events import AgentDeleted, AgentUpdated, InteractionRequested
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters
-from tests.pipeline import RunningPipeline, committed_offsets, read_records
+from tests.pipeline import RunningPipeline, committed_offsets, restored_table
 
 pytestmark = pytest.mark.integration
 
 AGENTS = 300
-
-
-async def restored_table(settings: Settings) -> dict[str, profiles.Profile]:
-    """The table as faust's recovery rebuilds it: the last changelog value per key, tombstones deleting."""
-    table: dict[str, profiles.Profile] = {}
-    for _, _, key, value in sorted(await read_records(settings, settings.profiles_changelog_topic)):
-        assert key is not None
-        agent_id = key.decode()
-        if value is None:
-            table.pop(agent_id, None)
-        else:
-            table[agent_id] = profiles.unpack(agent_id, value)
-    return table
 
 
 async def wait_until_committed(settings: Settings, topic: str, timeout: float) -> None:

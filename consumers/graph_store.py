@@ -1,0 +1,150 @@
+"""The social graph's store: SQLite by default, PostgreSQL when a DSN is given; the same SQL for both.
+
+Interaction edges (who talked to whom, weighted) and friendships (mutual, capped). Every response
+counts once, by ``event_id``, whatever the number of times it is delivered.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swarmstream.events import InteractionResponded
+
+_TABLES = {
+    "processed_events": "event_id TEXT PRIMARY KEY",
+    "nodes": "agent_id TEXT PRIMARY KEY",
+    "edges": "src TEXT NOT NULL, dst TEXT NOT NULL, weight BIGINT NOT NULL, PRIMARY KEY (src, dst)",
+    # Both directions of each friendship: an agent's friends and their count are one index range.
+    "friendships": "agent_id TEXT NOT NULL, friend_id TEXT NOT NULL, PRIMARY KEY (agent_id, friend_id)",
+}
+
+
+@dataclass
+class GraphChanges:
+    """What one batch of responses did to the graph."""
+
+    interactions: int = 0
+    # Friend-request outcomes: formed, already_friends, cap_reached, declined, malformed.
+    friend_requests: Counter[str] = field(default_factory=Counter)
+    # Accepted pairs that are friends now, new or replayed: their agents' profiles must say so.
+    friendships: set[tuple[str, str]] = field(default_factory=set)
+
+
+class GraphStore:
+    """``GraphStore(path)`` for SQLite, ``GraphStore(dsn="postgresql://...")`` for PostgreSQL."""
+
+    def __init__(self, path: str | Path | None = None, *, dsn: str | None = None):
+        self.postgres = dsn is not None
+        if dsn is not None:
+            import psycopg
+
+            self.db: Any = psycopg.connect(dsn, autocommit=True)
+            suffix = ""
+        else:
+            if path is None:
+                raise ValueError("GraphStore needs a SQLite path or a PostgreSQL DSN")
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            suffix = " WITHOUT ROWID"
+        for name, columns in _TABLES.items():
+            self._run(f"CREATE TABLE IF NOT EXISTS {name} ({columns}){suffix}")
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        # psycopg's placeholder is %s, sqlite3's is ?; our SQL has no literal question marks.
+        return self.db.execute(sql.replace("?", "%s") if self.postgres else sql, params)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self.postgres:
+            with self.db.transaction():
+                yield
+        else:
+            self.db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def apply(self, responses: Sequence[InteractionResponded], max_friends: int) -> GraphChanges:
+        """Record a batch in one transaction."""
+        changes = GraphChanges()
+        with self._transaction():
+            for response in responses:
+                accepted = response.kind == "friend_request" and response.decision == "accept"
+                src, dst = response.agent_id, response.target_agent_id
+                fresh = self._run(
+                    "INSERT INTO processed_events VALUES (?) ON CONFLICT DO NOTHING", (response.event_id,)
+                ).rowcount
+                if fresh and dst is not None:
+                    changes.interactions += 1
+                    self._run("INSERT INTO nodes VALUES (?), (?) ON CONFLICT DO NOTHING", (src, dst))
+                    self._run(
+                        "INSERT INTO edges VALUES (?, ?, 1)"
+                        " ON CONFLICT (src, dst) DO UPDATE SET weight = edges.weight + 1",
+                        (src, dst),
+                    )
+                    if response.kind == "friend_request":
+                        outcome = self._befriend(src, dst, max_friends) if accepted else None
+                        outcome = outcome or ("malformed" if response.decision_malformed else "declined")
+                        changes.friend_requests[outcome] += 1
+                if accepted and dst is not None and self.are_friends(src, dst):
+                    changes.friendships.add((src, dst))
+        return changes
+
+    def _befriend(self, a: str, b: str, cap: int) -> str:
+        if a == b:
+            return "declined"
+        if self.are_friends(a, b):
+            return "already_friends"
+        if self.friend_count(a) >= cap or self.friend_count(b) >= cap:
+            return "cap_reached"
+        self._run("INSERT INTO friendships VALUES (?, ?), (?, ?)", (a, b, b, a))
+        return "formed"
+
+    def are_friends(self, a: str, b: str) -> bool:
+        return (
+            self._run("SELECT 1 FROM friendships WHERE agent_id = ? AND friend_id = ?", (a, b)).fetchone() is not None
+        )
+
+    def friend_count(self, agent_id: str) -> int:
+        return self._run("SELECT count(*) FROM friendships WHERE agent_id = ?", (agent_id,)).fetchone()[0]
+
+    def friends(self, agent_id: str) -> list[str]:
+        rows = self._run("SELECT friend_id FROM friendships WHERE agent_id = ? ORDER BY friend_id", (agent_id,))
+        return [row[0] for row in rows.fetchall()]
+
+    def counts(self) -> tuple[int, int]:
+        """(nodes, interaction edges)."""
+        nodes = self._run("SELECT count(*) FROM nodes").fetchone()[0]
+        edges = self._run("SELECT count(*) FROM edges").fetchone()[0]
+        return nodes, edges
+
+    def processed_count(self) -> int:
+        """Responses recorded (each once)."""
+        return self._run("SELECT count(*) FROM processed_events").fetchone()[0]
+
+    def friendship_count(self) -> int:
+        """Mutual friendships (each pair once)."""
+        return self._run("SELECT count(*) FROM friendships").fetchone()[0] // 2
+
+    def weight(self, src: str, dst: str) -> int:
+        row = self._run("SELECT weight FROM edges WHERE src = ? AND dst = ?", (src, dst)).fetchone()
+        return row[0] if row else 0
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """Every table's rows, sorted: two stores fed the same events compare equal."""
+        return {name: sorted(self._run(f"SELECT * FROM {name}").fetchall()) for name in _TABLES}
+
+    def close(self) -> None:
+        self.db.close()
