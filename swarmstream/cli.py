@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_agents.add_argument("--batch-size", type=int, help="agents per bulk-creation event (default 500)")
     bench_agents.add_argument("--quiet", action="store_true", help="no progress bars")
     _connection_options(bench_agents)
+    bench_graph = benches.add_parser("graph", help="interaction edges into the graph store (SQLite, or --dsn)")
+    bench_graph.add_argument("--updates", type=int, default=1_000_000)
+    bench_graph.add_argument("--agents", type=int, default=100_000)
+    bench_graph.add_argument("--seed", type=int, default=7)
+    bench_graph.add_argument("--dsn", help="PostgreSQL DSN instead of a scratch SQLite file")
+    bench_graph.add_argument("--quiet", action="store_true", help="no progress bar")
 
     worker = commands.add_parser("worker", help="run the faust stream processors")
     worker.add_argument("--loglevel", default="warning")
@@ -271,6 +277,10 @@ def _bench(args: argparse.Namespace) -> int:
         report = asyncio.run(
             bench_llm(settings_from(args), args.requests, args.agents, args.seed, _simulator_argv(args))
         )
+    elif args.bench == "graph":
+        from swarmstream.bench.graph import bench_graph
+
+        report = bench_graph(args.updates, args.agents, args.seed, args.dsn, not args.quiet)
     elif args.bench == "agents":
         from swarmstream.bench.agents import bench_agents
 
