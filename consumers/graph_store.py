@@ -25,6 +25,8 @@ _TABLES = {
     "edges": "src TEXT NOT NULL, dst TEXT NOT NULL, weight BIGINT NOT NULL, PRIMARY KEY (src, dst)",
     # Both directions of each friendship: an agent's friends and their count are one index range.
     "friendships": "agent_id TEXT NOT NULL, friend_id TEXT NOT NULL, PRIMARY KEY (agent_id, friend_id)",
+    # The latest detection's communities (consumers/communities.py).
+    "communities": "agent_id TEXT PRIMARY KEY, community TEXT NOT NULL",
 }
 
 
@@ -192,6 +194,32 @@ class GraphStore:
     def weight(self, src: str, dst: str) -> int:
         row = self._run("SELECT weight FROM edges WHERE src = ? AND dst = ?", (src, dst)).fetchone()
         return row[0] if row else 0
+
+    def partners(self, agent_id: str) -> list[str]:
+        """Agents ``agent_id`` talked to or was talked to by."""
+        rows = self._run(
+            "SELECT dst FROM edges WHERE src = ? UNION SELECT src FROM edges WHERE dst = ? ORDER BY 1",
+            (agent_id, agent_id),
+        )
+        return [row[0] for row in rows.fetchall()]
+
+    def interaction_edges(self) -> list[tuple[str, str, int]]:
+        """(speaker, addressee, interactions)."""
+        return self._run("SELECT src, dst, weight FROM edges").fetchall()
+
+    def friend_pairs(self) -> list[tuple[str, str]]:
+        """Each friendship once."""
+        return self._run("SELECT agent_id, friend_id FROM friendships WHERE agent_id < friend_id").fetchall()
+
+    def save_communities(self, membership: dict[str, str]) -> None:
+        """Replace the stored communities with ``membership`` (agent id -> community)."""
+        with self._transaction():
+            self._run("DELETE FROM communities")
+            self._run_many("INSERT INTO communities VALUES (?, ?)", sorted(membership.items()))
+
+    def community_sizes(self) -> dict[str, int]:
+        rows = self._run("SELECT community, count(*) FROM communities GROUP BY community").fetchall()
+        return dict(sorted(rows, key=lambda row: (-row[1], row[0])))
 
     def snapshot(self) -> dict[str, list[tuple]]:
         """Every table's rows, sorted: two stores fed the same events compare equal."""

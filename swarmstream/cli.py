@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -141,6 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench_graph.add_argument("--seed", type=int, default=7)
     bench_graph.add_argument("--dsn", help="PostgreSQL DSN instead of a scratch SQLite file")
     bench_graph.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench_comm = benches.add_parser("communities", help="Louvain community detection on a planted society")
+    bench_comm.add_argument("--nodes", type=int, default=1_000_000)
+    bench_comm.add_argument("--edges", type=int, default=5_000_000)
+    bench_comm.add_argument("--community-size", type=int, default=1_000)
+    bench_comm.add_argument("--seed", type=int, default=7)
+
+    graph = commands.add_parser("graph", help="query the social graph's store")
+    graph.add_argument(
+        "--db", help="SQLite file (default SWARMSTREAM_GRAPH_DB_PATH; SWARMSTREAM_GRAPH_DSN for PostgreSQL)"
+    )
+    queries = graph.add_subparsers(dest="query", required=True)
+    stats = queries.add_parser("stats", help="nodes, edges, friendships, degrees, components, communities")
+    stats.add_argument("--json", action="store_true")
+    neighbors = queries.add_parser("neighbors", help="an agent's friends and who it talked with")
+    neighbors.add_argument("agent")
+    queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
+    export = queries.add_parser("export", help="write the edges and friendships to a file")
+    export.add_argument("--format", choices=["csv", "graphml"], default="csv")
+    export.add_argument("--out", type=Path, required=True)
 
     worker = commands.add_parser("worker", help="run the faust stream processors")
     worker.add_argument("--loglevel", default="warning")
@@ -234,6 +254,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "produce":
         return asyncio.run(_produce(args))
+    if args.command == "graph":
+        return _graph(args)
     return asyncio.run(_consume(args))
 
 
@@ -254,6 +276,37 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(summary.to_json() if args.json else summary.render())
     return 0 if summary.interactions_answered + summary.dead_lettered == summary.interactions_requested else 1
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from consumers.graph import open_store
+    from consumers.graph_report import export, graph_stats
+
+    settings = Settings(**({"graph_db_path": args.db} if args.db else {}))
+    if settings.graph_dsn is None and not Path(settings.graph_db_path).exists():
+        raise ValueError(f"no graph store at {settings.graph_db_path} (run the graph consumer, or pass --db)")
+    store = open_store(settings)
+    try:
+        if args.query == "stats":
+            result = graph_stats(store)
+            print(json.dumps(result.to_dict(), indent=2) if args.json else result.render())
+        elif args.query == "neighbors":
+            talked = store.partners(args.agent)
+            print(f"friends ({store.friend_count(args.agent)}): {', '.join(store.friends(args.agent)) or '-'}")
+            print(f"talked with ({len(talked)}): {', '.join(talked) or '-'}")
+        elif args.query == "detect":
+            from consumers.communities import detect_in_store
+
+            found = detect_in_store(store)
+            print(
+                f"{len(found.sizes):,} communities, modularity {found.modularity:.3f}, largest {found.sizes[:5]} "
+                f"({found.build_s + found.detect_s:.1f} s)"
+            )
+        else:
+            print(f"wrote {export(store, args.format, args.out):,} edges to {args.out}", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
 
 
 def _broker(args: argparse.Namespace) -> int:
@@ -281,6 +334,10 @@ def _bench(args: argparse.Namespace) -> int:
         from swarmstream.bench.graph import bench_graph
 
         report = bench_graph(args.updates, args.agents, args.seed, args.dsn, not args.quiet)
+    elif args.bench == "communities":
+        from swarmstream.bench.communities import bench_communities
+
+        report = bench_communities(args.nodes, args.edges, args.community_size, args.seed)
     elif args.bench == "agents":
         from swarmstream.bench.agents import bench_agents
 

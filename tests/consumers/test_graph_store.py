@@ -99,3 +99,40 @@ def test_replaying_the_events_gives_the_same_graph_and_republishes_friendships(o
     assert store.snapshot() == once
     assert replay.interactions == 0 and not replay.friend_requests
     assert replay.friendships == {("a", "b"), ("b", "a"), ("a", "c")}, "profiles are told again, harmlessly"
+
+
+def test_communities_are_detected_over_edges_and_friendships_and_saved(open_store):
+    from consumers.communities import detect_in_store
+
+    store = open_store()
+    cliques = [
+        response(f"{group}{i}{j}", f"{group}{i}", f"{group}{j}")
+        for group in "xy"
+        for i in range(5)
+        for j in range(5)
+        if i != j
+    ]
+    store.apply([*cliques, response("bridge", "x0", "y0"), accept("fx", "x1", "x2")], CAP)
+    detection = detect_in_store(store)
+    assert detection.sizes == [5, 5] and detection.modularity > 0.4
+    assert detection.membership["x1"] == detection.membership["x4"] != detection.membership["y1"]
+    assert sorted(store.community_sizes().values()) == [5, 5]
+    again = detect_in_store(store)
+    assert again.membership == detection.membership, "the same graph and seed give the same communities"
+
+
+def test_stats_neighbours_and_exports(open_store, tmp_path):
+    from consumers.graph_report import export, graph_stats
+
+    store = open_store()
+    store.apply(SOCIETY, CAP)
+    stats = graph_stats(store)
+    assert (stats.nodes, stats.interaction_edges, stats.friendships) == (5, 8, 2)
+    assert stats.components == 2 and stats.largest_component == 4, "e only befriended itself: alone"
+    assert sum(stats.degree_histogram.values()) == 5
+    assert store.partners("a") == ["b", "c", "d"] and store.partners("d") == ["a", "c"]
+    assert export(store, "csv", tmp_path / "g.csv") == 10
+    lines = (tmp_path / "g.csv").read_text().splitlines()
+    assert lines[0] == "src,dst,weight,kind" and "a,b,3,interaction" in lines and "a,b,1,friendship" in lines
+    assert export(store, "graphml", tmp_path / "g.graphml") == 10
+    assert "<graphml" in (tmp_path / "g.graphml").read_text()

@@ -1,0 +1,95 @@
+"""Reading the social graph back: statistics, an agent's neighbours, exports (``swarmstream graph ...``)."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import igraph
+
+from consumers.graph_store import GraphStore
+
+
+@dataclass(frozen=True)
+class GraphStats:
+    nodes: int
+    interaction_edges: int
+    friendships: int
+    components: int
+    largest_component: int
+    # Undirected degree (distinct partners, by interaction or friendship) -> agents with it, in powers of two.
+    degree_histogram: dict[str, int]
+    communities: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def render(self) -> str:
+        lines = [
+            f"nodes                {self.nodes:,}",
+            f"interaction edges    {self.interaction_edges:,}",
+            f"friendships          {self.friendships:,}",
+            f"components           {self.components:,} (largest {self.largest_component:,} agents)",
+            "degree               "
+            + ", ".join(f"{bucket}: {count:,}" for bucket, count in self.degree_histogram.items()),
+        ]
+        if self.communities:
+            shown = ", ".join(f"{name} {size:,}" for name, size in list(self.communities.items())[:10])
+            more = ", ..." if len(self.communities) > 10 else ""
+            lines.append(f"communities          {len(self.communities):,} ({shown}{more})")
+        else:
+            lines.append("communities          none detected yet (swarmstream graph detect)")
+        return "\n".join(lines)
+
+
+def undirected(store: GraphStore) -> igraph.Graph:
+    """Every agent with an interaction or a friendship, one edge per pair of partners."""
+    pairs = [(src, dst) for src, dst, _ in store.interaction_edges()] + store.friend_pairs()
+    graph = igraph.Graph.TupleList(pairs, directed=False)
+    graph.simplify(multiple=True, loops=True)
+    return graph
+
+
+def _bucket(degree: int) -> str:
+    if degree <= 1:
+        return str(degree)
+    low = 1 << (degree.bit_length() - 1)
+    return f"{low}-{2 * low - 1}"
+
+
+def graph_stats(store: GraphStore) -> GraphStats:
+    nodes, edges = store.counts()
+    graph = undirected(store)
+    components = graph.connected_components() if graph.vcount() else []
+    by_bucket = Counter(_bucket(degree) for degree in graph.degree())
+    ordered = dict(sorted(by_bucket.items(), key=lambda item: int(item[0].split("-")[0])))
+    return GraphStats(
+        nodes=nodes,
+        interaction_edges=edges,
+        friendships=store.friendship_count(),
+        components=len(components),
+        largest_component=max((len(c) for c in components), default=0),
+        degree_histogram=ordered,
+        communities=store.community_sizes(),
+    )
+
+
+def export(store: GraphStore, fmt: str, path: Path) -> int:
+    """Write the weighted interaction edges and friendships; returns the edges written."""
+    rows = [(src, dst, weight, "interaction") for src, dst, weight in store.interaction_edges()]
+    rows += [(a, b, 1, "friendship") for a, b in store.friend_pairs()]
+    if fmt == "csv":
+        with open(path, "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["src", "dst", "weight", "kind"])
+            writer.writerows(rows)
+    elif fmt == "graphml":
+        graph = igraph.Graph.TupleList(((src, dst) for src, dst, _, _ in rows), directed=True)
+        graph.es["weight"] = [weight for _, _, weight, _ in rows]
+        graph.es["kind"] = [kind for *_, kind in rows]
+        graph.write_graphml(str(path))
+    else:
+        raise ValueError(f"unknown export format {fmt!r}: csv or graphml")
+    return len(rows)
