@@ -93,3 +93,27 @@ def export(store: GraphStore, fmt: str, path: Path) -> int:
     else:
         raise ValueError(f"unknown export format {fmt!r}: csv or graphml")
     return len(rows)
+
+
+def plot(store: GraphStore, path: Path) -> None:
+    """A PNG: the degree distribution (log-log) and community sizes by rank."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    degrees = Counter(undirected(store).degree())
+    sizes = sorted(store.community_sizes().values(), reverse=True)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    shown = sorted((degree, count) for degree, count in degrees.items() if degree > 0)
+    left.loglog([d for d, _ in shown], [c for _, c in shown], "o", markersize=3)
+    left.set(title="Degree distribution", xlabel="partners (interactions or friendships)", ylabel="agents")
+    if sizes:
+        right.loglog(range(1, len(sizes) + 1), sizes, "-")
+        right.set(title=f"{len(sizes):,} communities", xlabel="rank", ylabel="members")
+    else:
+        right.text(0.5, 0.5, "no communities detected yet", ha="center", va="center")
+        right.set_axis_off()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

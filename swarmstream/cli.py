@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     neighbors = queries.add_parser("neighbors", help="an agent's friends and who it talked with")
     neighbors.add_argument("agent")
     queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
+    plot = queries.add_parser("plot", help="PNG of the degree distribution and community sizes")
+    plot.add_argument("--out", type=Path, default=Path("graph.png"))
     export = queries.add_parser("export", help="write the edges and friendships to a file")
     export.add_argument("--format", choices=["csv", "graphml"], default="csv")
     export.add_argument("--out", type=Path, required=True)
@@ -180,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agents.add_argument("--quiet", action="store_true")
     _connection_options(agents)
+    comm = what.add_parser("communities", help="assign seeded agents to named communities (agent updates)")
+    comm.add_argument("--names", required=True, help="comma-separated community names")
+    comm.add_argument("--agents", type=int, required=True, help="agents agent-0000000 .. N-1 to assign")
+    comm.add_argument("--max-members", type=int, default=1_000, help="members per community at most")
+    comm.add_argument("--quiet", action="store_true")
+    _connection_options(comm)
     inter = what.add_parser("interactions", help="interaction requests, seeded or from a JSONL file")
     inter.add_argument("--count", type=int, help="how many seeded requests")
     inter.add_argument("--agents", type=int, help="size of the society to pick speakers from")
@@ -302,6 +310,11 @@ def _graph(args: argparse.Namespace) -> int:
                 f"{len(found.sizes):,} communities, modularity {found.modularity:.3f}, largest {found.sizes[:5]} "
                 f"({found.build_s + found.detect_s:.1f} s)"
             )
+        elif args.query == "plot":
+            from consumers.graph_report import plot
+
+            plot(store, args.out)
+            print(f"wrote {args.out}", file=sys.stderr)
         else:
             print(f"wrote {export(store, args.format, args.out):,} edges to {args.out}", file=sys.stderr)
     finally:
@@ -390,6 +403,18 @@ async def _produce(args: argparse.Namespace) -> int:
             events = personas(args.count, args.seed, args.start)
         else:
             events = persona_batches(args.count, args.seed, settings.partitions, batch_size, args.start)
+    elif args.what == "communities":
+        from producers.communities import assign_communities
+        from producers.personas import agent_id
+
+        names = [name.strip() for name in args.names.split(",") if name.strip()]
+        members, updates = assign_communities([agent_id(n) for n in range(args.agents)], names, args.max_members)
+        left = args.agents - sum(map(len, members.values()))
+        if left:
+            print(
+                f"{left:,} agents left out: {len(names)} communities of at most {args.max_members:,}", file=sys.stderr
+            )
+        topic, events, total, unit = settings.agents_topic, updates, len(updates), "agents"
     elif args.file is not None:
         topic, events, total, unit = settings.requests_topic, requests_from_jsonl(args.file), None, "events"
     else:

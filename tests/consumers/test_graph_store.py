@@ -136,3 +136,7 @@ def test_stats_neighbours_and_exports(open_store, tmp_path):
     assert lines[0] == "src,dst,weight,kind" and "a,b,3,interaction" in lines and "a,b,1,friendship" in lines
     assert export(store, "graphml", tmp_path / "g.graphml") == 10
     assert "<graphml" in (tmp_path / "g.graphml").read_text()
+    from consumers.graph_report import plot
+
+    plot(store, tmp_path / "g.png")
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

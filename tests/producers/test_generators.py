@@ -63,3 +63,20 @@ def test_bulk_creations_hold_the_same_agents_grouped_by_partition():
     by_id = {spec.agent_id: spec for spec in specs}
     single = persona(42, seed=7)
     assert by_id[single.agent_id].name == single.name and by_id[single.agent_id].traits == single.traits
+
+
+def test_communities_are_dealt_round_robin_within_their_cap():
+    from producers.communities import assign_communities
+
+    agents = [f"agent-{n}" for n in range(11)]
+    members, updates = assign_communities(agents, ["red", "blue", "green"], max_members=3)
+    assert members == {
+        "red": ["agent-0", "agent-3", "agent-6"],
+        "blue": ["agent-1", "agent-4", "agent-7"],
+        "green": ["agent-2", "agent-5", "agent-8"],
+    }
+    assert len(updates) == 9 and {u.community for u in updates if u.agent_id == "agent-4"} == {"blue"}
+    again = assign_communities(agents, ["red", "blue", "green"], max_members=3)[1]
+    assert [u.event_id for u in again] == [u.event_id for u in updates], "the same assignment, the same events"
+    with pytest.raises(ValueError, match="distinct"):
+        assign_communities(agents, ["red", "red"], 3)
