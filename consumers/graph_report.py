@@ -85,13 +85,29 @@ def export(store: GraphStore, fmt: str, path: Path) -> int:
             writer = csv.writer(out)
             writer.writerow(["src", "dst", "weight", "kind"])
             writer.writerows(rows)
+    elif fmt == "parquet":
+        try:
+            import pyarrow
+            import pyarrow.parquet
+        except ImportError:
+            raise ValueError("Parquet export needs pyarrow: pip install -e '.[parquet]'") from None
+        columns = dict(zip(("src", "dst", "weight", "kind"), zip(*rows, strict=True), strict=True)) if rows else {}
+        table = pyarrow.table(
+            {
+                "src": pyarrow.array(columns.get("src", ()), pyarrow.string()),
+                "dst": pyarrow.array(columns.get("dst", ()), pyarrow.string()),
+                "weight": pyarrow.array(columns.get("weight", ()), pyarrow.int64()),
+                "kind": pyarrow.array(columns.get("kind", ()), pyarrow.string()),
+            }
+        )
+        pyarrow.parquet.write_table(table, path)
     elif fmt == "graphml":
         graph = igraph.Graph.TupleList(((src, dst) for src, dst, _, _ in rows), directed=True)
         graph.es["weight"] = [weight for _, _, weight, _ in rows]
         graph.es["kind"] = [kind for *_, kind in rows]
         graph.write_graphml(str(path))
     else:
-        raise ValueError(f"unknown export format {fmt!r}: csv or graphml")
+        raise ValueError(f"unknown export format {fmt!r}: csv, graphml or parquet")
     return len(rows)
 
 

@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot = queries.add_parser("plot", help="PNG of the degree distribution and community sizes")
     plot.add_argument("--out", type=Path, default=Path("graph.png"))
     export = queries.add_parser("export", help="write the edges and friendships to a file")
-    export.add_argument("--format", choices=["csv", "graphml"], default="csv")
+    export.add_argument("--format", choices=["csv", "graphml", "parquet"], default="csv")
     export.add_argument("--out", type=Path, required=True)
 
     worker = commands.add_parser("worker", help="run the faust stream processors")

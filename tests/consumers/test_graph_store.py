@@ -136,6 +136,11 @@ def test_stats_neighbours_and_exports(open_store, tmp_path):
     assert lines[0] == "src,dst,weight,kind" and "a,b,3,interaction" in lines and "a,b,1,friendship" in lines
     assert export(store, "graphml", tmp_path / "g.graphml") == 10
     assert "<graphml" in (tmp_path / "g.graphml").read_text()
+    import pyarrow.parquet
+
+    assert export(store, "parquet", tmp_path / "g.parquet") == 10
+    table = pyarrow.parquet.read_table(tmp_path / "g.parquet").to_pylist()
+    assert {"src": "a", "dst": "b", "weight": 3, "kind": "interaction"} in table and len(table) == 10
     from consumers.graph_report import plot
 
     plot(store, tmp_path / "g.png")
