@@ -14,6 +14,7 @@ from itertools import chain
 import igraph
 
 from consumers.graph_store import GraphStore
+from swarmstream.events import CommunityDetected, new_id
 
 FRIENDSHIP_WEIGHT = 5
 
@@ -75,9 +76,36 @@ class _Seeded:
         self._random.seed(value)
 
 
+def community_name(community: int) -> str:
+    return f"detected-{community}"
+
+
 def detect_in_store(store: GraphStore, seed: int = 7) -> Detection:
     """Detect over the store's interaction edges and friendships, and save the result in it."""
     friendships = ((a, b, FRIENDSHIP_WEIGHT) for a, b in store.friend_pairs())
     detection = detect(chain(store.interaction_edges(), friendships), seed)
-    store.save_communities({agent: f"detected-{community}" for agent, community in detection.membership.items()})
+    store.save_communities({agent: community_name(community) for agent, community in detection.membership.items()})
     return detection
+
+
+def detection_events(detection: Detection, part_size: int = 10_000) -> list[CommunityDetected]:
+    """The detection as events for the communities topic: every community, in parts of ``part_size``."""
+    members: dict[int, list[str]] = {}
+    for agent, community in sorted(detection.membership.items()):
+        members.setdefault(community, []).append(agent)
+    detection_id = new_id()
+    events = []
+    for community, agents in sorted(members.items()):
+        parts = (len(agents) + part_size - 1) // part_size
+        for part in range(parts):
+            events.append(
+                CommunityDetected(
+                    detection_id=detection_id,
+                    community=community_name(community),
+                    members=agents[part * part_size : (part + 1) * part_size],
+                    part=part + 1,
+                    parts=parts,
+                    modularity=detection.modularity,
+                )
+            )
+    return events

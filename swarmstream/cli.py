@@ -157,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true")
     neighbors = queries.add_parser("neighbors", help="an agent's friends and who it talked with")
     neighbors.add_argument("agent")
-    queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
+    detect = queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
+    detect.add_argument("--publish", action="store_true", help="also publish them to {prefix}.communities")
+    detect.add_argument("--every", type=float, help="repeat every this many seconds, until Ctrl-C")
+    _connection_options(detect)
     plot = queries.add_parser("plot", help="PNG of the degree distribution and community sizes")
     plot.add_argument("--out", type=Path, default=Path("graph.png"))
     export = queries.add_parser("export", help="write the edges and friendships to a file")
@@ -303,13 +306,7 @@ def _graph(args: argparse.Namespace) -> int:
             print(f"friends ({store.friend_count(args.agent)}): {', '.join(store.friends(args.agent)) or '-'}")
             print(f"talked with ({len(talked)}): {', '.join(talked) or '-'}")
         elif args.query == "detect":
-            from consumers.communities import detect_in_store
-
-            found = detect_in_store(store)
-            print(
-                f"{len(found.sizes):,} communities, modularity {found.modularity:.3f}, largest {found.sizes[:5]} "
-                f"({found.build_s + found.detect_s:.1f} s)"
-            )
+            asyncio.run(_detect(store, settings_from(args) if args.publish else None, args.every))
         elif args.query == "plot":
             from consumers.graph_report import plot
 
@@ -320,6 +317,36 @@ def _graph(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+async def _detect(store: Any, publish_to: Settings | None, every_s: float | None) -> None:
+    """Detect (and publish) once, or every ``every_s`` seconds until SIGINT/SIGTERM."""
+    from consumers.communities import detect_in_store, detection_events
+    from producers.publisher import EventPublisher
+    from swarmstream.transport import ensure_topics
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    if publish_to is not None:
+        await ensure_topics(publish_to)
+    while True:
+        found = detect_in_store(store)  # blocking, and the store's connection belongs to this thread
+        print(
+            f"{len(found.sizes):,} communities, modularity {found.modularity:.3f}, largest {found.sizes[:5]} "
+            f"({found.build_s + found.detect_s:.1f} s)",
+            flush=True,
+        )
+        if publish_to is not None and found.sizes:
+            async with EventPublisher(publish_to) as publisher:
+                sent = await publisher.publish(publish_to.communities_topic, detection_events(found))
+            print(f"published {sent:,} events to {publish_to.communities_topic}", file=sys.stderr)
+        if every_s is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            return
 
 
 def _broker(args: argparse.Namespace) -> int:

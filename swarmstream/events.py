@@ -148,6 +148,26 @@ class InteractionResponded(Event):
     decision_malformed: bool = False
 
 
+class CommunityDetected(Event):
+    """One community found by a detection run, or one part of it (topic ``{prefix}.communities``).
+
+    Keyed by the community's name. A detection publishes all its communities with one
+    ``detection_id``; a community of more than 10,000 members comes in ``parts`` events.
+    """
+
+    type: Literal["community.detected"] = "community.detected"
+    detection_id: str
+    community: str = Field(min_length=1, max_length=256)
+    members: list[AgentId] = Field(max_length=10_000)
+    part: int = Field(ge=1)
+    parts: int = Field(ge=1)
+    modularity: float
+
+    @property
+    def key(self) -> bytes:
+        return self.community.encode()
+
+
 class DeadLetter(Event):
     """An event that could not be processed, with a machine-readable reason (``{prefix}.deadletters``)."""
 
@@ -182,6 +202,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AgentDeleted,
         InteractionRequested,
         InteractionResponded,
+        CommunityDetected,
         DeadLetter,
     )
 }

@@ -153,6 +153,10 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.interactions.responses"
 
     @property
+    def communities_topic(self) -> str:
+        return f"{self.topic_prefix}.communities"
+
+    @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletters"
 

@@ -57,6 +57,7 @@ async def ensure_topics(settings: Settings, extra: dict[str, int] | None = None)
         settings.requests_topic: settings.partitions,
         settings.responses_topic: settings.partitions,
         settings.deadletter_topic: settings.partitions,
+        settings.communities_topic: settings.partitions,
         settings.profiles_changelog_topic: settings.partitions,
         **(extra or {}),
     }

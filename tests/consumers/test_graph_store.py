@@ -145,3 +145,18 @@ def test_stats_neighbours_and_exports(open_store, tmp_path):
 
     plot(store, tmp_path / "g.png")
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_detection_becomes_events_in_parts_of_one_detection():
+    from consumers.communities import Detection, detection_events
+
+    membership = {f"agent-{n:02d}": n % 2 for n in range(25)}
+    events = detection_events(Detection(membership, 0.5, 0.0, 0.0), part_size=5)
+    assert {e.detection_id for e in events} == {events[0].detection_id}
+    parts = [(e.community, e.part, e.parts, len(e.members)) for e in events]
+    assert parts == [
+        ("detected-0", 1, 3, 5), ("detected-0", 2, 3, 5), ("detected-0", 3, 3, 3),
+        ("detected-1", 1, 3, 5), ("detected-1", 2, 3, 5), ("detected-1", 3, 3, 2),
+    ]  # fmt: skip
+    assert sorted(m for e in events for m in e.members) == sorted(membership)
+    assert events[0].key == b"detected-0"
