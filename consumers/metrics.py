@@ -120,6 +120,12 @@ class MetricsConsumer:
         self.peak_inflight = Gauge(
             "swarmstream_llm_inflight_peak", "Highest LLM calls in flight seen on a worker", registry=self.registry
         )
+        self.friend_decisions = Counter(
+            "swarmstream_friend_request_decisions",
+            "Friend requests answered, by the agent's decision (malformed replies are declines, counted apart)",
+            ["decision"],
+            registry=self.registry,
+        )
 
     @property
     def group_id(self) -> str:
@@ -144,6 +150,9 @@ class MetricsConsumer:
                 self.tokens.labels(direction="input").inc(event.prompt_tokens)
                 self.tokens.labels(direction="output").inc(event.completion_tokens)
                 self.peak_inflight.set(self.stats.peak_inflight)
+                if event.kind == "friend_request":
+                    decision = "malformed" if event.decision_malformed else event.decision or "decline"
+                    self.friend_decisions.labels(decision=decision).inc()
             else:
                 self.duplicates.inc()
 

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from consumers.metrics import ResponseStats
+from types import SimpleNamespace
+
+from consumers.metrics import MetricsConsumer, ResponseStats
+from swarmstream import codec
 from swarmstream.events import DeadLetter, InteractionResponded
+from swarmstream.settings import Settings
 from swarmstream.stats import percentile
 
 
@@ -31,3 +35,21 @@ def test_percentile_nearest_rank():
     assert percentile([1, 2, 3, 4], 50) == 2
     assert percentile([1, 2, 3, 4], 100) == 4
     assert percentile([7], 1) == 7
+
+
+async def test_friend_request_decisions_are_counted_once_each_with_malformed_apart():
+    def answer(event_id: str, decision: str, malformed: bool = False) -> SimpleNamespace:
+        event = InteractionResponded(
+            event_id=event_id, request_id=event_id, agent_id="a", target_agent_id="b", kind="friend_request",
+            content="c", model="m", prompt_tokens=1, completion_tokens=1, llm_latency_ms=1, llm_inflight=1,
+            request_created_at=0, decision=decision, decision_malformed=malformed,
+        )  # fmt: skip
+        return SimpleNamespace(value=codec.encode(event))
+
+    consumer = MetricsConsumer(Settings())
+    records = [answer("1", "accept"), answer("2", "decline"), answer("3", "decline", True), answer("1", "accept")]
+    await consumer.handle(records)
+    value = consumer.registry.get_sample_value
+    assert value("swarmstream_friend_request_decisions_total", {"decision": "accept"}) == 1
+    assert value("swarmstream_friend_request_decisions_total", {"decision": "decline"}) == 1
+    assert value("swarmstream_friend_request_decisions_total", {"decision": "malformed"}) == 1
