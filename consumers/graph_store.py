@@ -19,7 +19,7 @@ from typing import Any
 from swarmstream.events import InteractionResponded
 
 _TABLES = {
-    # A 16-byte digest of each event id: half the pages of the id itself, so fewer pages per batch to write.
+    # A 16-byte digest of each event id: a fixed, small key whatever the id (up to 128 characters).
     "processed_events": "event_key {blob} PRIMARY KEY",
     "nodes": "agent_id TEXT PRIMARY KEY",
     "edges": "src TEXT NOT NULL, dst TEXT NOT NULL, weight BIGINT NOT NULL, PRIMARY KEY (src, dst)",

@@ -67,12 +67,7 @@ class ProfileStore:
 
     async def put(self, profile: Profile, partition: int) -> asyncio.Future[RecordMetadata]:
         """Store ``profile``; the future completes when its changelog record is on the broker."""
-        agent_id = profile["agent_id"]
-        key = agent_id.encode()
-        value = profiles.pack(profile)
-        self.table.data[key] = value
-        if agent_id in self._cache:
-            self._cache[agent_id] = profile
+        key, value = self._store(profile)
         return await self._changelog(key, value, partition)
 
     def put_soon(self, profile: Profile, partition: int) -> None:
@@ -82,11 +77,7 @@ class ProfileStore:
         agent per flush instead of one per write. At a thousand replies a second the extra
         changelog batches cost the worker 80 µs per reply.
         """
-        agent_id = profile["agent_id"]
-        key = agent_id.encode()
-        self.table.data[key] = profiles.pack(profile)
-        if agent_id in self._cache:
-            self._cache[agent_id] = profile
+        key, _ = self._store(profile)
         self._unsent[key] = partition
 
     async def flush(self) -> None:
@@ -108,6 +99,15 @@ class ProfileStore:
     def forget_cache(self) -> None:
         """After a rebalance the store may have been restored: cached copies could be stale."""
         self._cache.clear()
+
+    def _store(self, profile: Profile) -> tuple[bytes, bytes]:
+        """Write the packed profile and refresh its cached copy; returns the key and value written."""
+        agent_id = profile["agent_id"]
+        key, value = agent_id.encode(), profiles.pack(profile)
+        self.table.data[key] = value
+        if agent_id in self._cache:
+            self._cache[agent_id] = profile
+        return key, value
 
     def _keep(self, agent_id: str, profile: Profile) -> None:
         cache = self._cache

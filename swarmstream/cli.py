@@ -293,7 +293,7 @@ def _graph(args: argparse.Namespace) -> int:
     from consumers.graph import open_store
     from consumers.graph_report import export, graph_stats
 
-    settings = Settings(**({"graph_db_path": args.db} if args.db else {}))
+    settings = settings_from(args, **({"graph_db_path": args.db} if args.db else {}))
     if settings.graph_dsn is None and not Path(settings.graph_db_path).exists():
         raise ValueError(f"no graph store at {settings.graph_db_path} (run the graph consumer, or pass --db)")
     store = open_store(settings)
@@ -306,7 +306,9 @@ def _graph(args: argparse.Namespace) -> int:
             print(f"friends ({store.friend_count(args.agent)}): {', '.join(store.friends(args.agent)) or '-'}")
             print(f"talked with ({len(talked)}): {', '.join(talked) or '-'}")
         elif args.query == "detect":
-            asyncio.run(_detect(store, settings_from(args) if args.publish else None, args.every))
+            if args.every is not None and args.every <= 0:
+                raise ValueError("--every must be a positive number of seconds")
+            asyncio.run(_detect(store, settings if args.publish else None, args.every))
         elif args.query == "plot":
             from consumers.graph_report import plot
 

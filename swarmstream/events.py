@@ -190,6 +190,7 @@ AnyEvent = (
     | AgentDeleted
     | InteractionRequested
     | InteractionResponded
+    | CommunityDetected
     | DeadLetter
 )
 
