@@ -8,16 +8,20 @@ committed. A replayed acceptance publishes again; the registry's set operation m
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter as Tally
 from collections.abc import Sequence
 
+from aiohttp import web
 from aiokafka import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 
-from consumers.graph_store import GraphStore
+from consumers.graph_store import GraphChanges, GraphStore
 from consumers.runner import consume_batches
 from producers.publisher import EventPublisher
 from swarmstream import codec
+from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.events import AgentUpdated, InteractionResponded, derived_id
+from swarmstream.metrics_http import serve_metrics
 from swarmstream.settings import Settings
 
 # Responses per store transaction, or what arrived in this long: SQLite's commit is most of the cost
@@ -42,13 +46,51 @@ def friend_updates(pairs: set[tuple[str, str]]) -> list[AgentUpdated]:
     ]
 
 
+class GraphMetrics:
+    """The graph consumer's registry: graph size and growth, friend requests, lag, process."""
+
+    def __init__(self, store: GraphStore, progress: ConsumerProgress):
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.registry.register(progress)
+        # Counted once at start, then kept up to date from each batch: a count(*) per scrape would
+        # stall the consumer for a large graph.
+        nodes, _ = store.counts()
+        self.nodes = Gauge("swarmstream_graph_nodes", "Agents in the interaction graph", registry=self.registry)
+        self.nodes.set(nodes)
+        self.friendships = Gauge(
+            "swarmstream_graph_friendships", "Mutual friendships in the graph (each pair once)", registry=self.registry
+        )
+        self.friendships.set(store.friendship_count())
+        self.interactions = Counter(
+            "swarmstream_graph_interactions",
+            "Interactions added to the graph's edge weights (each response once)",
+            registry=self.registry,
+        )
+        self.friend_requests = Counter(
+            "swarmstream_friend_requests",
+            "Friend requests recorded, by outcome (formed, already_friends, cap_reached, declined, malformed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def count(self, changes: GraphChanges) -> None:
+        self.nodes.inc(changes.new_nodes)
+        self.friendships.inc(changes.friend_requests["formed"])
+        self.interactions.inc(changes.interactions)
+        for outcome, count in changes.friend_requests.items():
+            self.friend_requests.labels(outcome=outcome).inc(count)
+
+
 class GraphConsumer:
     group_id_suffix = "graph"
 
     def __init__(self, settings: Settings, store: GraphStore | None = None):
         self.settings = settings
         self.store = store or open_store(settings)
-        self.friend_requests: Counter[str] = Counter()
+        self.friend_requests: Tally[str] = Tally()
+        self.progress = ConsumerProgress(self.group_id)
+        self.metrics = GraphMetrics(self.store, self.progress)
         self._publisher: EventPublisher | None = None
 
     @property
@@ -64,9 +106,13 @@ class GraphConsumer:
                 continue  # only workers write this topic; the metrics consumer counts strays
         changes = self.store.apply(responses, self.settings.max_friends_per_agent)
         self.friend_requests.update(changes.friend_requests)
+        self.metrics.count(changes)
         if changes.friendships:
             assert self._publisher is not None, "run() publishes friendships"
             await self._publisher.publish(self.settings.agents_topic, friend_updates(changes.friendships))
+
+    async def serve_metrics(self, host: str, port: int) -> web.AppRunner:
+        return await serve_metrics(self.metrics.registry, host, port)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         async with EventPublisher(self.settings) as publisher:
@@ -81,6 +127,7 @@ class GraphConsumer:
                     ready,
                     min_records=TRANSACTION_RECORDS,
                     max_wait_s=TRANSACTION_WAIT_S,
+                    progress=self.progress,
                 )
             finally:
                 self._publisher = None

@@ -39,6 +39,8 @@ class GraphChanges:
     """What one batch of responses did to the graph."""
 
     interactions: int = 0
+    # Agents seen in an interaction for the first time.
+    new_nodes: int = 0
     # Friend-request outcomes: formed, already_friends, cap_reached, declined, malformed.
     friend_requests: Counter[str] = field(default_factory=Counter)
     # Accepted pairs that are friends now, new or replayed: their agents' profiles must say so.
@@ -114,7 +116,7 @@ class GraphStore:
                 (response.agent_id, response.target_agent_id) for response in fresh if response.target_agent_id
             )
             changes.interactions = sum(talks.values())
-            self._run_many(
+            changes.new_nodes = self._run_many(
                 "INSERT INTO nodes VALUES (?) ON CONFLICT DO NOTHING", [(agent,) for agent in sorted({*chain(*talks)})]
             )
             self._run_many(
@@ -146,14 +148,15 @@ class GraphStore:
             found.update(bytes(row[0]) for row in rows.fetchall())
         return found
 
-    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Rows changed (summed over ``rows``; a conflict left alone changes none)."""
         if not rows:
-            return
+            return 0
         if self.postgres:
             with self.db.cursor() as cursor:
                 cursor.executemany(sql.replace("?", "%s"), rows)
-        else:
-            self.db.executemany(sql, rows)
+                return cursor.rowcount
+        return self.db.executemany(sql, rows).rowcount
 
     def _befriend(self, a: str, b: str, cap: int) -> str:
         if a == b:

@@ -1,88 +1,58 @@
-"""The metrics consumer: Prometheus metrics and a run summary over responses and dead letters."""
+"""The metrics consumer: Prometheus metrics and the run summary over responses and dead letters."""
 
 from __future__ import annotations
 
 import asyncio
-from array import array
-from collections import Counter as Tally
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 
 from aiohttp import web
 from aiokafka import ConsumerRecord
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from consumers.runner import consume_batches
 from swarmstream import codec
+from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.metrics_http import serve_metrics
+from swarmstream.performance import ResponseStats
 from swarmstream.settings import Settings
-from swarmstream.stats import percentile
+from swarmstream.stats import json_safe
+
+log = logging.getLogger(__name__)
 
 # OpenTelemetry GenAI latency buckets: LLM calls can take minutes.
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 
 
-@dataclass(frozen=True)
-class ResponseSummary:
-    answered: int
-    duplicates: int
-    dead_lettered: int
-    dead_letter_reasons: dict[str, int]
-    llm_latency_ms_p50: float
-    llm_latency_ms_p95: float
-    llm_latency_ms_p99: float
-    peak_inflight: int
-    prompt_tokens: int
-    completion_tokens: int
+class _RunCollector(Collector):
+    """The source design's summary as gauges, computed at scrape time."""
 
+    def __init__(self, stats: ResponseStats):
+        self.stats = stats
 
-class ResponseStats:
-    """Counts each request once, whatever the number of times it was answered or delivered."""
-
-    def __init__(self) -> None:
-        self.answered: set[str] = set()
-        self.dead_letter_ids: set[str] = set()
-        self.duplicates = 0
-        self.reasons: Tally[str] = Tally()
-        self.latencies_ms = array("d")
-        self.peak_inflight = 0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-
-    def add_response(self, response: InteractionResponded) -> bool:
-        """True when this is the first answer to its request."""
-        if response.request_id in self.answered:
-            self.duplicates += 1
-            return False
-        self.answered.add(response.request_id)
-        self.latencies_ms.append(response.llm_latency_ms)
-        self.peak_inflight = max(self.peak_inflight, response.llm_inflight)
-        self.prompt_tokens += response.prompt_tokens
-        self.completion_tokens += response.completion_tokens
-        return True
-
-    def add_dead_letter(self, letter: DeadLetter) -> bool:
-        if letter.event_id in self.dead_letter_ids:
-            self.duplicates += 1
-            return False
-        self.dead_letter_ids.add(letter.event_id)
-        self.reasons[letter.reason] += 1
-        return True
-
-    def summary(self) -> ResponseSummary:
-        ordered = sorted(self.latencies_ms)
-        return ResponseSummary(
-            answered=len(self.answered),
-            duplicates=self.duplicates,
-            dead_lettered=len(self.dead_letter_ids),
-            dead_letter_reasons=dict(self.reasons),
-            llm_latency_ms_p50=percentile(ordered, 50),
-            llm_latency_ms_p95=percentile(ordered, 95),
-            llm_latency_ms_p99=percentile(ordered, 99),
-            peak_inflight=self.peak_inflight,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        run = self.stats.performance()
+        yield GaugeMetricFamily(
+            "swarmstream_run_operations", "Requests ended so far: answered or dead-lettered", run.total_operations
+        )
+        yield GaugeMetricFamily("swarmstream_run_success_ratio", "Answered over requests ended", run.success_rate / 100)
+        yield GaugeMetricFamily(
+            "swarmstream_run_avg_response_time_seconds", "Mean LLM call time of answered requests",
+            run.avg_response_time / 1000,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "swarmstream_run_peak_concurrent_calls", "Most LLM calls in flight on one worker", run.peak_concurrent
+        )
+        yield GaugeMetricFamily(
+            "swarmstream_run_operations_per_second", "Requests ended per second over the run",
+            run.operations_per_second,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "swarmstream_run_duration_seconds", "First request created to last request ended", run.total_time
         )
 
 
@@ -91,8 +61,12 @@ class MetricsConsumer:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.stats = ResponseStats()
+        self.stats = ResponseStats(settings.requests_topic)
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.progress = ConsumerProgress(self.group_id)
+        self.registry.register(self.progress)
+        self.registry.register(_RunCollector(self.stats))
         self.responses = Counter(
             "swarmstream_responses", "Interaction requests answered (first answer only)", registry=self.registry
         )
@@ -117,6 +91,12 @@ class MetricsConsumer:
             registry=self.registry,
         )
         self.tokens = Counter("swarmstream_llm_tokens", "LLM tokens", ["direction"], registry=self.registry)
+        self.cost = Counter(
+            "swarmstream_llm_estimated_cost_dollars",
+            "Estimated LLM spend from token usage and the llm_prices setting, by model",
+            ["model"],
+            registry=self.registry,
+        )
         self.peak_inflight = Gauge(
             "swarmstream_llm_inflight_peak", "Highest LLM calls in flight seen on a worker", registry=self.registry
         )
@@ -126,10 +106,15 @@ class MetricsConsumer:
             ["decision"],
             registry=self.registry,
         )
+        self._unpriced: set[str] = set()
 
     @property
     def group_id(self) -> str:
         return f"{self.settings.app_id}-{self.group_id_suffix}"
+
+    def summary(self) -> dict[str, object]:
+        """What ``GET /summary`` answers: the source design's figures and the response summary."""
+        return json_safe({**self.stats.performance().as_dict(), **asdict(self.stats.summary())})
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
         for record in records:
@@ -144,21 +129,34 @@ class MetricsConsumer:
                 else:
                     self.duplicates.inc()
             elif self.stats.add_response(event):
-                self.responses.inc()
-                self.llm_duration.observe(event.llm_latency_ms / 1000)
-                self.e2e_latency.observe(max(event.created_at - event.request_created_at, 0.0))
-                self.tokens.labels(direction="input").inc(event.prompt_tokens)
-                self.tokens.labels(direction="output").inc(event.completion_tokens)
-                self.peak_inflight.set(self.stats.peak_inflight)
-                if event.kind == "friend_request":
-                    decision = "malformed" if event.decision_malformed else event.decision or "decline"
-                    self.friend_decisions.labels(decision=decision).inc()
+                self._count_response(event)
             else:
                 self.duplicates.inc()
 
+    def _count_response(self, event: InteractionResponded) -> None:
+        self.responses.inc()
+        self.llm_duration.observe(event.llm_latency_ms / 1000)
+        self.e2e_latency.observe(max(event.created_at - event.request_created_at, 0.0))
+        self.tokens.labels(direction="input").inc(event.prompt_tokens)
+        self.tokens.labels(direction="output").inc(event.completion_tokens)
+        price = self.settings.llm_prices.get(event.model)
+        if price is not None:
+            self.cost.labels(model=event.model).inc(
+                (event.prompt_tokens * price.input_per_million + event.completion_tokens * price.output_per_million)
+                / 1e6
+            )
+        elif event.model not in self._unpriced:
+            self._unpriced.add(event.model)
+            log.warning("no price for model %r in SWARMSTREAM_LLM_PRICES: its cost is not estimated", event.model)
+        self.peak_inflight.set(self.stats.peak_inflight)
+        if event.kind == "friend_request":
+            decision = "malformed" if event.decision_malformed else event.decision or "decline"
+            self.friend_decisions.labels(decision=decision).inc()
+
     async def serve_metrics(self, host: str, port: int) -> web.AppRunner:
-        return await serve_metrics(self.registry, host, port)
+        """``/metrics``, and the run summary as JSON at ``/summary``."""
+        return await serve_metrics(self.registry, host, port, {"/summary": self.summary})
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         topics = [self.settings.responses_topic, self.settings.deadletter_topic]
-        await consume_batches(self.settings, topics, self.group_id, self.handle, stop, ready)
+        await consume_batches(self.settings, topics, self.group_id, self.handle, stop, ready, progress=self.progress)

@@ -6,14 +6,28 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import IllegalStateError
 
+from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.settings import Settings
 from swarmstream.transport import make_consumer
 
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
+
+
+class _CountAssignments(ConsumerRebalanceListener):
+    def __init__(self, progress: ConsumerProgress):
+        self.progress = progress
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.progress.assigned((tp.topic, tp.partition) for tp in assigned)
 
 
 async def consume_batches(
@@ -25,15 +39,19 @@ async def consume_batches(
     ready: asyncio.Event | None = None,
     min_records: int = 1,
     max_wait_s: float = 0.0,
+    progress: ConsumerProgress | None = None,
 ) -> None:
     """Run until ``stop`` is set; ``ready`` is set once the group has given us partitions.
 
     ``handle`` gets at least ``min_records`` at once unless ``max_wait_s`` passes first: a store that
     pays per transaction (the graph's SQLite commit) is much faster with fewer, larger ones.
+    ``progress`` gets the lag of each partition and the rebalances.
     """
-    consumer = make_consumer(settings, *topics, group_id=group_id)
+    consumer = make_consumer(settings, group_id=group_id)
+    consumer.subscribe(list(topics), listener=_CountAssignments(progress or ConsumerProgress(group_id)))
     await consumer.start()
     loop = asyncio.get_running_loop()
+    lag_due = 0.0
     try:
         while not stop.is_set():
             records: list[ConsumerRecord] = []
@@ -46,6 +64,9 @@ async def consume_batches(
                 for tp, batch in batches.items():
                     records.extend(batch)
                     ends[tp] = batch[-1].offset + 1
+                if progress is not None and loop.time() >= lag_due:
+                    lag_due = loop.time() + LAG_REFRESH_S
+                    await _update_lag(consumer, progress)
                 if len(records) >= min_records or loop.time() >= deadline or stop.is_set():
                     break
             if not records:
@@ -55,3 +76,13 @@ async def consume_batches(
             await consumer.commit(ends)
     finally:
         await consumer.stop()
+
+
+async def _update_lag(consumer: AIOKafkaConsumer, progress: ConsumerProgress) -> None:
+    for tp in consumer.assignment():
+        try:
+            # The fetch position: what this loop has been given, handled or about to be.
+            position = await consumer.position(tp)
+        except IllegalStateError:
+            continue  # revoked meanwhile
+        progress.set_lag(tp.topic, tp.partition, consumer.highwater(tp), position)

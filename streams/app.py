@@ -10,9 +10,10 @@ import faust
 
 from streams import faust_compat, faust_speed
 from streams.interactions import InteractionProcessor
-from streams.metrics import WorkerMetrics
+from streams.metrics import ProcessorCounts, WorkerMetrics, count_sends
 from streams.profile_store import ProfileStore
 from streams.registry import AgentRegistry
+from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.metrics_http import serve_metrics
 from swarmstream.settings import Settings
 
@@ -37,6 +38,8 @@ def create_app(settings: Settings) -> StreamApp:
     faust_compat.install(settings)
     faust_speed.install()
     datadir = Path(settings.data_dir) / "faust"
+    # faust creates only the last level: a fresh DATA_DIR would stop the worker at start.
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.require_bootstrap()),
@@ -78,7 +81,18 @@ def create_app(settings: Settings) -> StreamApp:
     store = ProfileStore(table, settings.profile_cache_size)
     registry = AgentRegistry(store, dead_letters, watch, settings.partitions)
     interactions = InteractionProcessor(settings, registry, responses, dead_letters, watch)
-    metrics = WorkerMetrics(store, registry.changes)
+    progress = ConsumerProgress(settings.app_id)
+    metrics = WorkerMetrics(
+        store,
+        registry.changes,
+        processors=[
+            ProcessorCounts(settings.agents_topic, lambda: registry.consumed, registry.outcomes),
+            ProcessorCounts(settings.requests_topic, lambda: interactions.consumed, interactions.outcomes),
+        ],
+        progress=progress,
+        engine=lambda: interactions.llm,
+    )
+    count_sends(app.producer, metrics.produced)
     app.agent(agents, name="agent-registry")(registry.run)
     app.agent(requests, name="interaction-processor")(interactions.run)
 
@@ -89,6 +103,21 @@ def create_app(settings: Settings) -> StreamApp:
         interactions.forget(revoked)
         registry.forget(revoked)
         watch.forget(revoked)
+
+    @app.on_partitions_assigned.connect
+    async def _count_assignment(sender: faust.App, assigned: set, **kwargs: object) -> None:
+        progress.assigned((tp.topic, tp.partition) for tp in assigned)
+
+    stream_topics = {settings.agents_topic, settings.requests_topic}
+
+    @app.timer(interval=LAG_REFRESH_S)
+    async def _measure_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in stream_topics:
+                continue  # the changelog, read only to restore the table, has no committed offset
+            # Behind the last commit: what a restart would read again.
+            progress.set_lag(tp.topic, tp.partition, consumer.highwater(tp), consumer._committed_offset.get(tp))
 
     @app.timer(interval=settings.memory_flush_interval_s)
     async def _flush_memories() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 
 import faust
 from faust.types import TP, ConsumerT, RecordMetadata
@@ -48,6 +49,9 @@ class InteractionProcessor:
             partition_of=lambda event: event.message.tp,
             finished=self._maybe_resume,
         )
+        # Read by the worker's metrics: requests by outcome (success, dead_letter, error).
+        self.outcomes: Counter[str] = Counter()
+        self.consumed = 0
         self._consumer: ConsumerT | None = None
         self._paused: set[TP] = set()
         self._pause_at = settings.max_pending_events // 2
@@ -60,6 +64,7 @@ class InteractionProcessor:
         delivered = self.watch.delivered
         try:
             async for event in stream.noack().events():
+                self.consumed += 1
                 message = event.message
                 watched = delivered(message.tp, message.offset)
                 if watched is not None:
@@ -127,12 +132,14 @@ class InteractionProcessor:
         try:
             request = codec.decode(event.value, InteractionRequested)
         except codec.DecodeError as exc:
+            self.outcomes["dead_letter"] += 1
             await dead_letter(self.dead_letters, event, exc.reason, exc.detail)
             return None
         try:
             return await self._answer(event, request)
         except Exception as exc:
             log.exception("interaction %s failed", request.request_id)
+            self.outcomes["error"] += 1
             await dead_letter(
                 self.dead_letters,
                 event,
@@ -152,6 +159,7 @@ class InteractionProcessor:
             self.settings.unknown_agent_max_wait_s,
         )
         if profile is None:
+            self.outcomes["dead_letter"] += 1
             await dead_letter(
                 self.dead_letters,
                 event,
@@ -164,6 +172,7 @@ class InteractionProcessor:
         try:
             completion = await self.llm.complete(build_messages(profile, request))
         except LLMFailure as failure:
+            self.outcomes["dead_letter"] += 1
             await dead_letter(
                 self.dead_letters,
                 event,
@@ -175,6 +184,7 @@ class InteractionProcessor:
             return None
         self._remember(request, completion.content, event.message.partition)
         decision, malformed = parse_decision(completion.content) if request.kind == "friend_request" else (None, False)
+        self.outcomes["success"] += 1
         return await send(
             self.responses,
             InteractionResponded(

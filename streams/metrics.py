@@ -1,24 +1,92 @@
-"""The stream worker's Prometheus metrics (served when ``worker_metrics_port`` is set)."""
+"""The stream worker's Prometheus metrics (served when ``worker_metrics_port`` is set).
+
+Read at scrape time: the hot path only bumps plain integers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams.profile_store import ProfileStore
+from swarmstream.consumer_progress import ConsumerProgress
+from swarmstream.llm.engine import LLMEngine
+
+# Error kinds of LLM calls (swarmstream.llm.retry.error_kind) folded into the few outcomes dashboards show.
+LLM_OUTCOMES = {"success": "success", "rate_limited": "rate_limited", "timeout": "timeout"}
 
 
-class _ProfileCollector(Collector):
-    """Read at scrape time: the hot path only bumps plain integers."""
+@dataclass
+class ProcessorCounts:
+    """What one stream processor did: events read from its topic, and their outcomes."""
 
-    def __init__(self, store: ProfileStore, changes: Mapping[str, int]):
+    topic: str
+    consumed: Callable[[], int]
+    outcomes: Counter[str]
+
+
+def count_sends(producer: Any, produced: Counter[str]) -> None:
+    """Count every record handed to ``producer``, by topic (ours, dead letters, the changelog)."""
+    send: Callable[..., Awaitable[Any]] = producer.send
+
+    async def counting_send(topic: str, *args: Any, **kwargs: Any) -> Any:
+        produced[topic] += 1
+        return await send(topic, *args, **kwargs)
+
+    producer.send = counting_send
+
+
+class _WorkerCollector(Collector):
+    def __init__(
+        self,
+        store: ProfileStore,
+        changes: Counter[str],
+        processors: list[ProcessorCounts],
+        produced: Counter[str],
+        engine: Callable[[], LLMEngine | None],
+    ):
         self.store = store
         self.changes = changes
+        self.processors = processors
+        self.produced = produced
+        self.engine = engine
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield from self._events()
+        yield from self._profiles()
+        engine = self.engine()
+        if engine is not None:
+            yield from self._llm(engine)
+
+    def _events(self) -> Iterator[CounterMetricFamily]:
+        consumed = CounterMetricFamily(
+            "swarmstream_events_consumed", "Records read by the stream processors, by topic", labels=["topic"]
+        )
+        processed = CounterMetricFamily(
+            "swarmstream_events_processed",
+            "Events handled, by topic and outcome (success, dead_letter, error: dead-lettered after an exception)",
+            labels=["topic", "outcome"],
+        )
+        for processor in self.processors:
+            consumed.add_metric([processor.topic], processor.consumed())
+            for outcome in ("success", "dead_letter", "error"):
+                processed.add_metric([processor.topic, outcome], processor.outcomes[outcome])
+        yield consumed
+        yield processed
+        produced = CounterMetricFamily(
+            "swarmstream_events_produced", "Records sent by this worker, by topic", labels=["topic"]
+        )
+        for topic, count in sorted(self.produced.items()):
+            produced.add_metric([topic], count)
+        yield produced
+
+    def _profiles(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         store = self.store
         yield GaugeMetricFamily("swarmstream_agent_profiles", "Agent profiles in this worker's table", len(store))
         lookups = CounterMetricFamily(
@@ -47,10 +115,68 @@ class _ProfileCollector(Collector):
             changes.add_metric([change], self.changes.get(change, 0))
         yield changes
 
+    def _llm(self, engine: LLMEngine) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        calls = engine.stats.calls
+        outcomes: Counter[str] = Counter({outcome: 0 for outcome in ("success", "rate_limited", "timeout", "error")})
+        errors = CounterMetricFamily(
+            "swarmstream_llm_request_errors", "Failed LLM calls by error kind", labels=["kind"]
+        )
+        for kind, count in sorted(calls.items()):
+            outcomes[LLM_OUTCOMES.get(kind, "error")] += count
+            if kind != "success":
+                errors.add_metric([kind], count)
+        requests = CounterMetricFamily(
+            "swarmstream_llm_requests",
+            "LLM calls (attempts, retries included) by outcome: success, rate_limited, timeout, error",
+            labels=["outcome"],
+        )
+        for outcome, count in outcomes.items():
+            requests.add_metric([outcome], count)
+        yield requests
+        yield errors
+        yield CounterMetricFamily(
+            "swarmstream_llm_retries", "LLM calls made again after a failure", engine.stats.retries
+        )
+        yield CounterMetricFamily(
+            "swarmstream_llm_fallbacks", "LLM calls sent to a fallback endpoint", engine.stats.fallbacks
+        )
+        yield CounterMetricFamily(
+            "swarmstream_llm_requests_failed", "Requests that failed every attempt (dead-lettered)",
+            engine.stats.requests_failed,
+        )  # fmt: skip
+        yield GaugeMetricFamily("swarmstream_llm_inflight", "LLM calls in flight now", engine.gate.inflight)
+        yield GaugeMetricFamily(
+            "swarmstream_llm_concurrency_limit",
+            "Calls allowed in flight now (the adaptive limit when auto_optimize is on)",
+            engine.limit,
+        )
+        yield GaugeMetricFamily(
+            "swarmstream_llm_inflight_max", "Most LLM calls in flight at once since the worker started",
+            engine.gate.peak,
+        )  # fmt: skip
+        if engine.aimd is not None:
+            yield CounterMetricFamily(
+                "swarmstream_llm_concurrency_cuts", "Times the adaptive limit was cut (429, timeout, latency)",
+                engine.aimd.cuts,
+            )  # fmt: skip
+
 
 class WorkerMetrics:
-    def __init__(self, store: ProfileStore, changes: Mapping[str, int]) -> None:
+    """The registry a worker serves: process, events, profiles, LLM calls, lag and rebalances."""
+
+    def __init__(
+        self,
+        store: ProfileStore,
+        changes: Counter[str],
+        *,
+        processors: list[ProcessorCounts] | None = None,
+        progress: ConsumerProgress | None = None,
+        engine: Callable[[], LLMEngine | None] = lambda: None,
+    ) -> None:
         self.registry = CollectorRegistry()
         # RSS, CPU, open files: process_* like every Prometheus client.
         ProcessCollector(registry=self.registry)
-        self.registry.register(_ProfileCollector(store, changes))
+        self.produced: Counter[str] = Counter()
+        self.registry.register(_WorkerCollector(store, changes, processors or [], self.produced, engine))
+        if progress is not None:
+            self.registry.register(progress)

@@ -38,8 +38,10 @@ class AgentRegistry:
         self.acks: OrderedAckPool[faust.EventT] = OrderedAckPool(
             None, ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
-        # Agent events applied, by change: read by the worker's metrics.
+        # Read by the worker's metrics: agent events applied, by change; events by outcome.
         self.changes: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.consumed = 0
         # When the registry last folded an event of each agents partition (loop time).
         self.last_progress: dict[int, float] = {}
         # Requests waiting for their speaker's profile, by agent id: woken only by that agent.
@@ -102,18 +104,20 @@ class AgentRegistry:
         # Sequential on purpose: table writes are cheap and must follow arrival order per agent.
         consumer = stream.app.consumer
         async for event in stream.noack().events():
+            self.consumed += 1
             message = event.message
             watched = self.watch.delivered(message.tp, message.offset)
             if watched is not None:
                 await faust_compat.apply(consumer, message.tp, watched)
-            outcome: asyncio.Future[object] | None
+            delivery: asyncio.Future[object] | None
             try:
-                outcome = await self.handle(event)
+                delivery = await self.handle(event)
             except Exception as exc:  # an escaping exception would skip the event
                 log.exception("agent event failed")
+                self.outcomes["error"] += 1
                 await dead_letter(self.dead_letters, event, "processing_error", repr(exc))
-                outcome = None
-            self.acks.track(event, outcome)
+                delivery = None
+            self.acks.track(event, delivery)
             self._advance(message.partition)
 
     async def handle(self, event: faust.EventT) -> asyncio.Future[object] | None:
@@ -121,18 +125,21 @@ class AgentRegistry:
         try:
             change = codec.decode(event.value, *AGENT_EVENTS)
         except codec.DecodeError as exc:
+            self.outcomes["dead_letter"] += 1
             await dead_letter(self.dead_letters, event, exc.reason, exc.detail)
             return None
         partition = event.message.partition
         if isinstance(change, AgentsCreated):
             return await self._create_many(event, change)
         if isinstance(change, AgentDeleted):
+            self.outcomes["success"] += 1
             if self.store.peek(change.agent_id) is None:
                 return None  # already gone: a replayed deletion changes nothing
             self.changes["deleted"] += 1
             return await self.store.delete(change.agent_id, partition)
         updated = profiles.apply(self.store.peek(change.agent_id), change)
         if updated is None:
+            self.outcomes["dead_letter"] += 1
             await dead_letter(
                 self.dead_letters,
                 event,
@@ -142,6 +149,7 @@ class AgentRegistry:
             )
             return None
         delivered = await self.store.put(updated, partition)
+        self.outcomes["success"] += 1
         self.changes["created" if isinstance(change, AgentCreated) else "updated"] += 1
         self._wake(change.agent_id)
         return delivered
@@ -160,6 +168,8 @@ class AgentRegistry:
             deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
             self._wake(agent_id)
         self.changes["created"] += len(deliveries)
+        # Partly applied is still a dead letter: the strays were not created.
+        self.outcomes["dead_letter" if strays else "success"] += 1
         if strays:
             await dead_letter(
                 self.dead_letters,

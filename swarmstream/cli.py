@@ -199,14 +199,22 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument("--quiet", action="store_true")
     _connection_options(inter)
 
+    report = commands.add_parser(
+        "report", help="summary.json, report.md and PNG plots of throughput and latency over a run's responses"
+    )
+    report.add_argument("--out", type=Path, default=Path("report"), help="directory to write (default ./report)")
+    _connection_options(report)
+
     consume = commands.add_parser("consume", help="run a downstream consumer")
     which = consume.add_subparsers(dest="what", required=True)
-    graph = which.add_parser("graph", help="build the social graph (SQLite)")
+    graph = which.add_parser("graph", help="build the social graph (SQLite, or PostgreSQL: SWARMSTREAM_GRAPH_DSN)")
     graph.add_argument("--db", help="SQLite path (default SWARMSTREAM_GRAPH_DB_PATH)")
+    graph.add_argument("--host", help="bind /metrics here (default SWARMSTREAM_METRICS_HOST)")
+    graph.add_argument("--port", type=int, help="serve /metrics (default SWARMSTREAM_GRAPH_METRICS_PORT, else none)")
     _connection_options(graph)
-    metrics = which.add_parser("metrics", help="serve Prometheus metrics of the response stream")
-    metrics.add_argument("--host", default=None)
-    metrics.add_argument("--port", type=int, default=None)
+    metrics = which.add_parser("metrics", help="serve Prometheus metrics and /summary of the response stream")
+    metrics.add_argument("--host", help="bind here (default SWARMSTREAM_METRICS_HOST)")
+    metrics.add_argument("--port", type=int, help="default SWARMSTREAM_METRICS_PORT")
     _connection_options(metrics)
     follow = which.add_parser("interactions", help="print the response stream")
     follow.add_argument("--agent", help="only this agent's responses")
@@ -267,6 +275,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_produce(args))
     if args.command == "graph":
         return _graph(args)
+    if args.command == "report":
+        return asyncio.run(_report(args))
     return asyncio.run(_consume(args))
 
 
@@ -459,28 +469,48 @@ async def _produce(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _report(args: argparse.Namespace) -> int:
+    from consumers.report import collect, write_report
+
+    stats, timeline, undecodable = await collect(settings_from(args))
+    report = write_report(stats, timeline, undecodable, args.out)
+    run = report.performance
+    print(
+        f"{run['total_operations']:,} operations, {run['success_rate']:.2f} % answered, "
+        f"{run['operations_per_second']:.1f}/s over {run['total_time']:.1f} s: report in {args.out}/report.md",
+        file=sys.stderr,
+    )
+    return 0
+
+
 async def _consume(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if args.what == "graph":
-        from consumers.graph import GraphConsumer
+    if args.what in ("graph", "metrics"):
+        if args.what == "graph":
+            from consumers.graph import GraphConsumer
 
-        settings = settings_from(args, **({"graph_db_path": args.db} if args.db else {}))
-        await GraphConsumer(settings).run(stop)
-    elif args.what == "metrics":
-        from consumers.metrics import MetricsConsumer
+            settings = settings_from(args, **({"graph_db_path": args.db} if args.db else {}))
+            consumer: Any = GraphConsumer(settings)
+            port = args.port if args.port is not None else settings.graph_metrics_port
+        else:
+            from consumers.metrics import MetricsConsumer
 
-        settings = settings_from(args)
-        consumer = MetricsConsumer(settings)
-        host, port = args.host or settings.metrics_host, args.port or settings.metrics_port
-        runner = await consumer.serve_metrics(host, port)
-        print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+            settings = settings_from(args)
+            consumer = MetricsConsumer(settings)
+            port = args.port if args.port is not None else settings.metrics_port
+        host = args.host or settings.metrics_host
+        runner = None
+        if port is not None:
+            runner = await consumer.serve_metrics(host, port)
+            print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
         try:
             await consumer.run(stop)
         finally:
-            await runner.cleanup()
+            if runner is not None:
+                await runner.cleanup()
     else:
         from consumers.interactions import follow_interactions
 

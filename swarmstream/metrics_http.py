@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
-async def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> web.AppRunner:
-    """Start serving; ``await runner.cleanup()`` stops it."""
+async def serve_metrics(
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    json_routes: Mapping[str, Callable[[], object]] | None = None,
+) -> web.AppRunner:
+    """Start serving; ``await runner.cleanup()`` stops it.
 
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    ``json_routes`` adds ``GET path`` endpoints answering what their function returns, as JSON.
+    """
 
     app = web.Application()
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", metrics_handler(registry))
+    for path, produce in (json_routes or {}).items():
+        app.router.add_get(path, _json_handler(produce))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
+
+
+def metrics_handler(registry: CollectorRegistry) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp handler answering ``registry`` in Prometheus' text format."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
+
+
+def _json_handler(produce: Callable[[], object]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(produce())
+
+    return handler

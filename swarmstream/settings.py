@@ -23,6 +23,13 @@ class LLMEndpoint(BaseModel):
     tpm: float | None = Field(None, gt=0)
 
 
+class ModelPrice(BaseModel):
+    """What a provider charges for one model, in US dollars per million tokens."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
 class Settings(BaseSettings):
     """All knobs, with defaults that run the embedded broker and LLM simulator."""
 
@@ -97,6 +104,10 @@ class Settings(BaseSettings):
     llm_fallbacks: list[LLMEndpoint] = Field(default_factory=list)
     llm_fallback_after: int = Field(3, ge=1, description="consecutive failures before an endpoint is skipped")
     llm_fallback_cooldown_s: float = Field(30.0, gt=0)
+    # For the estimated-cost metric, by model name (JSON object in the env); unpriced models cost 0.
+    llm_prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {"gpt-3.5-turbo": ModelPrice(input_per_million=0.5, output_per_million=1.5)}
+    )
 
     # Local state (faust data dir, SQLite graph).
     data_dir: str = "swarmstream-data"
@@ -107,8 +118,12 @@ class Settings(BaseSettings):
     graph_dsn: SecretStr | None = None
     # Friendships an agent may have; accepted requests beyond it are refused (counted as cap_reached).
     max_friends_per_agent: int = Field(10, ge=1)
+    # Every /metrics server binds here; 0.0.0.0 only where a network is trusted (the compose file).
     metrics_host: str = "127.0.0.1"
+    # The metrics consumer's /metrics and /summary.
     metrics_port: int = Field(9464, ge=0, le=65535)
+    # The graph consumer's /metrics; None: no metrics server.
+    graph_metrics_port: int | None = Field(None, ge=0, le=65535)
 
     @field_validator("bootstrap_servers", "llm_base_url", mode="before")
     @classmethod
@@ -195,6 +210,8 @@ class Settings(BaseSettings):
                 value = self.llm_api_key.get_secret_value()
             elif name == "graph_dsn" and self.graph_dsn is not None:
                 value = self.graph_dsn.get_secret_value()
+            elif name == "llm_prices":
+                value = json.dumps(value)
             elif name == "llm_fallbacks":
                 value = json.dumps(
                     [

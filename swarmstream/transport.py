@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
@@ -121,5 +122,31 @@ async def fetch_highwaters(settings: Settings, partitions: list[TopicPartition])
                     result[tp] = max(highwater, listed[tp])
                     pending.remove(tp)
         return result
+    finally:
+        await consumer.stop()
+
+
+async def read_to_end(
+    settings: Settings, topics: Sequence[str], idle_timeout_s: float = 60.0
+) -> AsyncIterator[list[ConsumerRecord]]:
+    """Every record now in ``topics``, in batches, read outside any group; stops at the ends seen at the start.
+
+    Raises :class:`TimeoutError` when no record arrives for ``idle_timeout_s`` before the ends.
+    """
+    partitions = [TopicPartition(topic, p) for topic in topics for p in range(settings.partitions)]
+    ends = await fetch_highwaters(settings, partitions)
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + idle_timeout_s
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            if loop.time() > deadline:
+                raise TimeoutError(f"could not read {', '.join(topics)} to the end")
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                deadline = loop.time() + idle_timeout_s
+                yield batch
     finally:
         await consumer.stop()

@@ -15,7 +15,7 @@ from swarmstream import codec
 from swarmstream.events import DeadLetter, Event, InteractionResponded
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
-from swarmstream.transport import client_options, ensure_topics, fetch_highwaters, make_consumer
+from swarmstream.transport import client_options, ensure_topics, make_consumer, read_to_end
 
 E = TypeVar("E", bound=Event)
 
@@ -95,23 +95,7 @@ async def read_topic(settings: Settings, topic: str, event_type: type[E]) -> lis
 
 async def read_records(settings: Settings, topic: str) -> list[tuple[int, int, bytes | None, bytes | None]]:
     """Every record now in ``topic`` as ``(partition, offset, key, value)``, read outside any group."""
-    partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    ends = await fetch_highwaters(settings, partitions)
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning()
-        found: list[tuple[int, int, bytes | None, bytes | None]] = []
-        deadline = asyncio.get_running_loop().time() + 60
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end")
-            for tp, batch in (await consumer.getmany(timeout_ms=200)).items():
-                found.extend((tp.partition, r.offset, r.key, r.value) for r in batch)
-        return found
-    finally:
-        await consumer.stop()
+    return [(r.partition, r.offset, r.key, r.value) async for batch in read_to_end(settings, [topic]) for r in batch]
 
 
 async def restored_table(settings: Settings) -> dict[str, profiles.Profile]:

@@ -3,7 +3,8 @@
 Replies are deterministic functions of the prompt; latency follows a configurable distribution;
 ``usage`` counts tokens the way the reply was built. Optional RPM/TPM limits answer 429 with
 ``Retry-After`` and ``x-ratelimit-*`` headers, and faults (429, 5xx, hangs, malformed bodies,
-connection resets) are injected at configured rates. ``GET /stats`` reports what was answered.
+connection resets) are injected at configured rates. ``GET /stats`` reports what was answered,
+``GET /metrics`` the same for Prometheus.
 """
 
 from __future__ import annotations
@@ -14,11 +15,17 @@ import math
 import random
 import re
 import time
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import orjson
 from aiohttp import web
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, model_validator
+
+from swarmstream.metrics_http import metrics_handler
 
 _WORDS = [
     "hello",
@@ -187,6 +194,7 @@ class Simulator:
         self._requests = _Bucket(limits.rpm, limits.burst_s) if limits.rpm else None
         self._tokens = _Bucket(limits.tpm, limits.burst_s) if limits.tpm else None
         self.completions = 0
+        self.inflight = 0
         self.tokens_used = 0
         self.rate_limited = 0
         self.faults: dict[str, int] = dict.fromkeys(("rate_limit", "server_error", "timeout", "malformed", "reset"), 0)
@@ -249,6 +257,13 @@ class Simulator:
         raise asyncio.CancelledError
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        self.inflight += 1
+        try:
+            return await self._complete(request)
+        finally:
+            self.inflight -= 1
+
+    async def _complete(self, request: web.Request) -> web.StreamResponse:
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
@@ -313,13 +328,38 @@ class Simulator:
         )
 
 
+class _SimulatorCollector(Collector):
+    def __init__(self, sim: Simulator):
+        self.sim = sim
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        sim = self.sim
+        yield CounterMetricFamily("swarmstream_llm_sim_completions", "Chat completions answered", sim.completions)
+        yield CounterMetricFamily(
+            "swarmstream_llm_sim_tokens", "Tokens of answered completions (prompt and reply)", sim.tokens_used
+        )
+        yield CounterMetricFamily(
+            "swarmstream_llm_sim_rate_limited", "Requests refused with 429 by the RPM/TPM limits", sim.rate_limited
+        )
+        faults = CounterMetricFamily("swarmstream_llm_sim_faults", "Faults injected, by kind", labels=["fault"])
+        for kind, count in sim.faults.items():
+            faults.add_metric([kind], count)
+        yield faults
+        yield GaugeMetricFamily("swarmstream_llm_sim_inflight", "Requests being answered now", sim.inflight)
+
+
 def build_app(config: SimulatorConfig) -> web.Application:
     sim = Simulator(config)
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    registry.register(_SimulatorCollector(sim))
+
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_post("/v1/chat/completions", sim.chat_completions)
     app.router.add_get("/v1/models", sim.models)
     app.router.add_get("/healthz", sim.health)
     app.router.add_get("/stats", sim.stats)
+    app.router.add_get("/metrics", metrics_handler(registry))
     return app
 
 

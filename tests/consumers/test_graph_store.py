@@ -65,9 +65,12 @@ SOCIETY = [
 def test_edges_count_each_event_once_and_survive_a_restart(open_store):
     store = open_store()
     batch = SOCIETY[:4]
-    assert store.apply(batch, CAP).interactions == 3
-    assert store.apply(batch, CAP).interactions == 0, "a redelivered batch changes nothing"
-    assert store.counts() == (3, 2)
+    first = store.apply(batch, CAP)
+    assert (first.interactions, first.new_nodes) == (3, 3)
+    again = store.apply(batch, CAP)
+    assert (again.interactions, again.new_nodes) == (0, 0), "a redelivered batch changes nothing"
+    assert store.apply([response("e5", "c", "d"), response("e6", "d", "c")], CAP).new_nodes == 1
+    assert store.counts() == (4, 4)
     assert store.weight("a", "b") == 2 and store.weight("b", "a") == 0
     store.close()
     reopened = open_store()

@@ -1,17 +1,23 @@
-"""The worker's /metrics content: profile count, cache lookups and hit ratio, agent changes, process RSS."""
+"""The worker's /metrics content: events, profiles and cache, LLM calls by outcome and in flight, lag, process."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from producers.personas import persona
 from streams import profiles
-from streams.metrics import WorkerMetrics
+from streams.metrics import ProcessorCounts, WorkerMetrics, count_sends
 from streams.profile_store import ProfileStore
+from swarmstream.consumer_progress import ConsumerProgress
+from swarmstream.llm.adaptive import AimdController
+from swarmstream.llm.engine import LLMFailure
 from tests.streams.fake_table import RecordingProducer, fake_table
+from tests.swarmstream.llm.fakes import FakeClock, status_error
+from tests.swarmstream.llm.test_engine import MESSAGES, Script, engine
 
 
 def samples(metrics: WorkerMetrics) -> dict[tuple[str, tuple], float]:
@@ -43,3 +49,53 @@ async def test_worker_metrics_read_the_store_and_registry_at_scrape_time():
     assert abs(found[("swarmstream_profile_cache_hit_ratio", ())] - 1 / 3) < 1e-9
     assert found[("swarmstream_profile_cache_entries", ())] == 1
     assert found[("process_resident_memory_bytes", ())] > 0
+
+
+async def test_worker_metrics_count_events_sends_llm_outcomes_and_lag():
+    store = ProfileStore(fake_table(RecordingProducer()), cache_size=10)
+    outcomes: Counter[str] = Counter(success=5, dead_letter=2)
+    clock = FakeClock()
+    llm = engine(
+        Script(status_error(429), status_error(503), status_error(400)),
+        clock=clock,
+        aimd=AimdController(2, 8, clock=clock),
+    )
+    progress = ConsumerProgress("app")
+    metrics = WorkerMetrics(
+        store,
+        Counter(),
+        processors=[ProcessorCounts("requests", lambda: 8, outcomes)],
+        progress=progress,
+        engine=lambda: llm,
+    )
+    producer = RecordingProducer()
+    count_sends(producer, metrics.produced)
+    await producer.send("responses", b"k", b"v", 0, None, None)
+    await producer.send("responses", b"k", b"v", 1, None, None)
+    await producer.send("dead-letters", b"k", b"v", 0, None, None)
+    assert len(producer.sent) == 3, "still sent"
+    with pytest.raises(LLMFailure):
+        await llm.complete(MESSAGES)
+    await llm.complete(MESSAGES)
+    progress.assigned([("requests", 0)])
+    progress.set_lag("requests", 0, highwater=30, position=25)
+
+    found = samples(metrics)
+    assert found[("swarmstream_events_consumed_total", (("topic", "requests"),))] == 8
+    processed = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_events_processed_total"}
+    assert processed == {"success": 5, "dead_letter": 2, "error": 0}
+    assert found[("swarmstream_events_produced_total", (("topic", "responses"),))] == 2
+    assert found[("swarmstream_events_produced_total", (("topic", "dead-letters"),))] == 1
+    calls = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_llm_requests_total"}
+    # 429, then 503, then a 400 that fails the first request; the second is answered.
+    assert calls == {"success": 1, "rate_limited": 1, "timeout": 0, "error": 2}
+    errors = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_llm_request_errors_total"}
+    assert errors == {"rate_limited": 1, "server_error": 1, "http_400": 1}
+    assert found[("swarmstream_llm_retries_total", ())] == 2
+    assert found[("swarmstream_llm_requests_failed_total", ())] == 1
+    assert found[("swarmstream_llm_inflight", ())] == 0
+    assert found[("swarmstream_llm_concurrency_limit", ())] == llm.limit < 8, "cut by the 429"
+    assert found[("swarmstream_llm_concurrency_cuts_total", ())] == 1
+    lag = (("group", "app"), ("partition", "0"), ("topic", "requests"))
+    assert found[("swarmstream_consumer_lag", lag)] == 5
+    assert found[("swarmstream_rebalances_total", (("group", "app"),))] == 1

@@ -55,11 +55,22 @@ def test_bad_values_are_rejected():
         Settings(partitions=0)
 
 
-def test_faust_app_ignores_faust_env(monkeypatch):
+def test_faust_app_ignores_faust_env_and_makes_its_data_dir(monkeypatch, tmp_path):
     from streams.app import create_app
 
     monkeypatch.setenv("BROKER_URL", "kafka://elsewhere:1")
     monkeypatch.setenv("WEB_PORT", "1")
-    app = create_app(Settings(bootstrap_servers="127.0.0.1:19092,127.0.0.1:19093")).app
+    data_dir = tmp_path / "fresh" / "data"
+    app = create_app(Settings(bootstrap_servers="127.0.0.1:19092,127.0.0.1:19093", data_dir=str(data_dir))).app
     assert [f"{url.host}:{url.port}" for url in app.conf.broker] == ["127.0.0.1:19092", "127.0.0.1:19093"]
     assert not app.conf.web_enabled
+    assert data_dir.is_dir(), "faust itself creates only data_dir/faust, not its parents"
+
+
+def test_llm_prices_come_from_json_and_travel_to_child_processes(monkeypatch):
+    monkeypatch.setenv("SWARMSTREAM_LLM_PRICES", '{"m": {"input_per_million": 0.15, "output_per_million": 0.6}}')
+    settings = Settings()
+    assert settings.llm_prices["m"].output_per_million == 0.6
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings().llm_prices == settings.llm_prices

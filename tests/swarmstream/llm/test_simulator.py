@@ -112,6 +112,39 @@ async def test_injected_faults_reach_the_client_as_their_kind(faults, kind):
         await runner.cleanup()
 
 
+async def test_metrics_count_completions_tokens_429s_and_faults():
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    config = SimulatorConfig(latency=LatencyModel(mean_ms=1), faults=FaultRates(server_error=0.5), seed=3)
+    runner, url = await serve_simulator(config)
+    client = client_for(url)
+    outcomes = []
+    try:
+        for _ in range(20):
+            try:
+                await client.call(MESSAGES, max_tokens=20)
+                outcomes.append("ok")
+            except openai.APIStatusError:
+                outcomes.append("5xx")
+        async with aiohttp.ClientSession() as session, session.get(url.removesuffix("/v1") + "/metrics") as answer:
+            text = await answer.text()
+    finally:
+        await client.close()
+        await runner.cleanup()
+    samples = {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("swarmstream_llm_sim_completions_total", ())] == outcomes.count("ok") > 0
+    assert samples[("swarmstream_llm_sim_faults_total", ("server_error",))] == outcomes.count("5xx") > 0
+    assert samples[("swarmstream_llm_sim_tokens_total", ())] > 0
+    assert samples[("swarmstream_llm_sim_rate_limited_total", ())] == 0
+    assert samples[("swarmstream_llm_sim_inflight", ())] == 0
+    assert samples[("process_resident_memory_bytes", ())] > 0
+
+
 def test_fault_rates_must_add_up_to_at_most_one():
     with pytest.raises(ValueError):
         FaultRates(server_error=0.6, timeout=0.5)

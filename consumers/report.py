@@ -1,0 +1,163 @@
+"""A run's report: the summary and per-second throughput and latency, as JSON, Markdown and PNG plots.
+
+Read from the response and dead-letter topics (from their beginning to their ends when it starts),
+so it can be written for any run, finished or not, without the metrics consumer's state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from swarmstream import codec
+from swarmstream.events import DeadLetter, InteractionResponded
+from swarmstream.performance import ResponseStats
+from swarmstream.settings import Settings
+from swarmstream.stats import json_safe, percentile
+from swarmstream.transport import read_to_end
+
+
+@dataclass
+class Timeline:
+    """Per whole second of response time: first answers, dead letters, end-to-end and LLM latencies."""
+
+    answered: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    dead_lettered: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
+    latencies_s: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    llm_latencies_s: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def seconds(self) -> range:
+        stamps = [*self.answered, *self.dead_lettered]
+        return range(min(stamps), max(stamps) + 1) if stamps else range(0)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    performance: dict[str, float | int]
+    summary: dict[str, object]
+    end_to_end_ms_p50: float
+    end_to_end_ms_p99: float
+    undecodable: int
+
+
+def tally(events: list[InteractionResponded | DeadLetter], stats: ResponseStats, timeline: Timeline) -> None:
+    """Fold events into ``stats`` and ``timeline``; replays count once."""
+    for event in events:
+        if isinstance(event, DeadLetter):
+            if stats.add_dead_letter(event):
+                timeline.dead_lettered[int(event.created_at)] += 1
+        elif stats.add_response(event):
+            second = int(event.created_at)
+            timeline.answered[second] += 1
+            timeline.latencies_s[second].append(max(event.created_at - event.request_created_at, 0.0))
+            timeline.llm_latencies_s[second].append(event.llm_latency_ms / 1000)
+
+
+async def collect(settings: Settings) -> tuple[ResponseStats, Timeline, int]:
+    """Read both topics to their ends: (stats, timeline, records that did not decode)."""
+    stats, timeline, undecodable = ResponseStats(settings.requests_topic), Timeline(), 0
+    async for batch in read_to_end(settings, [settings.responses_topic, settings.deadletter_topic]):
+        events: list[InteractionResponded | DeadLetter] = []
+        for record in batch:
+            try:
+                events.append(codec.decode(record.value, InteractionResponded, DeadLetter))
+            except codec.DecodeError:
+                undecodable += 1
+        tally(events, stats, timeline)
+    return stats, timeline, undecodable
+
+
+def write_report(stats: ResponseStats, timeline: Timeline, undecodable: int, out: Path) -> RunReport:
+    """``summary.json``, ``throughput.png``, ``latency.png`` and ``report.md`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    latencies = sorted(latency for values in timeline.latencies_s.values() for latency in values)
+    report = RunReport(
+        performance=stats.performance().as_dict(),
+        summary=json_safe(asdict(stats.summary())),
+        end_to_end_ms_p50=percentile(latencies, 50) * 1000,
+        end_to_end_ms_p99=percentile(latencies, 99) * 1000,
+        undecodable=undecodable,
+    )
+    (out / "summary.json").write_text(json.dumps(json_safe(asdict(report)), indent=2) + "\n")
+    _plot_throughput(timeline, out / "throughput.png")
+    _plot_latency(timeline, out / "latency.png")
+    (out / "report.md").write_text(_markdown(report))
+    return report
+
+
+def _plot_throughput(timeline: Timeline, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seconds = timeline.seconds()
+    start = seconds.start if seconds else 0
+    figure, axes = plt.subplots(figsize=(9, 4))
+    # Markers: a short run has only a few points.
+    for label, counts in (("answered", timeline.answered), ("dead letters", timeline.dead_lettered)):
+        axes.plot([s - start for s in seconds], [counts.get(s, 0) for s in seconds], marker="o", ms=3, label=label)
+    axes.set(xlabel="seconds since the first response", ylabel="per second", title="Throughput")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _plot_latency(timeline: Timeline, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seconds = [s for s in timeline.seconds() if timeline.latencies_s.get(s)]
+    start = seconds[0] if seconds else 0
+    figure, (end_to_end, llm) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    for axes, samples, title in (
+        (end_to_end, timeline.latencies_s, "End-to-end latency (request created to response)"),
+        (llm, timeline.llm_latencies_s, "LLM call duration"),
+    ):
+        for q in (50, 95, 99):
+            values = [percentile(sorted(samples[s]), q) for s in seconds]
+            axes.plot([s - start for s in seconds], values, marker="o", ms=3, label=f"p{q}")
+        axes.set(ylabel="seconds", title=title)
+        axes.legend()
+        axes.grid(alpha=0.3)
+    llm.set(xlabel="seconds since the first response")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _markdown(report: RunReport) -> str:
+    run, summary = report.performance, report.summary
+    by_reason = summary["dead_letter_reasons"]
+    assert isinstance(by_reason, dict)
+    reasons = (
+        f"({', '.join(f'{reason}: {count:,}' for reason, count in sorted(by_reason.items()))})" if by_reason else ""
+    )
+    lines = [
+        "# swarmstream run report",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| total operations | {run['total_operations']:,} |",
+        f"| success rate | {run['success_rate']:.2f} % |",
+        f"| average LLM response time | {run['avg_response_time']:.1f} ms |",
+        f"| peak concurrent LLM calls | {run['peak_concurrent']:,} |",
+        f"| operations per second | {run['operations_per_second']:.1f} |",
+        f"| total time | {run['total_time']:.1f} s |",
+        f"| end-to-end latency p50 / p99 | {report.end_to_end_ms_p50:.0f} / {report.end_to_end_ms_p99:.0f} ms |",
+        f"| duplicates (at-least-once replays) | {summary['duplicates']:,} |",
+        f"| dead letters | {summary['dead_lettered']:,} {reasons} |",
+        f"| records that did not decode | {report.undecodable:,} |",
+        "",
+        "![throughput](throughput.png)",
+        "",
+        "![latency](latency.png)",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""The run report: summary, per-second timeline and plots, from response and dead-letter events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from consumers.report import Timeline, tally, write_report
+from swarmstream.events import DeadLetter, InteractionResponded
+from swarmstream.performance import ResponseStats
+
+REQUESTS = "p.interactions.requests"
+
+
+def answer(request_id: str, created: float, answered: float) -> InteractionResponded:
+    return InteractionResponded(
+        request_id=request_id, agent_id="a", content="c", model="m", prompt_tokens=1, completion_tokens=1,
+        llm_latency_ms=50, llm_inflight=2, request_created_at=created, created_at=answered,
+    )  # fmt: skip
+
+
+def test_timeline_counts_first_answers_per_second_and_the_report_is_written(tmp_path):
+    events: list[InteractionResponded | DeadLetter] = [
+        answer(f"r{i}", created=1000.0, answered=1000.2 + i * 0.5) for i in range(6)
+    ]
+    events.append(answer("r0", created=1000.0, answered=1009.0))  # a replay: not counted again
+    events.append(
+        DeadLetter(
+            request_id="x",
+            reason="llm_timeout",
+            source_topic=REQUESTS,
+            source_partition=0,
+            source_offset=3,
+            created_at=1002.5,
+        )
+    )
+    stats, timeline = ResponseStats(REQUESTS), Timeline()
+    tally(events, stats, timeline)
+    assert dict(timeline.answered) == {1000: 2, 1001: 2, 1002: 2}
+    assert dict(timeline.dead_lettered) == {1002: 1}
+    assert timeline.latencies_s[1002] == pytest.approx([2.2, 2.7])
+    assert timeline.seconds() == range(1000, 1003)
+
+    report = write_report(stats, timeline, undecodable=1, out=tmp_path / "out")
+    assert report.performance["total_operations"] == 7
+    assert round(report.end_to_end_ms_p50) == 1200
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert saved["performance"] == report.performance and saved["undecodable"] == 1
+    assert saved["summary"]["duplicates"] == 1
+    for plot in ("throughput.png", "latency.png"):
+        assert (tmp_path / "out" / plot).read_bytes().startswith(b"\x89PNG")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "| total operations | 7 |" in markdown and "![latency](latency.png)" in markdown
+
+
+def test_an_empty_run_still_writes_a_report(tmp_path):
+    report = write_report(ResponseStats(REQUESTS), Timeline(), 0, tmp_path)
+    assert report.performance["total_operations"] == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["end_to_end_ms_p50"] is None
+    assert (tmp_path / "throughput.png").exists()
