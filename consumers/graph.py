@@ -83,10 +83,12 @@ class GraphMetrics:
 
 
 class GraphConsumer:
-    group_id_suffix = "graph"
+    """``group_suffix`` names the consumer group ``{app_id}-{suffix}``: another one reads every response again."""
 
-    def __init__(self, settings: Settings, store: GraphStore | None = None):
+    def __init__(self, settings: Settings, store: GraphStore | None = None, group_suffix: str = "graph"):
         self.settings = settings
+        self.group_id_suffix = group_suffix
+        self.max_friends = settings.max_friends_per_agent
         self.store = store or open_store(settings)
         self.friend_requests: Tally[str] = Tally()
         self.progress = ConsumerProgress(self.group_id)
@@ -104,7 +106,7 @@ class GraphConsumer:
                 responses.append(codec.decode(record.value, InteractionResponded))
             except codec.DecodeError:
                 continue  # only workers write this topic; the metrics consumer counts strays
-        changes = self.store.apply(responses, self.settings.max_friends_per_agent)
+        changes = self.store.apply(responses, self.max_friends)
         self.friend_requests.update(changes.friend_requests)
         self.metrics.count(changes)
         if changes.friendships:

@@ -16,8 +16,11 @@ async def wait_for_registration(
     agent_ids: set[str],
     timeout_s: float,
     on_progress: Callable[[int], None] | None = None,
+    accept: Callable[[str, bytes], bool] | None = None,
 ) -> None:
     """Return once every id in ``agent_ids`` has a profile in the registry table.
+
+    ``accept(agent_id, packed_profile)``: only a profile it accepts counts (an update applied, say).
 
     Raises TimeoutError naming how many are still missing.
     """
@@ -41,8 +44,11 @@ async def wait_for_registration(
             before = len(missing)
             for batch in batches.values():
                 for record in batch:
-                    if record.key is not None and record.value is not None:
-                        missing.discard(record.key.decode())
+                    if record.key is None or record.value is None:
+                        continue
+                    agent = record.key.decode()
+                    if agent in missing and (accept is None or accept(agent, record.value)):
+                        missing.discard(agent)
             if on_progress is not None and before != len(missing):
                 on_progress(before - len(missing))
     finally:

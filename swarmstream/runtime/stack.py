@@ -44,13 +44,21 @@ class LocalStack:
         self.settings = self.settings.model_copy(update=updates)
         return self.settings
 
-    def start_worker(self, loglevel: str = "warning", cores: set[int] | None = None) -> ChildProcess:
-        """A stream worker in its own process, configured like this stack (``cores``: pin it)."""
+    def start_worker(
+        self, loglevel: str = "warning", cores: set[int] | None = None, metrics_port: int | None = None
+    ) -> ChildProcess:
+        """A stream worker in its own process, configured like this stack (``cores``: pin it).
+
+        ``metrics_port``: its ``/metrics``, instead of the settings' ``worker_metrics_port``.
+        """
         index = len(self.workers)
+        settings = self.settings
+        if metrics_port is not None:
+            settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
         worker = ChildProcess(
             f"worker {index}",
             python_module("swarmstream", "worker", "--loglevel", loglevel),
-            env=self.settings.to_env(),
+            env=settings.to_env(),
             log_path=self.run_dir / f"worker-{index}.log",
             cores=cores,
         )

@@ -1,0 +1,323 @@
+"""``AsyncAgentManager``: the source design's API, where every call is events on the pipeline's topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import TypeVar
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from consumers.graph import GraphConsumer
+from producers.communities import assign_communities
+from producers.personas import persona_batches
+from producers.publisher import EventPublisher
+from streams import profiles
+from swarmstream.api.config import AsyncConfig
+from swarmstream.api.replies import InteractionResult, ReplyReader
+from swarmstream.events import AgentSpec, DeadLetter, Event, InteractionRequested
+from swarmstream.performance import ResponseStats
+from swarmstream.registration import wait_for_registration
+from swarmstream.runtime.process import free_port
+from swarmstream.runtime.stack import LocalStack
+from swarmstream.settings import Settings
+from swarmstream.transport import BrokerUnavailable, ensure_topics
+
+Agents = Sequence[AgentSpec] | Sequence[str]
+T = TypeVar("T")
+
+
+class PipelineUnavailable(ConnectionError):
+    """The broker could not be reached, or the pipeline could not be set up on it."""
+
+
+def agent_ids(agents: Agents) -> list[str]:
+    return [agent if isinstance(agent, str) else agent.agent_id for agent in agents]
+
+
+def _chunks(items: Sequence[Event], size: int) -> Iterable[Sequence[Event]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class AsyncAgentManager:
+    """Create agents, befriend them, group them and make them talk, through Kafka.
+
+    ``async with AsyncAgentManager(max_concurrent=20, batch_size=100) as manager:``. It starts what is
+    not configured (embedded broker, LLM simulator, stream workers) and stops it on exit. Agent
+    creations are ``agents.created`` events the workers register; interactions are requests answered
+    by the workers; friendships are friend requests decided by the agents and recorded by a graph
+    consumer this manager runs (its own group, store and cap).
+    """
+
+    def __init__(
+        self, config: AsyncConfig | None = None, *, max_concurrent: int | None = None, batch_size: int | None = None
+    ):
+        config = config or AsyncConfig()
+        overrides = {"max_concurrent": max_concurrent, "batch_size": batch_size}
+        self.config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        self.settings: Settings = self.config.to_settings()
+        self.stats = ResponseStats(self.settings.requests_topic)
+        self._stack: LocalStack | None = None
+        self._publisher: EventPublisher | None = None
+        self._graph: GraphConsumer | None = None
+        self._graph_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._next_agent = 0
+        self._started_at: float | None = None
+        self._finished_at: float | None = None
+        self._rng = random.Random(self.config.seed)
+        # Reply readers open now: one per call in progress (a cancelled call closes its own).
+        self.open_readers: set[ReplyReader] = set()
+
+    async def __aenter__(self) -> AsyncAgentManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start what is not configured, create the topics, and the graph consumer."""
+        simulator_args = []
+        if self.config.simulator_latency_ms is not None:
+            simulator_args = ["--latency", "fixed", "--latency-ms", str(self.config.simulator_latency_ms)]
+        embedded = not self.settings.bootstrap_servers
+        self._stack = LocalStack(self.settings, simulator_args)
+        try:
+            self._stack.start()
+            session = uuid.uuid4().hex[:8]
+            self.settings = self._stack.settings.model_copy(
+                update={"graph_db_path": str(self._stack.run_dir / f"graph-{session}.sqlite3")}
+            )
+            try:
+                await asyncio.wait_for(ensure_topics(self.settings), self.config.connect_timeout_s)
+            except (BrokerUnavailable, TimeoutError) as exc:
+                raise PipelineUnavailable(
+                    f"no Kafka broker usable at {self.settings.bootstrap_servers} "
+                    f"within {self.config.connect_timeout_s:.0f} s: {exc or 'timed out'}"
+                ) from exc
+            workers = self.config.workers if self.config.workers is not None else int(embedded)
+            ports = [free_port() for _ in range(workers)]
+            for port in ports:
+                self._stack.start_worker(metrics_port=port)
+            await self._watch(self._until_assigned(ports))
+            self._publisher = EventPublisher(self.settings)
+            await self._publisher.__aenter__()
+            self._graph = GraphConsumer(self.settings, group_suffix=f"graph-api-{session}")
+            self._graph_task = asyncio.create_task(self._graph.run(self._stop))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._graph_task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._graph_task, 30)
+        if self._graph is not None:
+            self._graph.store.close()
+        if self._publisher is not None:
+            await self._publisher.__aexit__(None, None, None)
+        if self._stack is not None:
+            self._stack.stop()
+        self._publisher = self._graph = self._graph_task = self._stack = None
+
+    # ---- the source design's calls
+
+    async def create_agents_async(self, count: int = 1000) -> list[AgentSpec]:
+        """Create ``count`` agents (seeded personas) and return them once the workers have registered them."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        start, self._next_agent = self._next_agent, self._next_agent + count
+        events = list(
+            persona_batches(count, self.config.seed, self.settings.partitions, self.config.batch_size, start=start)
+        )
+        agents = sorted((spec for event in events for spec in event.agents), key=lambda spec: spec.agent_id)
+        self._mark_start()
+        await self._publish(self.settings.agents_topic, events)
+        await self._watch(wait_for_registration(self.settings, {a.agent_id for a in agents}, self._patience(count)))
+        self._mark_end()
+        return agents
+
+    async def build_friendships_async(
+        self, agents: Agents, max_friends_per_agent: int = 10, batch_size: int = 50
+    ) -> int:
+        """Each agent asks up to ``max_friends_per_agent`` others; returns the friendships formed.
+
+        The asked agent decides (its LLM reply); accepted requests become mutual friendships within the
+        cap, recorded by the graph consumer and told to both profiles.
+        """
+        if max_friends_per_agent < 1 or batch_size < 1:
+            raise ValueError("max_friends_per_agent and batch_size must be at least 1")
+        ids = agent_ids(agents)
+        if len(ids) < 2:
+            raise ValueError("friendships need at least 2 agents")
+        graph = self._require(self._graph)
+        pairs: set[tuple[str, str]] = set()
+        for agent in ids:
+            others = self._rng.sample(ids, min(max_friends_per_agent + 1, len(ids)))
+            pairs.update((agent, other) for other in others[:max_friends_per_agent] if other != agent)
+        # Friend requests go to the asked agent: ``agent_id`` decides about ``target_agent_id``.
+        requests = [
+            InteractionRequested(agent_id=asked, target_agent_id=asker, kind="friend_request", context="")
+            for asker, asked in sorted(pairs)
+            if (asked, asker) not in pairs or asker < asked
+        ]
+        graph.max_friends = max_friends_per_agent
+        recorded_before, formed_before = sum(graph.friend_requests.values()), graph.friend_requests["formed"]
+        results = [result async for batch in self._interact(requests, batch_size) for result in batch]
+        answered = sum(result.ok for result in results)
+        await self._watch(self._until(lambda: sum(graph.friend_requests.values()) - recorded_before >= answered))
+        return graph.friend_requests["formed"] - formed_before
+
+    async def create_communities_async(
+        self, agents: Agents, community_names: Sequence[str], max_members_per_community: int = 1000
+    ) -> dict[str, list[str]]:
+        """Deal agents into the named communities (round-robin, capped); returns each one's members.
+
+        Returns once every member's profile says its community.
+        """
+        members, updates = assign_communities(agent_ids(agents), list(community_names), max_members_per_community)
+        self._mark_start()
+        await self._publish(self.settings.agents_topic, updates)
+        wanted = {agent: name for name, group in members.items() for agent in group}
+
+        def assigned(agent: str, value: bytes) -> bool:
+            return profiles.unpack(agent, value)["community"] == wanted[agent]
+
+        await self._watch(
+            wait_for_registration(self.settings, set(wanted), self._patience(len(wanted)), None, assigned)
+        )
+        self._mark_end()
+        return members
+
+    async def stream_interactions(
+        self, agents: Agents, context: str = "", batch_size: int = 20
+    ) -> AsyncIterator[list[InteractionResult]]:
+        """One request per agent with ``context``; yields their results in batches as they arrive.
+
+        Close the iterator (``contextlib.aclosing``) or cancel its task to stop early: its reader stops.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        requests = [InteractionRequested(agent_id=agent, context=context) for agent in agent_ids(agents)]
+        # Closed with this iterator: its reader stops now, not when the garbage collector gets to it.
+        async with contextlib.aclosing(self._interact(requests, batch_size)) as batches:
+            async for batch in batches:
+                yield batch
+
+    def get_performance_metrics(self) -> dict[str, float | int]:
+        """The source design's figures over this manager's interactions.
+
+        ``total_operations``, ``success_rate`` (%), ``avg_response_time`` (ms, LLM call),
+        ``peak_concurrent`` (LLM calls in flight on a worker), ``operations_per_second``, and
+        ``total_time`` (s, from the first call to the end of the last).
+        """
+        run = self.stats.performance().as_dict()
+        if self._started_at is not None:
+            end = self._finished_at if self._finished_at is not None else time.monotonic()
+            run["total_time"] = end - self._started_at
+            run["operations_per_second"] = run["total_operations"] / run["total_time"] if run["total_time"] else 0.0
+        return run
+
+    # ---- plumbing
+
+    async def _interact(
+        self, requests: Sequence[InteractionRequested], batch_size: int
+    ) -> AsyncIterator[list[InteractionResult]]:
+        self._mark_start()
+        async with ReplyReader(self.settings) as reader:
+            self.open_readers.add(reader)
+            try:
+                reader.expect(request.request_id for request in requests)
+                for chunk in _chunks(requests, self.config.batch_size):
+                    await self._publish(self.settings.requests_topic, chunk)
+                batch: list[InteractionResult] = []
+                async for event in reader.outcomes(self.config.response_timeout_s):
+                    self._check_workers()
+                    if isinstance(event, DeadLetter):
+                        self.stats.add_dead_letter(event)
+                    else:
+                        self.stats.add_response(event)
+                    batch.append(InteractionResult.of(event))
+                    if len(batch) == batch_size:
+                        yield batch
+                        batch = []
+                if batch:
+                    yield batch
+            finally:
+                self.open_readers.discard(reader)
+        self._mark_end()
+
+    async def _publish(self, topic: str, events: Sequence[Event]) -> None:
+        await self._require(self._publisher).publish(topic, events)
+
+    def _patience(self, count: int) -> float:
+        return self.config.response_timeout_s + count / 1000
+
+    def _mark_start(self) -> None:
+        if self._started_at is None:
+            self._started_at = time.monotonic()
+        self._finished_at = None
+
+    def _mark_end(self) -> None:
+        self._finished_at = time.monotonic()
+
+    def _check_workers(self) -> None:
+        for worker in self._stack.workers if self._stack else []:
+            if not worker.alive():
+                raise RuntimeError(f"{worker.name} exited with code {worker.process.returncode}:\n{worker.log_tail()}")
+
+    async def _watch(self, work: Awaitable[None]) -> None:
+        """Await ``work``, failing at once with its log if a worker this manager started dies."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=1.0)
+                self._check_workers()
+                if self._graph_task is not None and self._graph_task.done():
+                    self._graph_task.result()
+            task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _until_assigned(self, ports: list[int]) -> None:
+        """Until each worker started here has been given partitions (its ``/metrics`` counts rebalances)."""
+        deadline = asyncio.get_running_loop().time() + self.config.connect_timeout_s + 60  # group joins: 5-20 s
+        async with aiohttp.ClientSession() as session:
+            for port in ports:
+                while True:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with session.get(f"http://{self.settings.metrics_host}:{port}/metrics") as answer:
+                            text = await answer.text()
+                        if any(
+                            sample.name == "swarmstream_rebalances_total" and sample.value >= 1
+                            for family in text_string_to_metric_families(text)
+                            for sample in family.samples
+                        ):
+                            break
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise TimeoutError("a stream worker was given no partitions in time (see its log)")
+                    await asyncio.sleep(0.25)
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        deadline = asyncio.get_running_loop().time() + self.config.response_timeout_s
+        while not condition():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("the graph consumer did not record the friend requests in time")
+            await asyncio.sleep(0.1)
+
+    @staticmethod
+    def _require(part: T | None) -> T:
+        if part is None:
+            raise RuntimeError("the manager is not started: use `async with AsyncAgentManager(...) as manager`")
+        return part

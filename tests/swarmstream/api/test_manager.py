@@ -1,0 +1,112 @@
+"""AsyncAgentManager against the real broker, a real worker and the simulator: results and error paths."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import aclosing
+
+import pytest
+
+from swarmstream import AsyncAgentManager, AsyncConfig, PipelineUnavailable
+from swarmstream.runtime.process import free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def test_no_broker_is_a_clear_error_within_the_connect_timeout(tmp_path):
+    config = AsyncConfig(
+        bootstrap_servers=f"127.0.0.1:{free_port()}",
+        llm_base_url="http://127.0.0.1:9/v1",
+        connect_timeout_s=5,
+    )
+    started = time.monotonic()
+    with pytest.raises(PipelineUnavailable, match=r"no Kafka broker usable at 127\.0\.0\.1:"):
+        async with AsyncAgentManager(config):
+            pass
+    assert time.monotonic() - started < 15
+
+
+async def test_calls_give_agents_friendships_communities_and_streamed_results(settings, start_simulator):
+    config = AsyncConfig(
+        settings=settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")}),
+        workers=1,
+        max_concurrent=20,
+        batch_size=7,
+        response_timeout_s=90,
+    )
+    async with AsyncAgentManager(config) as manager:
+        agents = await manager.create_agents_async(count=30)
+        assert [agent.agent_id for agent in agents] == [f"agent-{i:07d}" for i in range(30)]
+        more = await manager.create_agents_async(count=5)
+        assert [agent.agent_id for agent in more] == [f"agent-{i:07d}" for i in range(30, 35)], "new ids"
+
+        batches = [batch async for batch in manager.stream_interactions(agents, context="Hello!", batch_size=8)]
+        assert [len(batch) for batch in batches] == [8, 8, 8, 6]
+        results = [result for batch in batches for result in batch]
+        assert sorted(result.agent_id for result in results) == [agent.agent_id for agent in agents]
+        assert all(result.ok and result.content for result in results)
+
+        formed = await manager.build_friendships_async(agents, max_friends_per_agent=3, batch_size=10)
+        assert 0 < formed <= 30 * 3 // 2
+        graph = manager._graph
+        assert graph is not None and graph.store.friendship_count() == formed
+        assert all(graph.store.friend_count(agent.agent_id) <= 3 for agent in agents)
+
+        communities = await manager.create_communities_async(agents, ["a", "b"], max_members_per_community=10)
+        assert {name: len(members) for name, members in communities.items()} == {"a": 10, "b": 10}
+
+        metrics = manager.get_performance_metrics()
+        friend_requests = sum(graph.friend_requests.values())
+        assert metrics["total_operations"] == 30 + friend_requests
+        assert metrics["success_rate"] == 100.0
+        assert metrics["avg_response_time"] > 0 and metrics["peak_concurrent"] >= 1
+        assert metrics["total_time"] > 0
+        assert metrics["operations_per_second"] == pytest.approx(metrics["total_operations"] / metrics["total_time"])
+
+
+async def test_an_unanswered_stream_times_out_and_a_stopped_one_closes_its_reader(settings, start_simulator):
+    config = AsyncConfig(
+        settings=settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")}),
+        workers=0,  # nobody answers
+        response_timeout_s=3,
+    )
+    async with AsyncAgentManager(config) as manager:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="is a stream worker running"):
+            async for _ in manager.stream_interactions(["agent-0000000", "agent-0000001"], context="hi"):
+                pass
+        assert time.monotonic() - started < 30
+        assert not manager.open_readers
+
+        # Cancelled while waiting: the reader is stopped.
+        waiting = asyncio.create_task(anext(aiter(manager.stream_interactions(["agent-0000000"], context="hi"))))
+        while not manager.open_readers:
+            await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert not manager.open_readers
+
+
+async def test_leaving_a_stream_early_closes_its_reader(settings, start_simulator):
+    config = AsyncConfig(
+        settings=settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")}),
+        workers=1,
+        response_timeout_s=90,
+    )
+    async with AsyncAgentManager(config) as manager:
+        agents = await manager.create_agents_async(count=10)
+        async with aclosing(manager.stream_interactions(agents, context="hi", batch_size=2)) as stream:
+            async for batch in stream:
+                assert len(batch) == 2
+                assert manager.open_readers
+                break
+        assert not manager.open_readers
+
+
+def test_calls_before_start_say_how_to_start():
+    manager = AsyncAgentManager(max_concurrent=5)
+    assert manager.config.max_concurrent == 5 and manager.settings.max_concurrent == 5
+    with pytest.raises(RuntimeError, match="async with AsyncAgentManager"):
+        asyncio.run(manager.create_agents_async(3))
