@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 import time
-from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 
 from consumers.graph import GraphConsumer
@@ -103,16 +101,16 @@ async def run_demo(
                     )
                 with progress_bar(agents, "register agents", show_progress, "agents") as bar:
                     ids = {agent_id(i) for i in range(agents)}
-                    await _watch(stack, wait_for_registration(settings, ids, timeout_s, bar.update))
+                    await stack.watch(wait_for_registration(settings, ids, timeout_s, bar.update))
 
                 interactions_started = time.monotonic()
                 with progress_bar(interactions, "publish interactions", show_progress) as bar:
                     await publisher.publish(settings.requests_topic, random_requests(interactions, agents, seed), bar)
             with progress_bar(interactions, "answer interactions", show_progress) as bar:
-                await _watch(stack, _until_settled(metrics, interactions, timeout_s, bar))
+                await stack.watch(_until_settled(metrics, interactions, timeout_s, bar))
             interactions_s = time.monotonic() - interactions_started
             # The graph consumer reads the same responses; let it catch up before counting.
-            await _watch(stack, _until_graph_caught_up(graph, metrics, timeout_s=60))
+            await stack.watch(_until_graph_caught_up(graph, metrics, timeout_s=60))
         finally:
             stop.set()
             await asyncio.gather(*runners, return_exceptions=True)
@@ -136,25 +134,6 @@ async def run_demo(
         graph_nodes=nodes,
         graph_edges=edges,
     )
-
-
-async def _watch(stack: LocalStack, work: Awaitable[None]) -> None:
-    """Await ``work``, but fail at once, with its log, if a worker process dies."""
-    task = asyncio.ensure_future(work)
-    try:
-        while not task.done():
-            await asyncio.wait([task], timeout=1.0)
-            for worker in stack.workers:
-                if not worker.alive():
-                    raise RuntimeError(
-                        f"{worker.name} exited with code {worker.process.returncode}:\n{worker.log_tail()}"
-                    )
-        task.result()
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _until_settled(metrics: MetricsConsumer, expected: int, timeout_s: float, bar: Progress) -> None:

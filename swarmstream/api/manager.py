@@ -171,7 +171,7 @@ class AsyncAgentManager:
         ]
         graph.max_friends = max_friends_per_agent
         recorded_before, formed_before = sum(graph.friend_requests.values()), graph.friend_requests["formed"]
-        results = [result async for batch in self._interact(requests, batch_size) for result in batch]
+        results = [result async for batch in self._interact(requests, batch_size, batch_size) for result in batch]
         answered = sum(result.ok for result in results)
         await self._watch(self._until(lambda: sum(graph.friend_requests.values()) - recorded_before >= answered))
         return graph.friend_requests["formed"] - formed_before
@@ -208,7 +208,7 @@ class AsyncAgentManager:
             raise ValueError("batch_size must be at least 1")
         requests = [InteractionRequested(agent_id=agent, context=context) for agent in agent_ids(agents)]
         # Closed with this iterator: its reader stops now, not when the garbage collector gets to it.
-        async with contextlib.aclosing(self._interact(requests, batch_size)) as batches:
+        async with contextlib.aclosing(self._interact(requests, batch_size, self.config.batch_size)) as batches:
             async for batch in batches:
                 yield batch
 
@@ -229,14 +229,15 @@ class AsyncAgentManager:
     # ---- plumbing
 
     async def _interact(
-        self, requests: Sequence[InteractionRequested], batch_size: int
+        self, requests: Sequence[InteractionRequested], batch_size: int, publish_size: int
     ) -> AsyncIterator[list[InteractionResult]]:
+        """Publish ``requests`` ``publish_size`` at a time; yield their results ``batch_size`` at a time."""
         self._mark_start()
         async with ReplyReader(self.settings) as reader:
             self.open_readers.add(reader)
             try:
                 reader.expect(request.request_id for request in requests)
-                for chunk in _chunks(requests, self.config.batch_size):
+                for chunk in _chunks(requests, publish_size):
                     await self._publish(self.settings.requests_topic, chunk)
                 batch: list[InteractionResult] = []
                 async for event in reader.outcomes(self.config.response_timeout_s):
@@ -270,25 +271,16 @@ class AsyncAgentManager:
         self._finished_at = time.monotonic()
 
     def _check_workers(self) -> None:
-        for worker in self._stack.workers if self._stack else []:
-            if not worker.alive():
-                raise RuntimeError(f"{worker.name} exited with code {worker.process.returncode}:\n{worker.log_tail()}")
+        if self._stack is not None:
+            self._stack.check_workers()
+
+    def _check_graph(self) -> None:
+        if self._graph_task is not None and self._graph_task.done():
+            self._graph_task.result()
 
     async def _watch(self, work: Awaitable[None]) -> None:
-        """Await ``work``, failing at once with its log if a worker this manager started dies."""
-        task = asyncio.ensure_future(work)
-        try:
-            while not task.done():
-                await asyncio.wait([task], timeout=1.0)
-                self._check_workers()
-                if self._graph_task is not None and self._graph_task.done():
-                    self._graph_task.result()
-            task.result()
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Await ``work``, failing at once if a worker this manager started, or its graph consumer, dies."""
+        await self._require(self._stack).watch(work, self._check_graph)
 
     async def _until_assigned(self, ports: list[int]) -> None:
         """Until each worker started here has been given partitions (its ``/metrics`` counts rebalances)."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from swarmstream.runtime.broker import EmbeddedBroker
@@ -64,6 +67,28 @@ class LocalStack:
         )
         self.workers.append(worker)
         return worker
+
+    def check_workers(self) -> None:
+        """Raise, with its log, if a worker started here has exited."""
+        for worker in self.workers:
+            if not worker.alive():
+                raise RuntimeError(f"{worker.name} exited with code {worker.process.returncode}:\n{worker.log_tail()}")
+
+    async def watch(self, work: Awaitable[None], check: Callable[[], None] | None = None) -> None:
+        """Await ``work``, but fail at once if a worker dies (or ``check`` raises), checked every second."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=1.0)
+                self.check_workers()
+                if check is not None:
+                    check()
+            task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def stop(self) -> None:
         for worker in self.workers:
