@@ -16,6 +16,7 @@ from streams.registry import AgentRegistry
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.metrics_http import serve_metrics
 from swarmstream.settings import Settings
+from swarmstream.transport import ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,20 @@ def broker_urls(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
 
 
+def broker_credentials(settings: Settings) -> faust.SSLCredentials | faust.SASLCredentials | None:
+    """The same TLS and SASL settings as our aiokafka clients (transport.client_options)."""
+    context = ssl_context(settings)
+    if settings.security_protocol.startswith("SASL"):
+        assert settings.sasl_password is not None  # checked by Settings
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
+
+
 def create_app(settings: Settings) -> StreamApp:
     faust_compat.install(settings)
     faust_speed.install()
@@ -43,6 +58,7 @@ def create_app(settings: Settings) -> StreamApp:
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.require_bootstrap()),
+        broker_credentials=broker_credentials(settings),
         # An empty environment: faust would otherwise let BROKER_URL, WEB_PORT, ... override us.
         env={},
         store=f"{settings.table_store}://",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import faust
 from faust.types import TP, ConsumerT, RecordMetadata
@@ -52,6 +52,8 @@ class InteractionProcessor:
         # Read by the worker's metrics: requests by outcome (success, dead_letter, error).
         self.outcomes: Counter[str] = Counter()
         self.consumed = 0
+        # Recent request event ids -> where each was read (partition, offset), oldest first.
+        self._recent: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._consumer: ConsumerT | None = None
         self._paused: set[TP] = set()
         self._pause_at = settings.max_pending_events // 2
@@ -119,6 +121,19 @@ class InteractionProcessor:
         if remembered is not None:
             store.put_soon(remembered, partition)
 
+    def _is_duplicate(self, event_id: str, partition: int, offset: int) -> bool:
+        """Seen at another place: a second record with this id. The same place: a redelivery, answered again."""
+        window = self.settings.duplicate_window
+        if not window:
+            return False
+        seen = self._recent.get(event_id)
+        if seen is not None:
+            return seen != (partition, offset)
+        self._recent[event_id] = (partition, offset)
+        if len(self._recent) > window:
+            self._recent.popitem(last=False)
+        return False
+
     def _maybe_resume(self) -> None:
         if self._paused and self.pool.running <= self._resume_at:
             self._resume_requests()
@@ -134,6 +149,16 @@ class InteractionProcessor:
         except codec.DecodeError as exc:
             self.outcomes["dead_letter"] += 1
             await dead_letter(self.dead_letters, event, exc.reason, exc.detail)
+            return None
+        if self._is_duplicate(request.event_id, event.message.partition, event.message.offset):
+            self.outcomes["dead_letter"] += 1
+            await dead_letter(
+                self.dead_letters,
+                event,
+                "duplicate_event",
+                f"event id {request.event_id!r} was already read at another offset",
+                decoded=request,
+            )
             return None
         try:
             return await self._answer(event, request)
@@ -169,8 +194,20 @@ class InteractionProcessor:
             )
             return None
         assert self.llm is not None
+        messages = build_messages(profile, request)
+        size = sum(len(message["content"]) for message in messages)
+        if size > self.settings.max_prompt_chars:
+            self.outcomes["dead_letter"] += 1
+            await dead_letter(
+                self.dead_letters,
+                event,
+                "prompt_too_large",
+                f"prompt of {size} characters, above max_prompt_chars ({self.settings.max_prompt_chars})",
+                decoded=request,
+            )
+            return None
         try:
-            completion = await self.llm.complete(build_messages(profile, request))
+            completion = await self.llm.complete(messages)
         except LLMFailure as failure:
             self.outcomes["dead_letter"] += 1
             await dead_letter(
@@ -182,8 +219,9 @@ class InteractionProcessor:
                 attempts=failure.attempts,
             )
             return None
-        self._remember(request, completion.content, event.message.partition)
-        decision, malformed = parse_decision(completion.content) if request.kind == "friend_request" else (None, False)
+        content = completion.content[: self.settings.max_response_chars]
+        self._remember(request, content, event.message.partition)
+        decision, malformed = parse_decision(content) if request.kind == "friend_request" else (None, False)
         self.outcomes["success"] += 1
         return await send(
             self.responses,
@@ -193,7 +231,7 @@ class InteractionProcessor:
                 agent_id=request.agent_id,
                 target_agent_id=request.target_agent_id,
                 kind=request.kind,
-                content=completion.content,
+                content=content,
                 model=completion.model,
                 prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens,

@@ -9,6 +9,7 @@ import json
 import logging
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument("--quiet", action="store_true")
     _connection_options(inter)
 
+    dlq = commands.add_parser("dlq", help="the dead-letter topic: inspect by reason, replay the retryable")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True)
+    inspect = dlq_actions.add_parser("inspect", help="dead letters by reason and source topic, with examples")
+    inspect.add_argument("--json", action="store_true")
+    inspect.add_argument("--samples", type=int, default=3, help="examples per reason")
+    _connection_options(inspect)
+    replay = dlq_actions.add_parser("replay", help="publish retryable dead letters' records again")
+    replay.add_argument(
+        "--reason", action="append", help="replay only this reason (repeatable; default: every retryable one)"
+    )
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed, send nothing")
+    _connection_options(replay)
+
     report = commands.add_parser(
         "report", help="summary.json, report.md and PNG plots of throughput and latency over a run's responses"
     )
@@ -243,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except ValidationError as exc:
-        print(f"swarmstream: invalid settings:\n{exc}", file=sys.stderr)
+        # Without the input values: they may hold an API key or a password.
+        problems = "\n".join(
+            f"  {'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}" for error in exc.errors()
+        )
+        print(f"swarmstream: invalid settings:\n{problems}", file=sys.stderr)
         return 2
     except (RuntimeError, TimeoutError, ValueError, OSError) as exc:
         print(f"swarmstream: {exc}", file=sys.stderr)
@@ -277,6 +295,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _graph(args)
     if args.command == "report":
         return asyncio.run(_report(args))
+    if args.command == "dlq":
+        return asyncio.run(_dlq(args))
     return asyncio.run(_consume(args))
 
 
@@ -466,6 +486,38 @@ async def _produce(args: argparse.Namespace) -> int:
             sent = await publisher.publish(topic, events, bar)
     what = f"{total:,} agents in " if args.what == "agents" else ""
     print(f"published {what}{sent:,} events to {topic}", file=sys.stderr)
+    return 0
+
+
+async def _dlq(args: argparse.Namespace) -> int:
+    from consumers.dlq import RETRYABLE, inspect_report, read_dead_letters, replay
+
+    reasons = set(args.reason) if args.action == "replay" and args.reason else None
+    unknown = (reasons or set()) - RETRYABLE
+    if unknown:
+        print(f"swarmstream: not retryable (they would fail again): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    settings = settings_from(args)
+    index = await read_dead_letters(settings)
+    if args.action == "inspect":
+        report = inspect_report(index, args.samples)
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return 0
+        total, retryable = report["dead_letters"], report["retryable"]
+        print(f"{total:,} dead letters ({retryable:,} retryable) in {settings.deadletter_topic}")
+        for reason, count in report["by_reason"].items():
+            mark = "retryable" if reason in RETRYABLE else ""
+            print(f"  {reason:24} {count:>10,}  {mark}")
+            for example in report["examples"][reason]:
+                print(f"      {example['source']} agent {example['agent_id']}: {example['detail'][:120]}")
+        return 0
+    letters = index.retryable(reasons)
+    if args.dry_run:
+        print(f"would replay {len(letters):,} records: {dict(Counter(letter.reason for letter in letters))}")
+        return 0
+    sent = await replay(settings, letters)
+    print(f"replayed {sent:,} records to their source topics", file=sys.stderr)
     return 0
 
 

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     producer_max_batch_size: int = Field(1 << 20, ge=16_384)
     producer_linger_ms: int = Field(5, ge=0)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # TLS (SSL, SASL_SSL): the CA that signed the brokers' certificates (None: the system's), and a
+    # client certificate and key where the brokers require one.
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+    # SASL (SASL_PLAINTEXT, SASL_SSL).
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
 
     # Stream processors.
     app_id: str = "swarmstream"
@@ -76,6 +86,13 @@ class Settings(BaseSettings):
     agent_memory_chars: int = Field(200, ge=1)
     # Memories reach the changelog in bursts this often: a crash loses at most this much of them.
     memory_flush_interval_s: float = Field(0.5, gt=0)
+    # Caps on what reaches the LLM and what comes back: a longer prompt (persona, memory and the
+    # request's context together) is dead-lettered as prompt_too_large; a longer reply is cut.
+    max_prompt_chars: int = Field(16_000, ge=100)
+    max_response_chars: int = Field(8_000, ge=100)
+    # Recent request event ids a worker remembers: the same id at another offset is dead-lettered
+    # as duplicate_event (a replay of the same record after a crash is not a duplicate).
+    duplicate_window: int = Field(200_000, ge=0)
     # A stream worker serves /metrics on this port (on metrics_host); None: no metrics server.
     worker_metrics_port: int | None = Field(None, ge=0, le=65535)
 
@@ -142,6 +159,8 @@ class Settings(BaseSettings):
         if self.max_pending_events < 2 * (self.stream_buffer_size + self.fetch_max_records):
             # Requests pause at half the limit; what was already fetched must still fit.
             raise ValueError("max_pending_events must be at least 2 * (stream_buffer_size + fetch_max_records)")
+        if self.security_protocol.startswith("SASL") and not (self.sasl_username and self.sasl_password):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username and sasl_password")
         if self.llm_min_concurrent > self.max_concurrent:
             raise ValueError("llm_min_concurrent must not exceed max_concurrent")
         return self
@@ -206,10 +225,9 @@ class Settings(BaseSettings):
         for name, value in self.model_dump(mode="json").items():
             if value is None:
                 continue
-            if name == "llm_api_key":
-                value = self.llm_api_key.get_secret_value()
-            elif name == "graph_dsn" and self.graph_dsn is not None:
-                value = self.graph_dsn.get_secret_value()
+            secret = getattr(self, name)
+            if isinstance(secret, SecretStr):
+                value = secret.get_secret_value()
             elif name == "llm_prices":
                 value = json.dumps(value)
             elif name == "llm_fallbacks":

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from swarmstream.settings import Settings
 
@@ -18,11 +20,34 @@ class BrokerUnavailable(RuntimeError):
     """No Kafka broker answered at the configured bootstrap servers."""
 
 
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for SSL and SASL_SSL; None for plaintext protocols."""
+    if not settings.security_protocol.endswith("SSL"):
+        return None
+    context = create_ssl_context(
+        cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
+    )
+    context.check_hostname = settings.ssl_check_hostname
+    return context
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
-    return {
+    """Connection options every aiokafka client of ours shares: servers, TLS, SASL."""
+    options: dict[str, Any] = {
         "bootstrap_servers": settings.require_bootstrap().split(","),
         "security_protocol": settings.security_protocol,
     }
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL"):
+        assert settings.sasl_password is not None  # checked by Settings
+        options.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_password.get_secret_value(),
+        )
+    return options
 
 
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:

@@ -16,21 +16,25 @@ def broker_binary() -> str:
 class EmbeddedBroker:
     """A memory-only Tansu broker on a loopback port; use as a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None, advertised_port: int | None = None
+    ):
         self.host = host
         self.port = port or free_port(host)
+        # Where clients are told to connect (metadata): another port when something fronts the broker.
+        self.advertised_port = advertised_port or self.port
         self.log_path = log_path
         self.child: ChildProcess | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.advertised_port}"
 
     def start(self, timeout: float = 30.0) -> str:
-        url = f"tcp://{self.host}:{self.port}"
+        url, advertised = f"tcp://{self.host}:{self.port}", f"tcp://{self.host}:{self.advertised_port}"
         self.child = ChildProcess(
             "tansu broker",
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
             log_path=self.log_path,
         )
         wait_for_port(self.host, self.port, timeout, self.child)

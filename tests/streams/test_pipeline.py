@@ -40,23 +40,30 @@ async def test_bad_input_is_dead_lettered_with_a_reason_and_good_input_still_flo
     settings = settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")})
     good = list(random_requests(50, agents=10, seed=2))
     unknown = InteractionRequested(agent_id="nobody", context="hello?")
+    oversized = InteractionRequested(agent_id="agent-0000001", context="long " * 4_000)  # 20,000 characters
     missing_field = msgpack.packb({**codec_fields(good[0]), "context": None, "event_id": "e-missing"})
     wrong_version = msgpack.packb({**codec_fields(good[0]), "schema_version": 99})
     async with RunningPipeline(settings) as pipe:
         await pipe.publisher.publish(settings.agents_topic, personas(10, seed=2))
-        await pipe.publisher.publish(settings.requests_topic, [*good, unknown])
+        await pipe.publisher.publish(settings.requests_topic, [*good, unknown, oversized])
         for value in (b"\xc1 not msgpack", missing_field, wrong_version):
             await pipe.publisher.producer.send_and_wait(settings.requests_topic, value, key=b"agent-0000000")
-        await pipe.dead_letters.wait_until(lambda got: len(got) >= 4, 90, "4 dead letters")
+        # The same event again, at another offset: a duplicate, not a redelivery.
+        await pipe.publisher.publish(settings.requests_topic, [good[0]])
+        await pipe.dead_letters.wait_until(lambda got: len(got) >= 6, 90, "6 dead letters")
         await pipe.responses.wait_until(lambda got: len(got) >= 50, 90, "50 responses")
     responses, dead_letters = pipe.responses, pipe.dead_letters
 
     reasons = sorted(letter.reason for letter in dead_letters.events)
-    assert reasons == ["invalid_fields", "malformed_payload", "unknown_agent", "unsupported_schema_version"]
+    assert reasons == [
+        "duplicate_event", "invalid_fields", "malformed_payload", "prompt_too_large", "unknown_agent",
+        "unsupported_schema_version",
+    ]  # fmt: skip
+    assert next(d for d in dead_letters.events if d.reason == "duplicate_event").request_id == good[0].request_id
     unknown_letter = next(d for d in dead_letters.events if d.reason == "unknown_agent")
     assert unknown_letter.request_id == unknown.request_id and unknown_letter.agent_id == "nobody"
     assert codec.decode(unknown_letter.source_value, InteractionRequested) == unknown
-    assert {r.request_id for r in responses.events} == {r.request_id for r in good}
+    assert sorted(r.request_id for r in responses.events) == sorted(r.request_id for r in good), "each once"
 
 
 def codec_fields(event: InteractionRequested) -> dict:
