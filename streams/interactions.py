@@ -161,10 +161,11 @@ class InteractionProcessor:
             )
             return None
         try:
-            return await self._answer(event, request)
+            answered = await self._answer(event, request)
         except Exception as exc:
             log.exception("interaction %s failed", request.request_id)
             self.outcomes["error"] += 1
+            self._recent.pop(request.event_id, None)
             await dead_letter(
                 self.dead_letters,
                 event,
@@ -173,6 +174,10 @@ class InteractionProcessor:
                 decoded=request,
             )
             return None
+        if answered is None:
+            # Dead-lettered: a replay of it (swarmstream dlq replay) is a second chance, not a duplicate.
+            self._recent.pop(request.event_id, None)
+        return answered
 
     async def _answer(
         self, event: faust.EventT, request: InteractionRequested

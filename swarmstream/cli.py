@@ -200,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument("--quiet", action="store_true")
     _connection_options(inter)
 
+    chaos = commands.add_parser("chaos", help="faults injected into a running pipeline, every request accounted for")
+    chaos.add_argument("--scenario", action="append", help="one of the scenarios (repeatable; default: all)")
+    chaos.add_argument("--requests", type=int, default=20_000)
+    chaos.add_argument("--agents", type=int, default=1_000)
+    chaos.add_argument("--seed", type=int, default=7)
+    chaos.add_argument("--json", action="store_true")
+
     dlq = commands.add_parser("dlq", help="the dead-letter topic: inspect by reason, replay the retryable")
     dlq_actions = dlq.add_subparsers(dest="action", required=True)
     inspect = dlq_actions.add_parser("inspect", help="dead letters by reason and source topic, with examples")
@@ -297,6 +304,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_report(args))
     if args.command == "dlq":
         return asyncio.run(_dlq(args))
+    if args.command == "chaos":
+        return asyncio.run(_chaos(args))
     return asyncio.run(_consume(args))
 
 
@@ -487,6 +496,39 @@ async def _produce(args: argparse.Namespace) -> int:
     what = f"{total:,} agents in " if args.what == "agents" else ""
     print(f"published {what}{sent:,} events to {topic}", file=sys.stderr)
     return 0
+
+
+async def _chaos(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from swarmstream.chaos.scenarios import SCENARIOS, run_scenario
+
+    chosen = args.scenario or list(SCENARIOS)
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {', '.join(sorted(unknown))}: choose from {', '.join(SCENARIOS)}")
+    results = []
+    for scenario in chosen:
+        print(f"chaos {scenario}: {args.requests:,} requests, {args.agents:,} agents ...", file=sys.stderr, flush=True)
+        result = await run_scenario(scenario, args.requests, args.agents, args.seed, settings_from(args))
+        results.append(result)
+        a = result.accounting
+        recoveries = ", ".join("never" if r is None else f"{r:.0f} s" for r in result.recoveries_s) or "-"
+        print(
+            f"  requests {a.requests:,}  answered {a.answered:,}  dead-lettered {a.dead_lettered:,}  "
+            f"LOST {a.lost:,}  both {a.both:,}  duplicates {a.duplicates:,}  recovery {recoveries}  "
+            f"wall {result.wall_s:.0f} s",
+            file=sys.stderr,
+        )
+        for what, at in result.faults:
+            print(f"    at {at:6.1f} s  {what}", file=sys.stderr)
+        if a.dead_letter_reasons:
+            print(f"    dead letters: {a.dead_letter_reasons}", file=sys.stderr)
+        for check, value in result.checks.items():
+            print(f"    {check}: {value}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([{**asdict(r), "ok": r.ok} for r in results], indent=2))
+    return 0 if all(result.ok for result in results) else 1
 
 
 async def _dlq(args: argparse.Namespace) -> int:

@@ -51,6 +51,7 @@ class ChildProcess:
     ):
         self.name = name
         self.argv = argv
+        self.killed = False
         self.log_path = log_path
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -75,7 +76,8 @@ class ChildProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would."""
+        """SIGKILL, as a crash would (on purpose: :attr:`killed` says so)."""
+        self.killed = True
         if self.alive():
             self.process.kill()
         self.process.wait()

@@ -69,9 +69,9 @@ class LocalStack:
         return worker
 
     def check_workers(self) -> None:
-        """Raise, with its log, if a worker started here has exited."""
+        """Raise, with its log, if a worker started here has exited (other than killed on purpose)."""
         for worker in self.workers:
-            if not worker.alive():
+            if not worker.alive() and not worker.killed:
                 raise RuntimeError(f"{worker.name} exited with code {worker.process.returncode}:\n{worker.log_tail()}")
 
     async def watch(self, work: Awaitable[None], check: Callable[[], None] | None = None) -> None:

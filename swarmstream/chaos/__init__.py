@@ -1,0 +1,1 @@
+"""The chaos suite: faults injected into a running pipeline, and every request accounted for."""

@@ -1,0 +1,318 @@
+"""Chaos scenarios: a running pipeline, faults at set points of its progress, then the accounting.
+
+Each scenario starts its own embedded broker, simulator and two stream workers (real processes),
+publishes a society and its requests, injects its faults when given fractions of the requests have
+ended, waits until every request has ended (or gives up), and reads the topics to account for each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sqlite3
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgpack
+
+from consumers.dlq import read_dead_letters, replay
+from producers.personas import persona_batches
+from producers.publisher import EventPublisher
+from producers.requests import random_requests
+from swarmstream import codec
+from swarmstream.api.replies import ReplyReader
+from swarmstream.chaos.accounting import Accounting, account, read_ledger, recovery_s
+from swarmstream.events import InteractionRequested
+from swarmstream.registration import wait_for_registration
+from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
+from swarmstream.runtime.stack import LocalStack
+from swarmstream.settings import Settings
+from swarmstream.transport import ensure_topics, make_producer
+
+SCENARIOS = ("worker-kill", "consumer-kill", "broker-stall", "llm-faults", "bad-input")
+
+
+@dataclass
+class ChaosResult:
+    scenario: str
+    accounting: Accounting
+    faults: list[tuple[str, float]]  # (what, seconds since the start)
+    recoveries_s: list[float | None]
+    wall_s: float
+    checks: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.accounting.ok and all(value is not False for value in self.checks.values())
+
+
+@dataclass
+class Run:
+    """What a scenario's faults act on."""
+
+    stack: LocalStack
+    settings: Settings
+    rng: random.Random
+    started: float
+    faults: list[tuple[str, float]] = field(default_factory=list)
+    # (when the fault began, when it ended): monotonic, like the arrival times of outcomes.
+    fault_spans: list[tuple[float, float]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    children: dict[str, ChildProcess] = field(default_factory=dict)
+    restarts: dict[str, Callable[[], ChildProcess]] = field(default_factory=dict)
+    graph_db: Path | None = None
+    metrics_port: int | None = None
+
+    def note(self, what: str, began: float | None = None) -> None:
+        """A fault has ended (it began at ``began``, default now)."""
+        now = time.monotonic()
+        self.faults.append((what, round(now - self.started, 1)))
+        self.fault_spans.append((began if began is not None else now, now))
+
+
+Fault = Callable[[Run], Awaitable[None]]
+
+
+async def _kill_a_worker(run: Run) -> None:
+    alive = [worker for worker in run.stack.workers if worker.alive()]
+    victim = run.rng.choice(alive)
+    victim.kill()
+    run.note(f"kill -9 {victim.name}")
+    run.stack.start_worker()  # the replacement joins the group: a rebalance
+
+
+async def _stall_the_broker(run: Run) -> None:
+    assert run.stack.broker is not None and run.stack.broker.child is not None
+    pid = run.stack.broker.child.pid
+    os.kill(pid, signal.SIGSTOP)
+    began = time.monotonic()
+    await asyncio.sleep(10)
+    os.kill(pid, signal.SIGCONT)
+    run.note("broker SIGSTOP for 10 s, then SIGCONT", began)
+
+
+async def _restart_the_simulator(run: Run) -> None:
+    simulator = run.stack.simulator
+    assert simulator is not None
+    simulator.kill()
+    began = time.monotonic()
+    await asyncio.sleep(2)
+    run.stack.simulator = run.restarts["llm-sim"]()
+    run.note("kill -9 the LLM simulator, restarted 2 s later", began)
+
+
+def _kill_and_restart(name: str) -> Fault:
+    async def fault(run: Run) -> None:
+        run.children[name].kill()
+        run.note(f"kill -9 {name} consumer")
+        run.children[name] = run.restarts[name]()
+
+    return fault
+
+
+# Fractions of requests ended at which each scenario's faults strike.
+PLANS: dict[str, list[tuple[float, Fault]]] = {
+    "worker-kill": [(0.15, _kill_a_worker), (0.4, _kill_a_worker), (0.65, _kill_a_worker)],
+    "consumer-kill": [(0.3, _kill_and_restart("graph")), (0.5, _kill_and_restart("metrics"))],
+    "broker-stall": [(0.3, _stall_the_broker)],
+    "llm-faults": [(0.4, _restart_the_simulator)],
+    "bad-input": [],
+}
+
+# The simulator's latency: wide, so that calls finish far out of order and many are in flight.
+LATENCY = ["--latency", "uniform", "--latency-min-ms", "50", "--latency-max-ms", "1500"]
+FAULTS = [
+    "--fault-429", "0.05", "--fault-5xx", "0.10", "--fault-timeout", "0.02", "--hang-s", "5",
+    "--fault-malformed", "0.02", "--fault-reset", "0.02",
+]  # fmt: skip
+
+
+async def run_scenario(
+    scenario: str,
+    requests: int = 3_000,
+    agents: int = 200,
+    seed: int = 7,
+    settings: Settings | None = None,
+    timeout_s: float = 600,
+) -> ChaosResult:
+    """Run one scenario on its own embedded stack and account for every request."""
+    if scenario not in PLANS:
+        raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+    base = (settings or Settings()).model_copy(
+        update={
+            "bootstrap_servers": None,
+            "llm_base_url": None,
+            "topic_prefix": f"chaos-{scenario}",
+            "app_id": f"chaos-{scenario}",
+            "session_timeout_s": 10.0,
+            "commit_interval_s": 0.5,
+            "unknown_agent_grace_s": 2.0,
+            # Hangs (5 s) outlast the call timeout; retries stay short so the run keeps moving.
+            "llm_timeout_s": 2.0,
+            "llm_backoff_cap_s": 2.0,
+            "max_prompt_chars": 4_000,
+            # Injected 429s and hangs keep cutting the adaptive limit; a floor keeps the run moving.
+            "llm_min_concurrent": 32,
+        }
+    )
+    simulator_args = LATENCY + (FAULTS if scenario == "llm-faults" else [])
+    started = time.monotonic()
+    with LocalStack(base, simulator_args) as stack:
+        settings = stack.settings
+        run = Run(stack, settings, random.Random(seed), started)
+        _prepare_restarts(run, simulator_args)
+        await ensure_topics(settings)
+        for _ in range(2):
+            stack.start_worker()
+        if scenario == "consumer-kill":
+            run.children["graph"] = run.restarts["graph"]()
+            run.children["metrics"] = run.restarts["metrics"]()
+        try:
+            async with EventPublisher(settings) as publisher:
+                await publisher.publish(
+                    settings.agents_topic, persona_batches(agents, seed, settings.partitions, settings.agent_batch_size)
+                )
+                ids = {f"agent-{i:07d}" for i in range(agents)}
+                await stack.watch(wait_for_registration(settings, ids, timeout_s))
+                batch = list(random_requests(requests, agents, seed))
+                async with ReplyReader(settings) as reader:
+                    if scenario == "bad-input":
+                        batch = await _publish_bad_input(settings, publisher, batch, run.rng)
+                    else:
+                        await publisher.publish(settings.requests_topic, batch)
+                    reader.expect(request.request_id for request in batch)
+                    await _until_settled(run, reader, len(batch), PLANS[scenario], timeout_s)
+            checks = await _final_checks(run) if scenario == "consumer-kill" else {}
+            if scenario == "llm-faults":
+                checks["replayed_retryable_dead_letters"] = await _replay_retryable(run, timeout_s)
+            ledger, reasons = await read_ledger(settings)
+        finally:
+            for child in run.children.values():
+                child.stop()
+    accounting = account(ledger, reasons)
+    return ChaosResult(
+        scenario=scenario,
+        accounting=accounting,
+        faults=run.faults,
+        recoveries_s=[recovery_s(run.arrivals, began, ended) for began, ended in run.fault_spans],
+        wall_s=round(time.monotonic() - started, 1),
+        checks=checks,
+    )
+
+
+def _prepare_restarts(run: Run, simulator_args: list[str]) -> None:
+    settings, run_dir = run.settings, run.stack.run_dir
+    assert settings.llm_base_url is not None
+    sim_port = urlsplit(settings.llm_base_url).port
+    assert sim_port is not None
+    graph_db = run.graph_db = run_dir / "graph.sqlite3"
+    metrics_port = run.metrics_port = free_port()
+    starts = {"graph": 0, "metrics": 0, "llm-sim": 0}
+
+    def start(name: str, argv: list[str], port: int | None) -> ChildProcess:
+        starts[name] += 1
+        child = ChildProcess(name, argv, env=settings.to_env(), log_path=run_dir / f"{name}-{starts[name]}.log")
+        if port is not None:
+            wait_for_port("127.0.0.1", port, 30, child)
+        return child
+
+    run.restarts = {
+        "graph": lambda: start("graph", python_module("swarmstream", "consume", "graph", "--db", str(graph_db)), None),
+        "metrics": lambda: start(
+            "metrics", python_module("swarmstream", "consume", "metrics", "--port", str(metrics_port)), metrics_port
+        ),
+        "llm-sim": lambda: start(
+            "llm-sim", python_module("swarmstream", "llm-sim", "--port", str(sim_port), *simulator_args), sim_port
+        ),
+    }
+
+
+async def _publish_bad_input(
+    settings: Settings, publisher: EventPublisher, batch: list[InteractionRequested], rng: random.Random
+) -> list[InteractionRequested]:
+    """The requests with about 5 % bad input among them; returns the requests that decode."""
+    good = list(batch)
+    unknown = [InteractionRequested(agent_id=f"nobody-{i}", context="hello?") for i in range(len(batch) // 100 + 1)]
+    oversized = [
+        InteractionRequested(agent_id=request.agent_id, context="long " * 1_000)
+        for request in batch[: len(batch) // 100 + 1]
+    ]
+    await publisher.publish(settings.requests_topic, [*good[: len(good) // 2], *unknown, *oversized])
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        fields = msgpack.unpackb(codec.encode(good[0]))
+        garbage = [b"\xc1 not msgpack", msgpack.packb({**fields, "schema_version": 99}), msgpack.packb({"type": 1})]
+        for index in range(len(batch) // 100 + 1):
+            await producer.send_and_wait(
+                settings.requests_topic, rng.choice(garbage), key=f"agent-{index:07d}".encode()
+            )
+    finally:
+        await producer.stop()
+    # The same events again, at other offsets: duplicates, dead-lettered.
+    duplicates = good[: len(good) // 100 + 1]
+    await publisher.publish(settings.requests_topic, [*good[len(good) // 2 :], *duplicates])
+    return [*good, *unknown, *oversized]
+
+
+async def _until_settled(
+    run: Run, reader: ReplyReader, total: int, plan: list[tuple[float, Fault]], timeout_s: float
+) -> None:
+    """Until every expected request ended; each fault strikes when its fraction of them has."""
+    pending = sorted(plan, key=lambda step: step[0])
+    ended = 0
+
+    async def follow() -> None:
+        nonlocal ended
+        async for _ in reader.outcomes(timeout_s=120):
+            ended += 1
+            run.arrivals.append(time.monotonic())
+            while pending and ended >= pending[0][0] * total:
+                _, fault = pending.pop(0)
+                await fault(run)
+
+    await asyncio.wait_for(run.stack.watch(follow()), timeout_s)
+
+
+async def _replay_retryable(run: Run, timeout_s: float) -> int:
+    """What ``swarmstream dlq replay`` does after an outage: the retryable dead letters, answered now."""
+    letters = (await read_dead_letters(run.settings)).retryable()
+    if letters:
+        async with ReplyReader(run.settings) as reader:
+            reader.expect(letter.request_id for letter in letters)
+            await replay(run.settings, letters)
+            await _until_settled(run, reader, len(letters), [], timeout_s)
+    return len(letters)
+
+
+async def _final_checks(run: Run) -> dict[str, object]:
+    """consumer-kill: the graph counts each response once; the restarted metrics consumer never more."""
+    ledger, _ = await read_ledger(run.settings)
+    unique = len(ledger.responses)
+    with_target = unique  # every chaos request names a target
+    deadline = time.monotonic() + 60
+    while True:
+        db = sqlite3.connect(str(run.graph_db))
+        try:
+            processed = db.execute("SELECT count(*) FROM processed_events").fetchone()[0]
+            weights = db.execute("SELECT coalesce(sum(weight), 0) FROM edges").fetchone()[0]
+        finally:
+            db.close()
+        if processed >= unique or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{run.metrics_port}/summary", timeout=10) as answer:
+        summary = json.load(answer)
+    return {
+        "graph_responses_recorded_once": processed == unique,
+        "graph_edge_weight_equals_responses": weights == with_target,
+        "metrics_after_restart_answered": summary["answered"],
+        "metrics_never_above_unique": summary["answered"] <= unique,
+    }
