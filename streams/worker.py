@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
+import time
+from typing import NoReturn
 
 import faust
+from aiokafka.errors import UnknownTopicOrPartitionError
 
-from streams.app import create_app
+from streams.app import BrokerDataLost, create_app
 from swarmstream.runtime.loop import use_uvloop
 from swarmstream.settings import Settings
+
+# The worker's exit code when the broker has fewer records than it committed (a fresh cluster).
+EXIT_BROKER_DATA_LOST = 3
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
@@ -22,4 +31,44 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     # httpx logs every request at INFO: at a thousand calls a second that is the log.
     for noisy in ("httpx", "httpx2", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger(noisy).level))
-    worker.execute_from_commandline()
+    app = stream_app.app
+    watchdog = threading.Thread(target=_exit_after_crash, args=(app,), name="crash-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if app.crash_reason is not None:
+            _stop(app.crash_reason)
+        raise
+
+
+# After a crash faust stops its services; with the broker gone some never finish, and the process
+# would hang there instead of exiting. Past this grace the watchdog ends it.
+CRASH_GRACE_S = 15.0
+
+
+def _exit_after_crash(app: faust.App) -> None:
+    while not app._crashed.is_set():
+        time.sleep(0.5)
+    time.sleep(CRASH_GRACE_S)
+    _stop(app.crash_reason)
+
+
+def _topics_gone(reason: BaseException | None) -> bool:
+    """The crash says the broker has lost our records or topics, whichever component noticed first.
+
+    aiokafka asserts on a send to a partition its fresh metadata lacks; that often beats our own
+    offset check (``BrokerDataLost``) when an empty cluster appears at the same address.
+    """
+    if isinstance(reason, BrokerDataLost | UnknownTopicOrPartitionError):
+        return True
+    return isinstance(reason, AssertionError) and "Unrecognized partition" in str(reason)
+
+
+def _stop(reason: BaseException | None) -> NoReturn:
+    """The last line, after faust's shutdown noise: what happened; then the exit code that says it."""
+    if _topics_gone(reason) and not isinstance(reason, BrokerDataLost):
+        reason = BrokerDataLost(f"the broker lost its data: its topics no longer have our partitions ({reason!r})")
+    print(f"swarmstream worker stopped: {reason!r}", file=sys.stderr, flush=True)
+    logging.shutdown()
+    os._exit(EXIT_BROKER_DATA_LOST if isinstance(reason, BrokerDataLost) else 1)

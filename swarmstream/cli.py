@@ -514,15 +514,16 @@ async def _chaos(args: argparse.Namespace) -> int:
         results.append(result)
         a = result.accounting
         recoveries = ", ".join("never" if r is None else f"{r:.0f} s" for r in result.recoveries_s) or "-"
-        print(
-            f"  requests {a.requests:,}  answered {a.answered:,}  dead-lettered {a.dead_lettered:,}  "
-            f"LOST {a.lost:,}  both {a.both:,}  duplicates {a.duplicates:,}  recovery {recoveries}  "
-            f"wall {result.wall_s:.0f} s",
-            file=sys.stderr,
-        )
+        if a is not None:
+            print(
+                f"  requests {a.requests:,}  answered {a.answered:,}  dead-lettered {a.dead_lettered:,}  "
+                f"LOST {a.lost:,}  both {a.both:,}  duplicates {a.duplicates:,}  recovery {recoveries}  "
+                f"wall {result.wall_s:.0f} s",
+                file=sys.stderr,
+            )
         for what, at in result.faults:
             print(f"    at {at:6.1f} s  {what}", file=sys.stderr)
-        if a.dead_letter_reasons:
+        if a is not None and a.dead_letter_reasons:
             print(f"    dead letters: {a.dead_letter_reasons}", file=sys.stderr)
         for check, value in result.checks.items():
             print(f"    {check}: {value}", file=sys.stderr)

@@ -8,6 +8,7 @@ ended, waits until every request has ended (or gives up), and reads the topics t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,18 +32,19 @@ from swarmstream.api.replies import ReplyReader
 from swarmstream.chaos.accounting import Accounting, account, read_ledger, recovery_s
 from swarmstream.events import InteractionRequested
 from swarmstream.registration import wait_for_registration
+from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.transport import ensure_topics, make_producer
 
-SCENARIOS = ("worker-kill", "consumer-kill", "broker-stall", "llm-faults", "bad-input")
+SCENARIOS = ("worker-kill", "consumer-kill", "broker-stall", "llm-faults", "bad-input", "broker-restart")
 
 
 @dataclass
 class ChaosResult:
     scenario: str
-    accounting: Accounting
+    accounting: Accounting | None  # None: the topics are gone (broker-restart)
     faults: list[tuple[str, float]]  # (what, seconds since the start)
     recoveries_s: list[float | None]
     wall_s: float
@@ -50,7 +52,8 @@ class ChaosResult:
 
     @property
     def ok(self) -> bool:
-        return self.accounting.ok and all(value is not False for value in self.checks.values())
+        accounted = self.accounting is None or self.accounting.ok
+        return accounted and all(value is not False for value in self.checks.values())
 
 
 @dataclass
@@ -134,18 +137,8 @@ FAULTS = [
 ]  # fmt: skip
 
 
-async def run_scenario(
-    scenario: str,
-    requests: int = 3_000,
-    agents: int = 200,
-    seed: int = 7,
-    settings: Settings | None = None,
-    timeout_s: float = 600,
-) -> ChaosResult:
-    """Run one scenario on its own embedded stack and account for every request."""
-    if scenario not in PLANS:
-        raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
-    base = (settings or Settings()).model_copy(
+def _chaos_settings(scenario: str, settings: Settings | None) -> Settings:
+    return (settings or Settings()).model_copy(
         update={
             "bootstrap_servers": None,
             "llm_base_url": None,
@@ -162,6 +155,22 @@ async def run_scenario(
             "llm_min_concurrent": 32,
         }
     )
+
+
+async def run_scenario(
+    scenario: str,
+    requests: int = 3_000,
+    agents: int = 200,
+    seed: int = 7,
+    settings: Settings | None = None,
+    timeout_s: float = 600,
+) -> ChaosResult:
+    """Run one scenario on its own embedded stack and account for every request."""
+    if scenario == "broker-restart":
+        return await run_broker_restart(requests, agents, seed, settings)
+    if scenario not in PLANS:
+        raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+    base = _chaos_settings(scenario, settings)
     simulator_args = LATENCY + (FAULTS if scenario == "llm-faults" else [])
     started = time.monotonic()
     with LocalStack(base, simulator_args) as stack:
@@ -316,3 +325,65 @@ async def _final_checks(run: Run) -> dict[str, object]:
         "metrics_after_restart_answered": summary["answered"],
         "metrics_never_above_unique": summary["answered"] <= unique,
     }
+
+
+async def run_broker_restart(
+    requests: int = 3_000, agents: int = 200, seed: int = 7, settings: Settings | None = None, detect_s: float = 90
+) -> ChaosResult:
+    """kill -9 the broker mid-run and start an empty one at the same address: workers must stop, saying why.
+
+    The topics and the committed offsets are gone, so there is nothing to account for; what is checked
+    is that every worker exits with an error and the reason within ``detect_s``, instead of hanging or
+    silently starting over on the empty cluster.
+    """
+    started = time.monotonic()
+    with LocalStack(_chaos_settings("broker-restart", settings), LATENCY) as stack:
+        settings = stack.settings
+        assert stack.broker is not None and stack.broker.child is not None
+        run = Run(stack, settings, random.Random(seed), started)
+        await ensure_topics(settings)
+        workers = [stack.start_worker() for _ in range(2)]
+        async with EventPublisher(settings) as publisher:
+            await publisher.publish(
+                settings.agents_topic, persona_batches(agents, seed, settings.partitions, settings.agent_batch_size)
+            )
+            await stack.watch(wait_for_registration(settings, {f"agent-{i:07d}" for i in range(agents)}, 300))
+            batch = list(random_requests(requests, agents, seed))
+            async with ReplyReader(settings) as reader:
+                await publisher.publish(settings.requests_topic, batch)
+                reader.expect(request.request_id for request in batch)
+                with contextlib.suppress(_Enough):  # 30 % answered: the fault strikes mid-run
+                    await _until_settled(run, reader, len(batch), [(0.3, _end_here)], 300)
+        port, log_path = stack.broker.port, stack.run_dir / "broker-fresh.log"
+        stack.broker.child.kill()
+        stack.broker = EmbeddedBroker(port=port, log_path=log_path)
+        stack.broker.start()
+        run.note("kill -9 the broker; a fresh one at the same address")
+        deadline = time.monotonic() + detect_s
+        while any(worker.alive() for worker in workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        detected_s = round(time.monotonic() - started - run.faults[-1][1], 1)
+        logs = [worker.log_tail(5) for worker in workers]
+        codes = [worker.process.returncode for worker in workers]
+    return ChaosResult(
+        scenario="broker-restart",
+        accounting=None,
+        faults=run.faults,
+        recoveries_s=[],
+        wall_s=round(time.monotonic() - started, 1),
+        checks={
+            "workers_exit_codes": codes,
+            "every_worker_exited_with_an_error": all(code not in (None, 0) for code in codes),
+            "every_worker_ended_saying_why": all("swarmstream worker stopped:" in log for log in logs),
+            "workers_saying_the_broker_lost_its_data": sum("the broker lost its data" in log for log in logs),
+            "stopped_within_s": detected_s,
+        },
+    )
+
+
+class _Enough(Exception):
+    """Stops following the run: the fault comes next."""
+
+
+async def _end_here(run: Run) -> None:
+    raise _Enough

@@ -37,3 +37,14 @@ async def test_scenario_loses_nothing(scenario, tmp_path):
         assert accounting.answered == 1_500
     if scenario == "worker-kill":
         assert accounting.dead_lettered == 0 and accounting.answered == 1_500
+
+
+@pytest.mark.timeout(300)
+async def test_a_fresh_broker_at_the_same_address_stops_the_workers_with_the_reason(tmp_path):
+    result = await run_scenario("broker-restart", requests=1_500, agents=100, settings=Settings(data_dir=str(tmp_path)))
+    print(f"\nbroker-restart: {result.checks}")
+    assert result.accounting is None, "the topics are gone: nothing to account for"
+    assert result.checks["workers_exit_codes"] == [3, 3], "exit code 3: the broker lost its data"
+    assert result.checks["every_worker_ended_saying_why"] is True
+    assert result.checks["stopped_within_s"] < 60, "stopped, not hung"
+    assert result.ok
