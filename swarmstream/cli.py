@@ -518,7 +518,7 @@ async def _chaos(args: argparse.Namespace) -> int:
             print(
                 f"  requests {a.requests:,}  answered {a.answered:,}  dead-lettered {a.dead_lettered:,}  "
                 f"LOST {a.lost:,}  both {a.both:,}  duplicates {a.duplicates:,}  recovery {recoveries}  "
-                f"wall {result.wall_s:.0f} s",
+                f"outcomes/s {result.outcomes_per_s or 0:,.0f}  wall {result.wall_s:.0f} s",
                 file=sys.stderr,
             )
         for what, at in result.faults:

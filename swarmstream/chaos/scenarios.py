@@ -38,7 +38,7 @@ from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.transport import ensure_topics, make_producer
 
-SCENARIOS = ("worker-kill", "consumer-kill", "broker-stall", "llm-faults", "bad-input", "broker-restart")
+SCENARIOS = ("baseline", "worker-kill", "consumer-kill", "broker-stall", "llm-faults", "bad-input", "broker-restart")
 
 
 @dataclass
@@ -49,6 +49,8 @@ class ChaosResult:
     recoveries_s: list[float | None]
     wall_s: float
     checks: dict[str, object] = field(default_factory=dict)
+    # Outcomes per second from the first to the last one: throughput under the faults.
+    outcomes_per_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,6 +129,7 @@ PLANS: dict[str, list[tuple[float, Fault]]] = {
     "broker-stall": [(0.3, _stall_the_broker)],
     "llm-faults": [(0.4, _restart_the_simulator)],
     "bad-input": [],
+    "baseline": [],  # no fault: what the others are compared with
 }
 
 # The simulator's latency: wide, so that calls finish far out of order and many are in flight.
@@ -211,9 +214,16 @@ async def run_scenario(
         accounting=accounting,
         faults=run.faults,
         recoveries_s=[recovery_s(run.arrivals, began, ended) for began, ended in run.fault_spans],
+        outcomes_per_s=_rate(run.arrivals),
         wall_s=round(time.monotonic() - started, 1),
         checks=checks,
     )
+
+
+def _rate(arrivals: list[float]) -> float | None:
+    if len(arrivals) < 2 or arrivals[-1] <= arrivals[0]:
+        return None
+    return round((len(arrivals) - 1) / (arrivals[-1] - arrivals[0]), 1)
 
 
 def _prepare_restarts(run: Run, simulator_args: list[str]) -> None:
