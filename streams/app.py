@@ -36,7 +36,7 @@ def broker_urls(bootstrap_servers: str) -> str:
 
 
 class BrokerDataLost(RuntimeError):
-    """The broker holds fewer records than were committed: it is not the cluster we were reading."""
+    """The broker lacks records we committed, or partitions we consume: not the cluster we were reading."""
 
 
 def broker_credentials(settings: Settings) -> faust.SSLCredentials | faust.SASLCredentials | None:
@@ -131,29 +131,28 @@ def create_app(settings: Settings) -> StreamApp:
     stream_topics = {settings.agents_topic, settings.requests_topic}
 
     @app.timer(interval=LAG_REFRESH_S)
-    async def _measure_lag() -> None:
+    async def _watch_partitions() -> None:
+        """Lag per partition; and a stop when the broker turns out to have lost our records."""
         consumer = app.consumer
         producer = getattr(app.producer, "_producer", None)
         metadata = producer.client.cluster if producer is not None else None
         for tp in consumer.assignment():
             if tp.topic not in stream_topics:
                 continue  # the changelog, read only to restore the table, has no committed offset
-            known = metadata.partitions_for_topic(tp.topic) if metadata is not None else None
-            if known is not None and tp.partition not in known:
-                # The broker's metadata lacks a partition we consume: the topics were made anew.
-                await app.crash(
-                    BrokerDataLost(f"{tp.topic} has no partition {tp.partition} any more: the broker lost its data")
-                )
-                return
             highwater, committed = consumer.highwater(tp), consumer._committed_offset.get(tp)
-            if highwater is not None and committed is not None and highwater < committed:
-                # Fewer records than we committed: a new, empty cluster answers at the same address.
-                # Going on would read it from the start as if nothing had happened.
+            known = metadata.partitions_for_topic(tp.topic) if metadata is not None else None
+            lost = None
+            if known is not None and tp.partition not in known:
+                lost = f"{tp.topic} has no partition {tp.partition} any more"
+            elif highwater is not None and committed is not None and highwater < committed:
+                lost = f"{tp.topic}[{tp.partition}] ends at offset {highwater} but this worker committed {committed}"
+            if lost is not None:
+                # A new, empty cluster answers at the same address; going on would read it from the
+                # start as if nothing had happened.
                 await app.crash(
                     BrokerDataLost(
-                        f"{tp.topic}[{tp.partition}] ends at offset {highwater} but this worker committed "
-                        f"{committed}: the broker lost its data (a fresh cluster?). Stopping: recreate the "
-                        "topics and replay the inputs, or point SWARMSTREAM_BOOTSTRAP_SERVERS at the old cluster."
+                        f"{lost}: the broker lost its data (a fresh cluster?). Stopping: recreate the topics and "
+                        "replay the inputs, or point SWARMSTREAM_BOOTSTRAP_SERVERS at the old cluster."
                     )
                 )
                 return

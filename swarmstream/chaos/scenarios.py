@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import msgpack
 
 from consumers.dlq import read_dead_letters, replay
-from producers.personas import persona_batches
+from producers.personas import agent_id, persona_batches
 from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream import codec
@@ -181,18 +181,12 @@ async def run_scenario(
         run = Run(stack, settings, random.Random(seed), started)
         _prepare_restarts(run, simulator_args)
         await ensure_topics(settings)
-        for _ in range(2):
-            stack.start_worker()
         if scenario == "consumer-kill":
             run.children["graph"] = run.restarts["graph"]()
             run.children["metrics"] = run.restarts["metrics"]()
         try:
             async with EventPublisher(settings) as publisher:
-                await publisher.publish(
-                    settings.agents_topic, persona_batches(agents, seed, settings.partitions, settings.agent_batch_size)
-                )
-                ids = {f"agent-{i:07d}" for i in range(agents)}
-                await stack.watch(wait_for_registration(settings, ids, timeout_s))
+                await _start_society(stack, publisher, agents, seed, timeout_s)
                 batch = list(random_requests(requests, agents, seed))
                 async with ReplyReader(settings) as reader:
                     if scenario == "bad-input":
@@ -201,10 +195,12 @@ async def run_scenario(
                         await publisher.publish(settings.requests_topic, batch)
                     reader.expect(request.request_id for request in batch)
                     await _until_settled(run, reader, len(batch), PLANS[scenario], timeout_s)
-            checks = await _final_checks(run) if scenario == "consumer-kill" else {}
+            checks: dict[str, object] = {}
             if scenario == "llm-faults":
                 checks["replayed_retryable_dead_letters"] = await _replay_retryable(run, timeout_s)
             ledger, reasons = await read_ledger(settings)
+            if scenario == "consumer-kill":
+                checks = await _final_checks(run, len(ledger.responses))
         finally:
             for child in run.children.values():
                 child.stop()
@@ -218,6 +214,19 @@ async def run_scenario(
         wall_s=round(time.monotonic() - started, 1),
         checks=checks,
     )
+
+
+async def _start_society(
+    stack: LocalStack, publisher: EventPublisher, agents: int, seed: int, timeout_s: float
+) -> None:
+    """Two stream workers, and ``agents`` seeded agents published and registered."""
+    settings = stack.settings
+    for _ in range(2):
+        stack.start_worker()
+    await publisher.publish(
+        settings.agents_topic, persona_batches(agents, seed, settings.partitions, settings.agent_batch_size)
+    )
+    await stack.watch(wait_for_registration(settings, {agent_id(i) for i in range(agents)}, timeout_s))
 
 
 def _rate(arrivals: list[float]) -> float | None:
@@ -256,7 +265,8 @@ def _prepare_restarts(run: Run, simulator_args: list[str]) -> None:
 async def _publish_bad_input(
     settings: Settings, publisher: EventPublisher, batch: list[InteractionRequested], rng: random.Random
 ) -> list[InteractionRequested]:
-    """The requests with about 5 % bad input among them; returns the requests that decode."""
+    """The requests with bad input among them, 1 % each of unknown speakers, oversized prompts, undecodable
+    records and duplicates; returns the requests that decode."""
     good = list(batch)
     unknown = [InteractionRequested(agent_id=f"nobody-{i}", context="hello?") for i in range(len(batch) // 100 + 1)]
     oversized = [
@@ -270,9 +280,7 @@ async def _publish_bad_input(
         fields = msgpack.unpackb(codec.encode(good[0]))
         garbage = [b"\xc1 not msgpack", msgpack.packb({**fields, "schema_version": 99}), msgpack.packb({"type": 1})]
         for index in range(len(batch) // 100 + 1):
-            await producer.send_and_wait(
-                settings.requests_topic, rng.choice(garbage), key=f"agent-{index:07d}".encode()
-            )
+            await producer.send_and_wait(settings.requests_topic, rng.choice(garbage), key=agent_id(index).encode())
     finally:
         await producer.stop()
     # The same events again, at other offsets: duplicates, dead-lettered.
@@ -311,11 +319,9 @@ async def _replay_retryable(run: Run, timeout_s: float) -> int:
     return len(letters)
 
 
-async def _final_checks(run: Run) -> dict[str, object]:
-    """consumer-kill: the graph counts each response once; the restarted metrics consumer never more."""
-    ledger, _ = await read_ledger(run.settings)
-    unique = len(ledger.responses)
-    with_target = unique  # every chaos request names a target
+async def _final_checks(run: Run, unique: int) -> dict[str, object]:
+    """consumer-kill: the graph counts each of the ``unique`` responses once; the restarted metrics
+    consumer never more. Every chaos request names a target, so each response is one edge weight."""
     deadline = time.monotonic() + 60
     while True:
         db = sqlite3.connect(str(run.graph_db))
@@ -331,7 +337,7 @@ async def _final_checks(run: Run) -> dict[str, object]:
         summary = json.load(answer)
     return {
         "graph_responses_recorded_once": processed == unique,
-        "graph_edge_weight_equals_responses": weights == with_target,
+        "graph_edge_weight_equals_responses": weights == unique,
         "metrics_after_restart_answered": summary["answered"],
         "metrics_never_above_unique": summary["answered"] <= unique,
     }
@@ -352,12 +358,9 @@ async def run_broker_restart(
         assert stack.broker is not None and stack.broker.child is not None
         run = Run(stack, settings, random.Random(seed), started)
         await ensure_topics(settings)
-        workers = [stack.start_worker() for _ in range(2)]
         async with EventPublisher(settings) as publisher:
-            await publisher.publish(
-                settings.agents_topic, persona_batches(agents, seed, settings.partitions, settings.agent_batch_size)
-            )
-            await stack.watch(wait_for_registration(settings, {f"agent-{i:07d}" for i in range(agents)}, 300))
+            await _start_society(stack, publisher, agents, seed, 300)
+            workers = list(stack.workers)
             batch = list(random_requests(requests, agents, seed))
             async with ReplyReader(settings) as reader:
                 await publisher.publish(settings.requests_topic, batch)
