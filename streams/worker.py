@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from typing import NoReturn
@@ -69,6 +68,7 @@ def _stop(reason: BaseException | None) -> NoReturn:
     """The last line, after faust's shutdown noise: what happened; then the exit code that says it."""
     if _topics_gone(reason) and not isinstance(reason, BrokerDataLost):
         reason = BrokerDataLost(f"the broker lost its data: its topics no longer have our partitions ({reason!r})")
-    print(f"swarmstream worker stopped: {reason!r}", file=sys.stderr, flush=True)
-    logging.shutdown()
+    # Straight to the file descriptor, taking no lock: the watchdog thread must never wait on one that
+    # a stuck main thread holds (logging.shutdown() here once kept both workers of a CI run alive).
+    os.write(2, f"swarmstream worker stopped: {reason!r}\n".encode(errors="replace"))
     os._exit(EXIT_BROKER_DATA_LOST if isinstance(reason, BrokerDataLost) else 1)
