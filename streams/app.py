@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import faust
+from aiokafka.errors import KafkaError
 
 from streams import faust_compat, faust_speed
 from streams.interactions import InteractionProcessor
@@ -16,7 +18,7 @@ from streams.registry import AgentRegistry
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.metrics_http import serve_metrics
 from swarmstream.settings import Settings
-from swarmstream.transport import ssl_context
+from swarmstream.transport import partition_counts, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ class StreamApp:
 
 def broker_urls(bootstrap_servers: str) -> str:
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
+
+
+# How often the worker asks the broker whether its stream topics still exist.
+TOPIC_CHECK_S = 5.0
 
 
 class BrokerDataLost(RuntimeError):
@@ -128,36 +134,57 @@ def create_app(settings: Settings) -> StreamApp:
     async def _count_assignment(sender: faust.App, assigned: set, **kwargs: object) -> None:
         progress.assigned((tp.topic, tp.partition) for tp in assigned)
 
-    stream_topics = {settings.agents_topic, settings.requests_topic}
+    stream_topics = (settings.agents_topic, settings.requests_topic)
+
+    async def _stop_for_lost_data(lost: str) -> None:
+        # A new, empty cluster answers at the same address; going on would read it from the start
+        # as if nothing had happened.
+        await app.crash(
+            BrokerDataLost(
+                f"{lost}: the broker lost its data (a fresh cluster?). Stopping: recreate the topics and "
+                "replay the inputs, or point SWARMSTREAM_BOOTSTRAP_SERVERS at the old cluster."
+            )
+        )
 
     @app.timer(interval=LAG_REFRESH_S)
     async def _watch_partitions() -> None:
-        """Lag per partition; and a stop when the broker turns out to have lost our records."""
+        """Lag per partition; and a stop when a partition ends before what this worker committed."""
         consumer = app.consumer
-        producer = getattr(app.producer, "_producer", None)
-        metadata = producer.client.cluster if producer is not None else None
         for tp in consumer.assignment():
             if tp.topic not in stream_topics:
                 continue  # the changelog, read only to restore the table, has no committed offset
             highwater, committed = consumer.highwater(tp), consumer._committed_offset.get(tp)
-            known = metadata.partitions_for_topic(tp.topic) if metadata is not None else None
-            lost = None
-            if known is not None and tp.partition not in known:
-                lost = f"{tp.topic} has no partition {tp.partition} any more"
-            elif highwater is not None and committed is not None and highwater < committed:
-                lost = f"{tp.topic}[{tp.partition}] ends at offset {highwater} but this worker committed {committed}"
-            if lost is not None:
-                # A new, empty cluster answers at the same address; going on would read it from the
-                # start as if nothing had happened.
-                await app.crash(
-                    BrokerDataLost(
-                        f"{lost}: the broker lost its data (a fresh cluster?). Stopping: recreate the topics and "
-                        "replay the inputs, or point SWARMSTREAM_BOOTSTRAP_SERVERS at the old cluster."
-                    )
+            if highwater is not None and committed is not None and highwater < committed:
+                await _stop_for_lost_data(
+                    f"{tp.topic}[{tp.partition}] ends at offset {highwater} but this worker committed {committed}"
                 )
                 return
             # Behind the last commit: what a restart would read again.
             progress.set_lag(tp.topic, tp.partition, highwater, committed)
+
+    @app.timer(interval=TOPIC_CHECK_S)
+    async def _check_topics() -> None:
+        """A stop when the broker no longer has our stream topics, or fewer of their partitions.
+
+        Asked afresh each time: once the topics are gone, fetches fail and the high-watermarks
+        above stay as they were, so that check alone can miss a fresh cluster.
+        """
+        producer = getattr(app.producer, "_producer", None)
+        if producer is None:
+            return
+        try:
+            counts = await asyncio.wait_for(partition_counts(producer.client, stream_topics), TOPIC_CHECK_S)
+        except (TimeoutError, KafkaError, OSError):
+            return  # no answer (a stalled broker, say) proves nothing
+        # Only topics we were given partitions of: those certainly existed.
+        for tp in app.consumer.assignment():
+            if tp.topic in counts and counts[tp.topic] is None:
+                await _stop_for_lost_data(f"the broker has no topic {tp.topic} any more")
+                return
+            count = counts.get(tp.topic)
+            if count is not None and tp.partition >= count:
+                await _stop_for_lost_data(f"{tp.topic} has no partition {tp.partition} any more")
+                return
 
     @app.timer(interval=settings.memory_flush_interval_s)
     async def _flush_memories() -> None:

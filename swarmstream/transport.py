@@ -10,8 +10,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.metadata import MetadataRequest
 
 from swarmstream.settings import Settings
 
@@ -115,6 +117,27 @@ async def ensure_topics(settings: Settings, extra: dict[str, int] | None = None)
                 )
     finally:
         await admin.close()
+
+
+async def partition_counts(client: AIOKafkaClient, topics: Sequence[str]) -> dict[str, int | None]:
+    """Ask the broker now how many partitions each topic has: None where it says the topic does not exist.
+
+    Fresh, not the client's cached metadata, which a client that sends nothing never refreshes.
+    Asked without auto-creation, so asking cannot create the topic. Topics answered with any other
+    error (a leader election, say) are left out: they prove nothing either way. Raises when no
+    broker answers.
+    """
+    node = client.get_random_node()
+    if node is None:
+        raise KafkaConnectionError("no broker known")
+    response = await client.send(node, MetadataRequest(list(topics), allow_auto_topic_creation=False))
+    counts: dict[str, int | None] = {}
+    for error_code, topic, *_internal, partitions in response.topics:  # v0 has no is_internal
+        if error_code == 0:
+            counts[topic] = len(partitions)
+        elif error_code == UnknownTopicOrPartitionError.errno:
+            counts[topic] = None
+    return counts
 
 
 async def fetch_highwaters(settings: Settings, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiokafka import TopicPartition
 
-from swarmstream.transport import BrokerUnavailable, ensure_topics, fetch_highwaters, make_producer
+from swarmstream.transport import BrokerUnavailable, ensure_topics, fetch_highwaters, make_producer, partition_counts
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +33,20 @@ async def test_topics_are_created_once_and_partition_counts_checked(settings):
     await ensure_topics(settings)
     with pytest.raises(RuntimeError, match="co-partitioned"):
         await ensure_topics(settings.model_copy(update={"partitions": 6}))
+
+
+async def test_partition_counts_ask_the_broker_without_creating_topics(settings):
+    await ensure_topics(settings)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        missing = f"{settings.topic_prefix}.never-created"
+        asked = [settings.requests_topic, missing]
+        assert await partition_counts(producer.client, asked) == {settings.requests_topic: 4, missing: None}
+        # Asking did not create it.
+        assert await partition_counts(producer.client, [missing]) == {missing: None}
+    finally:
+        await producer.stop()
 
 
 async def test_unreachable_broker_is_a_clear_error(settings):
