@@ -6,8 +6,8 @@ import hashlib
 import time
 from collections.abc import Iterator
 
+from producers.batching import by_partition
 from swarmstream.events import SCHEMA_VERSION, AgentCreated, AgentsCreated, AgentSpec, derived_id, new_id
-from swarmstream.partitions import partition_for
 
 FIRST = [
     "Ada",
@@ -154,19 +154,9 @@ def persona_batches(count: int, seed: int, partitions: int, batch_size: int, sta
     Grouped by the partition each agent's id hashes to (``partitions`` must be the agents
     topic's), since a bulk record lives on one partition.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    pending: dict[int, list[AgentSpec]] = {}
-    for index in range(start, start + count):
-        spec = _spec(index, seed)
-        group = pending.setdefault(partition_for(spec.agent_id, partitions), [])
-        group.append(spec)
-        if len(group) >= batch_size:
-            yield _batch(group, seed)
-            group.clear()
-    for group in pending.values():
-        if group:
-            yield _batch(group, seed)
+    specs = (_spec(index, seed) for index in range(start, start + count))
+    for group in by_partition(specs, lambda spec: spec.agent_id, partitions, batch_size):
+        yield _batch(group, seed)
 
 
 def _batch(specs: list[AgentSpec], seed: int) -> AgentsCreated:
@@ -176,5 +166,5 @@ def _batch(specs: list[AgentSpec], seed: int) -> AgentsCreated:
         created_at=time.time(),
         request_id=new_id(),
         type="agents.created",
-        agents=list(specs),
+        agents=specs,
     )

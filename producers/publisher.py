@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from producers.requests import request_batches
 from swarmstream import codec
-from swarmstream.events import Event
+from swarmstream.events import Event, InteractionRequested
 from swarmstream.progress import Progress
 from swarmstream.settings import Settings
 from swarmstream.transport import make_producer
@@ -44,6 +45,11 @@ class EventPublisher:
                 units = 0
         sent += await self._settle(pending, units, progress)
         return sent
+
+    async def publish_requests(self, requests: Iterable[InteractionRequested], progress: Progress | None = None) -> int:
+        """Publish interaction requests in bulk records of ``request_batch_size``; returns the records sent."""
+        batches = request_batches(requests, self.settings.partitions, self.settings.request_batch_size)
+        return await self.publish(self.settings.requests_topic, batches, progress)
 
     @staticmethod
     async def _settle(pending: list[asyncio.Future], units: int, progress: Progress | None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 
 import faust
 from faust.types import TP, ConsumerT, RecordMetadata
@@ -13,16 +13,55 @@ from faust.types import TP, ConsumerT, RecordMetadata
 from streams import faust_compat, profiles
 from streams.decisions import parse_decision
 from streams.faust_compat import DeliveryWatch
-from streams.ordered_acks import OrderedAckPool
+from streams.ordered_acks import OrderedAcks
 from streams.prompts import build_messages
 from streams.publishing import dead_letter, send
 from streams.registry import AgentRegistry
 from swarmstream import codec
-from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
+from swarmstream.events import InteractionRequested, InteractionResponded, InteractionsRequested, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
+from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class _Record:
+    """One request record in progress: done once each of its requests has ended and its sends are delivered."""
+
+    __slots__ = ("batched", "deliveries", "done", "event", "remaining")
+
+    def __init__(self, event: faust.EventT, count: int, batched: bool):
+        self.event = event
+        self.batched = batched
+        self.remaining = count
+        self.deliveries: list[asyncio.Future[RecordMetadata]] = []
+        self.done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+    def ended(self, delivery: asyncio.Future[RecordMetadata] | None) -> None:
+        if delivery is not None:
+            self.deliveries.append(delivery)
+        self.remaining -= 1
+        if self.remaining or self.done.done():
+            return
+        if not self.deliveries:
+            self.done.set_result(None)
+        else:
+            asyncio.gather(*self.deliveries).add_done_callback(self._delivered)
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+    def _delivered(self, sent: asyncio.Future[list[RecordMetadata]]) -> None:
+        if self.done.done():
+            return
+        if sent.cancelled():
+            self.done.cancel()
+        elif (exc := sent.exception()) is not None:
+            self.done.set_exception(exc)
+        else:
+            self.done.set_result(None)
 
 
 class InteractionProcessor:
@@ -40,27 +79,33 @@ class InteractionProcessor:
         self.responses = responses
         self.dead_letters = dead_letters
         self.llm: LLMEngine | None = None
-        # The engine's gate bounds LLM calls in flight. Pausing the request partitions bounds the
-        # events held; the pool itself never blocks: a blocked actor would fill faust's queue and
-        # stop its one fetcher, and with it the agent events the pending requests wait for.
-        self.pool: OrderedAckPool[faust.EventT] = OrderedAckPool(
-            None,
-            ack=lambda event: event.ack(),
-            partition_of=lambda event: event.message.tp,
-            finished=self._maybe_resume,
+        # Acks records in arrival order per partition, each once its requests have ended. The
+        # engine's gate bounds LLM calls in flight; pausing the request partitions bounds the
+        # requests held. Nothing here blocks the stream: a blocked actor would fill faust's queue
+        # and stop its one fetcher, and with it the agent events the pending requests wait for.
+        self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
+            ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
         # Read by the worker's metrics: requests by outcome (success, dead_letter, error).
         self.outcomes: Counter[str] = Counter()
         self.consumed = 0
-        # Recent request event ids -> where each was read (partition, offset), oldest first.
-        self._recent: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        # Requests read but not started (a bulk record's rest), and started but not ended.
+        self._backlog: deque[tuple[_Record, int, InteractionRequested]] = deque()
+        self._running: set[asyncio.Task[None]] = set()  # requests, and whole records' dead letters
+        # Recent request event ids -> where each was read (partition, offset, index in the record).
+        self._recent: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
         self._consumer: ConsumerT | None = None
         self._paused: set[TP] = set()
         self._pause_at = settings.max_pending_events // 2
         self._resume_at = settings.max_pending_events // 4
 
+    @property
+    def pending(self) -> int:
+        """Requests read and not yet ended."""
+        return len(self._backlog) + len(self._running)
+
     async def run(self, stream: faust.StreamT) -> None:
-        # One actor, acks off: the pool runs handlers concurrently and acks in arrival order.
+        # One actor, acks off: requests run concurrently as tasks, records are acked in arrival order.
         self.llm = build_engine(self.settings)
         consumer = self._consumer = stream.app.consumer
         delivered = self.watch.delivered
@@ -71,11 +116,58 @@ class InteractionProcessor:
                 watched = delivered(message.tp, message.offset)
                 if watched is not None:
                     await faust_compat.apply(consumer, message.tp, watched)
-                await self.pool.submit(event, self.handle)
-                if not self._paused and self.pool.running >= self._pause_at:
+                self._accept(event)
+                if not self._paused and self.pending >= self._pause_at:
                     self._pause_requests()
         finally:
             await self.llm.close()
+
+    def _accept(self, event: faust.EventT) -> None:
+        """Queue the record's requests (one, or a bulk record's many) and start what there is room for."""
+        try:
+            decoded = codec.decode(event.value, InteractionRequested, InteractionsRequested)
+        except codec.DecodeError as exc:
+            self.outcomes["dead_letter"] += 1
+            letter = asyncio.create_task(dead_letter(self.dead_letters, event, exc.reason, exc.detail))
+            self._running.add(letter)
+            letter.add_done_callback(self._ended)
+            self.acks.track(event, letter)
+            return
+        batched = isinstance(decoded, InteractionsRequested)
+        requests = decoded.requests if batched else [decoded]
+        record = _Record(event, len(requests), batched)
+        self.acks.track(event, record.done)
+        self._backlog.extend((record, index, request) for index, request in enumerate(requests))
+        self._start_more()
+
+    def _start_more(self) -> None:
+        # Tasks only up to the pause threshold: what arrives after a pause waits here as data.
+        backlog, running = self._backlog, self._running
+        while backlog and len(running) < self._pause_at:
+            record, index, request = backlog.popleft()
+            task = asyncio.create_task(self._run_request(record, index, request))
+            running.add(task)
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._start_more()
+        if self._paused and self.pending <= self._resume_at:
+            self._resume_requests()
+
+    async def _run_request(self, record: _Record, index: int, request: InteractionRequested) -> None:
+        try:
+            delivery = await self.handle(record, index, request)
+        except asyncio.CancelledError:
+            record.done.cancel()
+            raise
+        except Exception as exc:
+            # Only a dead letter that could not be sent gets here: the record stays unacked, and its
+            # partition stops acking until a restart or rebalance delivers it again.
+            log.error("request %s could not be dead-lettered: %r", request.request_id, exc)
+            record.failed(exc)
+            return
+        record.ended(delivery)
 
     def _pause_requests(self) -> None:
         """Stop fetching requests; agent events keep flowing.
@@ -91,19 +183,24 @@ class InteractionProcessor:
         self._paused = {tp for tp in self._consumer.assignment() if tp.topic == self.settings.requests_topic}
         for tp in self._paused:
             self._consumer.on_buffer_full(tp)
-        log.info("%d requests pending: fetching no more until %d", self.pool.running, self._resume_at)
+        log.info("%d requests pending: fetching no more until %d", self.pending, self._resume_at)
 
     def _resume_requests(self) -> None:
         assert self._consumer is not None
         for tp in self._paused:
             self._consumer.on_buffer_drop(tp)
         self._paused = set()
-        log.info("%d requests pending: fetching requests again", self.pool.running)
+        log.info("%d requests pending: fetching requests again", self.pending)
 
     def forget(self, revoked: set[TP]) -> None:
-        """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state."""
-        self.pool.forget(revoked)
+        """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state.
+
+        Their requests not yet started are dropped; those running end on their own (the next owner's
+        answers to them are duplicates, which downstream tolerates).
+        """
+        self.acks.forget(revoked)
         self._paused -= revoked
+        self._backlog = deque(item for item in self._backlog if item[0].event.message.tp not in revoked)
 
     def _remember(self, request: InteractionRequested, reply: str, partition: int) -> None:
         """Add the reply to the speaker's bounded memory; its changelog record goes out with the next flush.
@@ -121,111 +218,107 @@ class InteractionProcessor:
         if remembered is not None:
             store.put_soon(remembered, partition)
 
-    def _is_duplicate(self, event_id: str, partition: int, offset: int) -> bool:
-        """Seen at another place: a second record with this id. The same place: a redelivery, answered again."""
+    def _is_duplicate(self, event_id: str, partition: int, offset: int, index: int) -> bool:
+        """Seen at another place: a second request with this id. The same place: a redelivery, answered again."""
         window = self.settings.duplicate_window
         if not window:
             return False
         seen = self._recent.get(event_id)
         if seen is not None:
-            return seen != (partition, offset)
-        self._recent[event_id] = (partition, offset)
+            return seen != (partition, offset, index)
+        self._recent[event_id] = (partition, offset, index)
         if len(self._recent) > window:
             self._recent.popitem(last=False)
         return False
 
-    def _maybe_resume(self) -> None:
-        if self._paused and self.pool.running <= self._resume_at:
-            self._resume_requests()
+    async def handle(
+        self, record: _Record, index: int, request: InteractionRequested
+    ) -> asyncio.Future[RecordMetadata] | None:
+        """Never raises for a bad request: it ends as a response or a dead letter.
 
-    async def handle(self, event: faust.EventT) -> asyncio.Future[RecordMetadata] | None:
-        """Never raises for a bad event: it ends as a response or a dead letter.
-
-        Returns the response's delivery, not waiting for it: the pool acks the request when the
-        broker has the response.
+        Returns the response's delivery, not waiting for it: the record is acked when the broker
+        has every response it led to.
         """
-        try:
-            request = codec.decode(event.value, InteractionRequested)
-        except codec.DecodeError as exc:
+        event = record.event
+        message = event.message
+        if self._is_duplicate(request.event_id, message.partition, message.offset, index):
             self.outcomes["dead_letter"] += 1
-            await dead_letter(self.dead_letters, event, exc.reason, exc.detail)
-            return None
-        if self._is_duplicate(request.event_id, event.message.partition, event.message.offset):
-            self.outcomes["dead_letter"] += 1
-            await dead_letter(
-                self.dead_letters,
-                event,
+            await self._dead_letter(
+                record,
+                request,
                 "duplicate_event",
                 f"event id {request.event_id!r} was already read at another offset",
-                decoded=request,
             )
             return None
         try:
-            answered = await self._answer(event, request)
+            answered = await self._answer(record, request)
         except Exception as exc:
             log.exception("interaction %s failed", request.request_id)
             self.outcomes["error"] += 1
             self._recent.pop(request.event_id, None)
-            await dead_letter(
-                self.dead_letters,
-                event,
-                "processing_error",
-                repr(exc),
-                decoded=request,
-            )
+            await self._dead_letter(record, request, "processing_error", repr(exc))
             return None
         if answered is None:
             # Dead-lettered: a replay of it (swarmstream dlq replay) is a second chance, not a duplicate.
             self._recent.pop(request.event_id, None)
         return answered
 
-    async def _answer(
-        self, event: faust.EventT, request: InteractionRequested
-    ) -> asyncio.Future[RecordMetadata] | None:
+    async def _dead_letter(
+        self, record: _Record, request: InteractionRequested, reason: str, detail: str, attempts: int = 1
+    ) -> None:
+        """A bulk record's request goes alone, as its own record would have been: replayed, it is one request."""
+        value = codec.encode(request) if record.batched else None
+        await dead_letter(
+            self.dead_letters,
+            record.event,
+            reason,
+            detail,
+            decoded=request,
+            attempts=attempts,
+            value=value,
+            key=request.key if record.batched else None,
+        )
+
+    async def _answer(self, record: _Record, request: InteractionRequested) -> asyncio.Future[RecordMetadata] | None:
+        partition = record.event.message.partition
+        # A single record's key routed it; a bulk record's requests must share its partition, or the
+        # speaker's profile, kept where its own key hashes to, could never be found here.
+        if record.batched and partition_for(request.agent_id, self.settings.partitions) != partition:
+            self.outcomes["dead_letter"] += 1
+            await self._dead_letter(
+                record, request, "wrong_partition", f"agent {request.agent_id!r} hashes to another partition"
+            )
+            return None
         profile = await self.registry.wait_for(
             request.agent_id,
-            event.message.partition,
+            partition,
             self.settings.unknown_agent_grace_s,
             self.settings.unknown_agent_max_wait_s,
         )
         if profile is None:
             self.outcomes["dead_letter"] += 1
-            await dead_letter(
-                self.dead_letters,
-                event,
-                "unknown_agent",
-                f"no profile for agent {request.agent_id!r}",
-                decoded=request,
-            )
+            await self._dead_letter(record, request, "unknown_agent", f"no profile for agent {request.agent_id!r}")
             return None
         assert self.llm is not None
         messages = build_messages(profile, request)
         size = sum(len(message["content"]) for message in messages)
         if size > self.settings.max_prompt_chars:
             self.outcomes["dead_letter"] += 1
-            await dead_letter(
-                self.dead_letters,
-                event,
+            await self._dead_letter(
+                record,
+                request,
                 "prompt_too_large",
                 f"prompt of {size} characters, above max_prompt_chars ({self.settings.max_prompt_chars})",
-                decoded=request,
             )
             return None
         try:
             completion = await self.llm.complete(messages)
         except LLMFailure as failure:
             self.outcomes["dead_letter"] += 1
-            await dead_letter(
-                self.dead_letters,
-                event,
-                f"llm_{failure.kind}",
-                str(failure),
-                decoded=request,
-                attempts=failure.attempts,
-            )
+            await self._dead_letter(record, request, f"llm_{failure.kind}", str(failure), failure.attempts)
             return None
         content = completion.content[: self.settings.max_response_chars]
-        self._remember(request, content, event.message.partition)
+        self._remember(request, content, partition)
         decision, malformed = parse_decision(content) if request.kind == "friend_request" else (None, False)
         self.outcomes["success"] += 1
         return await send(
@@ -249,5 +342,5 @@ class InteractionProcessor:
                 created_at=time.time(),
             ),
             # Same key, same partition count: the request's partition, without hashing the key again.
-            partition=event.message.partition,
+            partition=partition,
         )

@@ -70,7 +70,8 @@ class _WorkerCollector(Collector):
         )
         processed = CounterMetricFamily(
             "swarmstream_events_processed",
-            "Events handled, by topic and outcome (success, dead_letter, error: dead-lettered after an exception)",
+            "Events handled, by topic and outcome (success, dead_letter, error: dead-lettered after an exception); "
+            "each request of a bulk record counts",
             labels=["topic", "outcome"],
         )
         for processor in self.processors:

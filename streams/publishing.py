@@ -37,11 +37,14 @@ async def dead_letter(
     *,
     decoded: Event | None = None,
     attempts: int = 1,
+    value: bytes | None = None,
+    key: bytes | None = None,
 ) -> None:
     """Publish ``source`` to the dead-letter topic with why it failed.
 
     The letter's ``event_id`` derives from the source event, so a replayed failure is recognised
-    downstream as the same dead letter.
+    downstream as the same dead letter. ``value`` and ``key`` replace the record's own, for one
+    event of a bulk record: the letter then holds (and a replay sends) that event alone.
     """
     message = source.message
     origin = decoded.event_id if decoded else f"{message.topic}/{message.partition}/{message.offset}"
@@ -54,8 +57,8 @@ async def dead_letter(
         source_topic=message.topic,
         source_partition=message.partition,
         source_offset=message.offset,
-        source_key=message.key if isinstance(message.key, bytes) else None,
-        source_value=message.value if isinstance(message.value, bytes) else b"",
+        source_key=key if key is not None else message.key if isinstance(message.key, bytes) else None,
+        source_value=value if value is not None else message.value if isinstance(message.value, bytes) else b"",
         attempts=attempts,
         **({"request_id": decoded.request_id} if decoded else {}),
     )

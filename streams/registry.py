@@ -11,7 +11,7 @@ from faust.types import RecordMetadata
 
 from streams import faust_compat, profiles
 from streams.faust_compat import DeliveryWatch
-from streams.ordered_acks import OrderedAckPool
+from streams.ordered_acks import OrderedAcks
 from streams.profile_store import ProfileStore
 from streams.publishing import dead_letter
 from swarmstream import codec
@@ -35,8 +35,8 @@ class AgentRegistry:
         self.dead_letters = dead_letters
         self.watch = watch
         self.partitions = partitions
-        self.acks: OrderedAckPool[faust.EventT] = OrderedAckPool(
-            None, ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
+        self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
+            ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
         # Read by the worker's metrics: agent events applied, by change; events by outcome.
         self.changes: Counter[str] = Counter()

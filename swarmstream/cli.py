@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from swarmstream.runtime.loop import tune_gc
 from swarmstream.settings import Settings
 
 if TYPE_CHECKING:
@@ -124,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_llm.add_argument("--requests", type=int, default=30_000)
     bench_llm.add_argument("--agents", type=int, default=1_000)
     bench_llm.add_argument("--seed", type=int, default=7)
+    bench_llm.add_argument(
+        "--batch-size", type=int, help="requests per record (default SWARMSTREAM_REQUEST_BATCH_SIZE, 100); 1: one each"
+    )
     _connection_options(bench_llm)
     _simulator_options(bench_llm)
     bench_rate = benches.add_parser("ratelimit", help="the engine against a simulator enforcing RPM/TPM limits")
@@ -197,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument("--agents", type=int, help="size of the society to pick speakers from")
     inter.add_argument("--seed", type=int, default=7)
     inter.add_argument("--file", type=Path, help="JSONL: agent_id, context[, target_agent_id, request_id]")
+    inter.add_argument(
+        "--batch-size",
+        type=int,
+        help="requests per bulk record (grouped by partition; default SWARMSTREAM_REQUEST_BATCH_SIZE, 100); "
+        "1: one interaction.requested event per request",
+    )
     inter.add_argument("--quiet", action="store_true")
     _connection_options(inter)
 
@@ -255,6 +265,7 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_gc()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -408,9 +419,10 @@ def _bench(args: argparse.Namespace) -> int:
     if args.bench == "llm":
         from swarmstream.bench.llm import bench_llm
 
-        report = asyncio.run(
-            bench_llm(settings_from(args), args.requests, args.agents, args.seed, _simulator_argv(args))
-        )
+        settings = settings_from(args)
+        if args.batch_size:
+            settings = settings.model_copy(update={"request_batch_size": args.batch_size})
+        report = asyncio.run(bench_llm(settings, args.requests, args.agents, args.seed, _simulator_argv(args)))
     elif args.bench == "graph":
         from swarmstream.bench.graph import bench_graph
 
@@ -458,7 +470,7 @@ def _run_until_signal(coro: Any) -> None:
 async def _produce(args: argparse.Namespace) -> int:
     from producers.personas import persona_batches, personas
     from producers.publisher import EventPublisher
-    from producers.requests import random_requests, requests_from_jsonl
+    from producers.requests import random_requests, request_batches, requests_from_jsonl
     from swarmstream.progress import progress_bar
     from swarmstream.transport import ensure_topics
 
@@ -483,17 +495,19 @@ async def _produce(args: argparse.Namespace) -> int:
                 f"{left:,} agents left out: {len(names)} communities of at most {args.max_members:,}", file=sys.stderr
             )
         topic, events, total, unit = settings.agents_topic, updates, len(updates), "agents"
-    elif args.file is not None:
-        topic, events, total, unit = settings.requests_topic, requests_from_jsonl(args.file), None, "events"
     else:
-        if args.count is None or args.agents is None:
+        if args.file is not None:
+            requests, total = requests_from_jsonl(args.file), None
+        elif args.count is None or args.agents is None:
             raise ValueError("seeded interactions need --count and --agents (or give --file)")
-        topic, total, unit = settings.requests_topic, args.count, "events"
-        events = random_requests(args.count, args.agents, args.seed)
+        else:
+            requests, total = random_requests(args.count, args.agents, args.seed), args.count
+        topic, unit = settings.requests_topic, "requests"
+        events = request_batches(requests, settings.partitions, args.batch_size or settings.request_batch_size)
     async with EventPublisher(settings) as publisher:
         with progress_bar(total, f"publish {args.what}", not args.quiet, unit) as bar:
             sent = await publisher.publish(topic, events, bar)
-    what = f"{total:,} agents in " if args.what == "agents" else ""
+    what = f"{total:,} {unit} in " if total is not None and unit in ("agents", "requests") else ""
     print(f"published {what}{sent:,} events to {topic}", file=sys.stderr)
     return 0
 

@@ -105,7 +105,7 @@ async def run_demo(
 
                 interactions_started = time.monotonic()
                 with progress_bar(interactions, "publish interactions", show_progress) as bar:
-                    await publisher.publish(settings.requests_topic, random_requests(interactions, agents, seed), bar)
+                    await publisher.publish_requests(random_requests(interactions, agents, seed), bar)
             with progress_bar(interactions, "answer interactions", show_progress) as bar:
                 await stack.watch(_until_settled(metrics, interactions, timeout_s, bar))
             interactions_s = time.monotonic() - interactions_started

@@ -126,6 +126,28 @@ class InteractionRequested(Event):
         return self
 
 
+class InteractionsRequested(Event):
+    """Many interaction requests of one partition at once (topic ``{prefix}.interactions.requests``).
+
+    Bulk requests, as :class:`AgentsCreated` is bulk creation: one record instead of one per request
+    saves the per-record cost of Kafka and faust on both sides. Each request keeps its own event id
+    and request id and ends as its own response or dead letter. Every speaker must hash to the
+    partition the record is written to (its key is the first speaker's id); the worker
+    dead-letters those that do not (``wrong_partition``).
+    """
+
+    type: Literal["interactions.requested"] = "interactions.requested"
+    requests: list[InteractionRequested] = Field(min_length=1, max_length=10_000)
+
+    @property
+    def key(self) -> bytes:
+        return self.requests[0].key
+
+    @property
+    def size(self) -> int:
+        return len(self.requests)
+
+
 class InteractionResponded(Event):
     """The agent's LLM-generated reply (topic ``{prefix}.interactions.responses``)."""
 
@@ -189,6 +211,7 @@ AnyEvent = (
     | AgentUpdated
     | AgentDeleted
     | InteractionRequested
+    | InteractionsRequested
     | InteractionResponded
     | CommunityDetected
     | DeadLetter
@@ -202,6 +225,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AgentUpdated,
         AgentDeleted,
         InteractionRequested,
+        InteractionsRequested,
         InteractionResponded,
         CommunityDetected,
         DeadLetter,

@@ -12,7 +12,8 @@ class AsyncConfig(BaseModel):
 
     ``max_concurrent`` is each worker's ceiling of LLM calls in flight (the adaptive limit moves below
     it when ``auto_optimize`` is on). ``batch_size`` is how many agents go in one bulk-creation event,
-    how many requests are published at once, and how many results ``stream_interactions`` yields at once.
+    how many requests in one bulk record, how many requests are published at once, and how many
+    results ``stream_interactions`` yields at once.
     With no ``bootstrap_servers`` the manager starts the embedded broker; with no ``llm_base_url``, the
     simulator; and stream workers (``workers``, default 1 when it started the broker, else 0: a
     deployment runs its own). Everything else comes from ``settings`` (default: ``SWARMSTREAM_*`` env).
@@ -44,6 +45,7 @@ class AsyncConfig(BaseModel):
             "max_concurrent": self.max_concurrent,
             "auto_optimize": self.auto_optimize,
             "agent_batch_size": self.batch_size,
+            "request_batch_size": self.batch_size,
             "llm_min_concurrent": min(base.llm_min_concurrent, self.max_concurrent),
         }
         for name in ("bootstrap_servers", "llm_base_url", "llm_model", "llm_api_key"):

@@ -238,7 +238,7 @@ class AsyncAgentManager:
             try:
                 reader.expect(request.request_id for request in requests)
                 for chunk in _chunks(requests, publish_size):
-                    await self._publish(self.settings.requests_topic, chunk)
+                    await self._require(self._publisher).publish_requests(chunk)
                 batch: list[InteractionResult] = []
                 async for event in reader.outcomes(self.config.response_timeout_s):
                     self._check_workers()

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from producers.personas import personas
 from producers.publisher import EventPublisher
 from producers.requests import random_requests
-from swarmstream.runtime.loop import use_uvloop
+from swarmstream.runtime.loop import tune_gc, use_uvloop
 from swarmstream.runtime.process import ChildProcess
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
@@ -125,7 +125,7 @@ async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agent
     warmup = list(random_requests(settings.partitions * 4, agents, seed + 1))
     async with EventPublisher(settings) as publisher:
         await publisher.publish(settings.agents_topic, personas(agents, seed))
-        await publisher.publish(settings.requests_topic, warmup)
+        await publisher.publish_requests(warmup)
         consumer = make_consumer(settings, group_id=None)
         await consumer.start()
         try:
@@ -138,7 +138,7 @@ async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agent
             measured = list(random_requests(requests, agents, seed))
             window = Window(requests, pid=worker.pid)
             latencies: list[float] = []
-            await publisher.publish(settings.requests_topic, measured)
+            await publisher.publish_requests(measured)
             await _collect(consumer, worker, {r.request_id for r in measured}, window, latencies, 120 + requests / 200)
             return _run("end to end", window, latencies)
         finally:
@@ -189,8 +189,9 @@ def run_bare_in_child(stack: LocalStack, calls: int, agents: int, seed: int, cor
 
 
 def _bare_main(calls: int, agents: int, seed: int, result_path: str) -> None:
-    # The same event loop as the worker's.
+    # The same event loop and garbage collection as the worker's (which runs through the CLI).
     use_uvloop()
+    tune_gc()
     run = asyncio.run(bare_client(Settings(), calls, agents, seed))
     with open(result_path, "w") as out:
         json.dump(asdict(run), out)
@@ -212,7 +213,8 @@ async def bench_llm(settings: Settings, requests: int, agents: int, seed: int, s
     return "\n".join(
         [
             f"swarmstream bench llm: {requests:,} interactions, {agents:,} agents, "
-            f"max_concurrent {settings.max_concurrent}, worker pinned to core {worker_core} of {len(cores)}",
+            f"max_concurrent {settings.max_concurrent}, {settings.request_batch_size} requests per record, "
+            f"worker pinned to core {worker_core} of {len(cores)}",
             bare.line(),
             e2e.line(),
             f"  ratio       {ratio:.2f} (end to end / bare client)",

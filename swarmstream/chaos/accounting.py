@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from swarmstream import codec
-from swarmstream.events import DeadLetter, InteractionRequested, InteractionResponded
+from swarmstream.events import DeadLetter, InteractionRequested, InteractionResponded, InteractionsRequested
 from swarmstream.settings import Settings
 from swarmstream.transport import read_to_end
 
@@ -64,11 +64,16 @@ async def read_ledger(settings: Settings) -> tuple[Ledger, Counter[str]]:
     async for batch in read_to_end(settings, topics):
         for record in batch:
             try:
-                event = codec.decode(record.value, InteractionRequested, InteractionResponded, DeadLetter)
+                event = codec.decode(
+                    record.value, InteractionRequested, InteractionsRequested, InteractionResponded, DeadLetter
+                )
             except codec.DecodeError:
                 continue  # bad input on purpose: its dead letter is what counts
             if isinstance(event, InteractionRequested):
                 ledger.add_request(event)
+            elif isinstance(event, InteractionsRequested):
+                for request in event.requests:
+                    ledger.add_request(request)
             else:
                 if isinstance(event, DeadLetter):
                     reasons[event.reason] += 1

@@ -192,7 +192,7 @@ async def run_scenario(
                     if scenario == "bad-input":
                         batch = await _publish_bad_input(settings, publisher, batch, run.rng)
                     else:
-                        await publisher.publish(settings.requests_topic, batch)
+                        await publisher.publish_requests(batch)
                     reader.expect(request.request_id for request in batch)
                     await _until_settled(run, reader, len(batch), PLANS[scenario], timeout_s)
             checks: dict[str, object] = {}
@@ -273,7 +273,7 @@ async def _publish_bad_input(
         InteractionRequested(agent_id=request.agent_id, context="long " * 1_000)
         for request in batch[: len(batch) // 100 + 1]
     ]
-    await publisher.publish(settings.requests_topic, [*good[: len(good) // 2], *unknown, *oversized])
+    await publisher.publish_requests([*good[: len(good) // 2], *unknown, *oversized])
     producer = make_producer(settings)
     await producer.start()
     try:
@@ -285,7 +285,7 @@ async def _publish_bad_input(
         await producer.stop()
     # The same events again, at other offsets: duplicates, dead-lettered.
     duplicates = good[: len(good) // 100 + 1]
-    await publisher.publish(settings.requests_topic, [*good[len(good) // 2 :], *duplicates])
+    await publisher.publish_requests([*good[len(good) // 2 :], *duplicates])
     return [*good, *unknown, *oversized]
 
 
@@ -363,7 +363,7 @@ async def run_broker_restart(
             workers = list(stack.workers)
             batch = list(random_requests(requests, agents, seed))
             async with ReplyReader(settings) as reader:
-                await publisher.publish(settings.requests_topic, batch)
+                await publisher.publish_requests(batch)
                 reader.expect(request.request_id for request in batch)
                 with contextlib.suppress(_Enough):  # 30 % answered: the fault strikes mid-run
                     await _until_settled(run, reader, len(batch), [(0.3, _end_here)], 300)

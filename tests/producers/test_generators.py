@@ -65,6 +65,24 @@ def test_bulk_creations_hold_the_same_agents_grouped_by_partition():
     assert by_id[single.agent_id].name == single.name and by_id[single.agent_id].traits == single.traits
 
 
+def test_bulk_requests_hold_every_request_once_grouped_by_partition():
+    from producers.requests import request_batches
+    from swarmstream.events import InteractionsRequested
+    from swarmstream.partitions import partition_for
+
+    requests = list(random_requests(500, agents=50, seed=3))
+    batches = list(request_batches(requests, partitions=4, batch_size=32))
+    assert all(isinstance(batch, InteractionsRequested) and 1 <= batch.size <= 32 for batch in batches)
+    inner = [request for batch in batches for request in batch.requests]
+    assert sorted(r.request_id for r in inner) == sorted(r.request_id for r in requests)
+    for batch in batches:
+        assert {partition_for(r.agent_id, 4) for r in batch.requests} == {partition_for(batch.key.decode(), 4)}
+    first_partition = partition_for(requests[0].agent_id, 4)
+    same_partition = [r for r in inner if partition_for(r.agent_id, 4) == first_partition]
+    assert same_partition == [r for r in requests if partition_for(r.agent_id, 4) == first_partition], "in order"
+    assert list(request_batches(requests[:3], partitions=4, batch_size=1)) == requests[:3], "1: as they are"
+
+
 def test_communities_are_dealt_round_robin_within_their_cap():
     from producers.communities import assign_communities
 

@@ -11,7 +11,8 @@ import pytest
 from producers.personas import personas
 from producers.requests import random_requests
 from swarmstream import codec
-from swarmstream.events import InteractionRequested
+from swarmstream.events import InteractionRequested, InteractionsRequested
+from swarmstream.partitions import partition_for
 from tests.pipeline import RunningPipeline
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,35 @@ async def test_bad_input_is_dead_lettered_with_a_reason_and_good_input_still_flo
     assert unknown_letter.request_id == unknown.request_id and unknown_letter.agent_id == "nobody"
     assert codec.decode(unknown_letter.source_value, InteractionRequested) == unknown
     assert sorted(r.request_id for r in responses.events) == sorted(r.request_id for r in good), "each once"
+
+
+async def test_bulk_requests_end_one_by_one(settings, start_simulator):
+    """Each request of a bulk record ends as its own response or dead letter; a letter holds its request alone."""
+    simulator = start_simulator("--latency-ms", "5")
+    settings = settings.model_copy(update={"llm_base_url": simulator, "request_batch_size": 16})
+    good = list(random_requests(201, agents=20, seed=4))
+    good, fresh = good[:200], good[200]
+    home = partition_for(fresh.agent_id, settings.partitions)
+    stray = next(
+        InteractionRequested(agent_id=p.agent_id, context="wrong partition")
+        for p in personas(20, seed=4)
+        if partition_for(p.agent_id, settings.partitions) != home
+    )
+    mixed = InteractionsRequested(requests=[fresh, stray, fresh])  # the repeat: same id, another place
+    async with RunningPipeline(settings) as pipe:
+        await pipe.publisher.publish(settings.agents_topic, personas(20, seed=4))
+        records = await pipe.publisher.publish_requests(good)
+        await pipe.publisher.publish(settings.requests_topic, [mixed])
+        await pipe.dead_letters.wait_until(lambda got: len(got) >= 2, 90, "2 dead letters")
+        await pipe.responses.wait_until(lambda got: len(got) >= 201, 90, "201 responses")
+    assert records < len(good) / 8, "bulk records, not one per request"
+    letters = {letter.reason: letter for letter in pipe.dead_letters.events}
+    assert sorted(letters) == ["duplicate_event", "wrong_partition"]
+    assert letters["duplicate_event"].request_id == fresh.request_id
+    assert codec.decode(letters["wrong_partition"].source_value, InteractionRequested) == stray, "replayable alone"
+    assert letters["wrong_partition"].source_key == stray.key
+    answered = Counter(r.request_id for r in pipe.responses.events)
+    assert answered == Counter(r.request_id for r in [*good, fresh]), "each once"
 
 
 def codec_fields(event: InteractionRequested) -> dict:

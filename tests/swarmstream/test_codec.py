@@ -13,6 +13,7 @@ from swarmstream.events import (
     DeadLetter,
     InteractionRequested,
     InteractionResponded,
+    InteractionsRequested,
     derived_id,
 )
 
@@ -33,12 +34,33 @@ EXAMPLES = [
     DeadLetter(reason="malformed_payload", source_topic="t", source_partition=0, source_offset=7, source_value=b"\x00"),
     AgentsCreated(agents=[AgentSpec(agent_id="a1", name="Ada"), AgentSpec(agent_id="a2", name="Alan")]),
     AgentDeleted(agent_id="a1"),
+    InteractionsRequested(
+        requests=[
+            InteractionRequested(agent_id="a2", context="hi"),
+            InteractionRequested(agent_id="a3", target_agent_id="a2", kind="friend_request", context=""),
+        ]
+    ),
 ]
 
 
 def test_a_bulk_creation_is_keyed_by_its_first_agent_and_sized_by_its_agents():
     bulk = EXAMPLES[5]
     assert bulk.key == b"a1" and bulk.size == 2 and EXAMPLES[0].size == 1
+
+
+def test_bulk_requests_are_keyed_by_their_first_speaker_and_sized_by_their_requests():
+    bulk = EXAMPLES[7]
+    assert bulk.key == b"a2" and bulk.size == 2
+    inner = codec.decode(codec.encode(bulk), InteractionsRequested).requests
+    assert [r.request_id for r in inner] == [r.request_id for r in bulk.requests], "each keeps its own ids"
+
+
+def test_bulk_requests_validate_each_request():
+    fields = msgpack.unpackb(codec.encode(EXAMPLES[7]))
+    fields["requests"][1]["target_agent_id"] = None  # a friend request must name who asks
+    with pytest.raises(codec.DecodeError) as raised:
+        codec.decode(msgpack.packb(fields), InteractionsRequested)
+    assert raised.value.reason == "invalid_fields" and "requests.1" in raised.value.detail
 
 
 def test_a_bulk_creation_needs_agents():
