@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Requests a worker holds at once (being answered, waiting for an LLM slot or for their speaker's
     # profile); above half of it the worker stops fetching requests until it is down to a quarter.
     # Records already fetched still arrive then: the pause is the bound, nothing blocks faust's fetcher.
+    # Half of it is also the most requests running as tasks; the rest wait as data. With bulk records
+    # the requests held can exceed it by what the buffer and a fetch hold after a pause.
     max_pending_events: int = Field(20_000, ge=1)
     # Faust's per-stream buffer and records per fetch: after a pause, up to both still arrive.
     stream_buffer_size: int = Field(1_000, ge=1)
