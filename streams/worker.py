@@ -15,7 +15,7 @@ from streams.app import BrokerDataLost, create_app
 from swarmstream.runtime.loop import use_uvloop
 from swarmstream.settings import Settings
 
-# The worker's exit code when the broker has fewer records than it committed (a fresh cluster).
+# The worker's exit code when the broker has lost our records or topics (a fresh cluster).
 EXIT_BROKER_DATA_LOST = 3
 
 
