@@ -105,8 +105,8 @@ def create_app(settings: Settings) -> StreamApp:
     # One watch for both stream topics: it keys its state by topic and partition.
     watch = faust_compat.DeliveryWatch(committed=lambda tp: app.consumer._committed_offset.get(tp))
     store = ProfileStore(table, settings.profile_cache_size)
-    registry = AgentRegistry(store, dead_letters, watch, settings.partitions)
-    interactions = InteractionProcessor(settings, registry, responses, dead_letters, watch)
+    registry = AgentRegistry(store, agents, dead_letters, watch, settings.partitions)
+    interactions = InteractionProcessor(settings, registry, requests, responses, dead_letters, watch)
     progress = ConsumerProgress(settings.app_id)
     metrics = WorkerMetrics(
         store,

@@ -16,10 +16,11 @@ from streams.decisions import parse_decision
 from streams.faust_compat import DeliveryWatch
 from streams.ordered_acks import OrderedAcks
 from streams.prompts import build_messages
-from streams.publishing import dead_letter, send
+from streams.publishing import dead_letter, forward, forwarded_from, send
 from streams.registry import AgentRegistry
+from streams.request_records import BadRequest, RequestRecord, read_request_record
 from swarmstream import codec
-from swarmstream.events import InteractionRequested, InteractionResponded, InteractionsRequested, derived_id
+from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
@@ -30,14 +31,24 @@ log = logging.getLogger(__name__)
 class _Record:
     """One request record in progress: done once each of its requests has ended and its sends are delivered."""
 
-    __slots__ = ("batched", "deliveries", "done", "event", "remaining")
+    __slots__ = ("batched", "deliveries", "done", "event", "origin", "remaining")
 
     def __init__(self, event: faust.EventT, count: int, batched: bool):
         self.event = event
         self.batched = batched
         self.remaining = count
+        # Where a forwarded record was first read (partition, offset, index of its first request).
+        self.origin = forwarded_from(event.message)
         self.deliveries: list[asyncio.Future[RecordMetadata]] = []
         self.done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+
+    def place(self, index: int) -> tuple[int, int, int]:
+        """Where the request at ``index`` was first read: a forwarded copy is at the place it came from."""
+        if self.origin is not None:
+            partition, offset, first = self.origin
+            return partition, offset, first + index
+        message = self.event.message
+        return message.partition, message.offset, index
 
     def ended(self, delivery: asyncio.Future[RecordMetadata] | None) -> None:
         if delivery is not None:
@@ -70,6 +81,7 @@ class InteractionProcessor:
         self,
         settings: Settings,
         registry: AgentRegistry,
+        requests: faust.TopicT,
         responses: faust.TopicT,
         dead_letters: faust.TopicT,
         watch: DeliveryWatch,
@@ -77,6 +89,7 @@ class InteractionProcessor:
         self.settings = settings
         self.registry = registry
         self.watch = watch
+        self.requests = requests
         self.responses = responses
         self.dead_letters = dead_letters
         self.llm: LLMEngine | None = None
@@ -87,11 +100,11 @@ class InteractionProcessor:
         self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
             ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
-        # Read by the worker's metrics: requests by outcome (success, dead_letter, error).
+        # Read by the worker's metrics: requests by outcome (success, dead_letter, error, forwarded).
         self.outcomes: Counter[str] = Counter()
         self.consumed = 0
         # Requests read but not started (a bulk record's rest), and started but not ended.
-        self._backlog: deque[tuple[_Record, int, InteractionRequested]] = deque()
+        self._backlog: deque[tuple[_Record, int, InteractionRequested | BadRequest]] = deque()
         self._running: set[asyncio.Task[None]] = set()  # requests, and whole records' dead letters
         # Recent request event ids -> where each was read (partition, offset, index in the record).
         self._recent: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
@@ -127,21 +140,34 @@ class InteractionProcessor:
 
     def _accept(self, event: faust.EventT) -> None:
         """Queue the record's requests (one, or a bulk record's many) and start what there is room for."""
-        try:
-            decoded = codec.decode(event.value, InteractionRequested, InteractionsRequested)
-        except codec.DecodeError as exc:
-            self.outcomes["dead_letter"] += 1
-            letter = asyncio.create_task(dead_letter(self.dead_letters, event, exc.reason, exc.detail))
-            self._running.add(letter)
-            letter.add_done_callback(self._ended)
-            self.acks.track(event, letter)
+        read = read_request_record(event.value)
+        items: list[tuple[int, InteractionRequested | BadRequest]] = [*read.requests]
+        items += ((bad.index or 0, bad) for bad in read.bad)
+        home = self._home_of_all(read, event)
+        if home is not None:
+            # Published with another partitioner (CRC32, a random one): the whole record goes on as it is.
+            self.outcomes["forwarded"] += len(read.requests)
+            task = asyncio.create_task(self._forward_record(event, home, read.requests[0][1].key))
+            self._running.add(task)
+            task.add_done_callback(self._ended)
+            self.acks.track(event, task)
             return
-        batched = isinstance(decoded, InteractionsRequested)
-        requests = decoded.requests if batched else [decoded]
-        record = _Record(event, len(requests), batched)
+        record = _Record(event, len(items), read.batched)
         self.acks.track(event, record.done)
-        self._backlog.extend((record, index, request) for index, request in enumerate(requests))
+        self._backlog.extend((record, index, item) for index, item in items)
         self._start_more()
+
+    def _home_of_all(self, read: RequestRecord, event: faust.EventT) -> int | None:
+        """The partition every request of a misrouted, never forwarded, record hashes to; else None."""
+        if read.bad or not read.requests or forwarded_from(event.message) is not None:
+            return None
+        partitions = self.settings.partitions
+        homes = {self._partition_of(request.agent_id, partitions) for _, request in read.requests}
+        home = homes.pop()
+        return None if homes or home == event.message.partition else home
+
+    async def _forward_record(self, event: faust.EventT, home: int, key: bytes) -> None:
+        await (await forward(self.requests, event, event.value, key, home))
 
     def _start_more(self) -> None:
         # Tasks only up to the pause threshold: what arrives after a pause waits here as data.
@@ -158,16 +184,16 @@ class InteractionProcessor:
         if self._paused and self.pending <= self._resume_at:
             self._resume_requests()
 
-    async def _run_request(self, record: _Record, index: int, request: InteractionRequested) -> None:
+    async def _run_request(self, record: _Record, index: int, request: InteractionRequested | BadRequest) -> None:
         try:
             delivery = await self.handle(record, index, request)
         except asyncio.CancelledError:
             record.done.cancel()
             raise
         except Exception as exc:
-            # Only a dead letter that could not be sent gets here: the record stays unacked, and its
-            # partition stops acking until a restart or rebalance delivers it again.
-            log.error("request %s could not be dead-lettered: %r", request.request_id, exc)
+            # Only a dead letter or a forward that could not be sent gets here: the record stays
+            # unacked, and its partition stops acking until a restart or rebalance delivers it again.
+            log.error("request %d of %s could not be dead-lettered or forwarded: %r", index, record.place(0), exc)
             record.failed(exc)
             return
         record.ended(delivery)
@@ -221,30 +247,43 @@ class InteractionProcessor:
         if remembered is not None:
             store.put_soon(remembered, partition)
 
-    def _is_duplicate(self, event_id: str, partition: int, offset: int, index: int) -> bool:
-        """Seen at another place: a second request with this id. The same place: a redelivery, answered again."""
+    def _is_duplicate(self, event_id: str, place: tuple[int, int, int]) -> bool:
+        """Seen at another place: a second request with this id. The same place: a redelivery, answered again.
+
+        A place is where the request was first read (partition, offset, index in the record): a
+        forwarded copy, forwarded again after a crash, is a redelivery too.
+        """
         window = self.settings.duplicate_window
         if not window:
             return False
         seen = self._recent.get(event_id)
         if seen is not None:
-            return seen != (partition, offset, index)
-        self._recent[event_id] = (partition, offset, index)
+            return seen != place
+        self._recent[event_id] = place
         if len(self._recent) > window:
             self._recent.popitem(last=False)
         return False
 
     async def handle(
-        self, record: _Record, index: int, request: InteractionRequested
+        self, record: _Record, index: int, request: InteractionRequested | BadRequest
     ) -> asyncio.Future[RecordMetadata] | None:
-        """Never raises for a bad request: it ends as a response or a dead letter.
+        """Never raises for a bad request: it ends as a response, a dead letter or forwarded.
 
-        Returns the response's delivery, not waiting for it: the record is acked when the broker
-        has every response it led to.
+        Returns the response's (or forward's) delivery, not waiting for it: the record is acked when
+        the broker has every record it led to.
         """
-        event = record.event
-        message = event.message
-        if self._is_duplicate(request.event_id, message.partition, message.offset, index):
+        if isinstance(request, BadRequest):
+            self.outcomes["dead_letter"] += 1
+            error = request.error
+            await dead_letter(
+                self.dead_letters, record.event, error.reason, error.detail,
+                ids=error.ids, value=request.value, key=request.key, index=request.index,
+            )  # fmt: skip
+            return None
+        home = self._partition_of(request.agent_id, self.settings.partitions)
+        if home != record.event.message.partition:
+            return await self._misrouted(record, index, request, home)
+        if self._is_duplicate(request.event_id, record.place(index)):
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(
                 record,
@@ -282,16 +321,32 @@ class InteractionProcessor:
             key=request.key if record.batched else None,
         )
 
-    async def _answer(self, record: _Record, request: InteractionRequested) -> asyncio.Future[RecordMetadata] | None:
-        partition = record.event.message.partition
-        # A single record's key routed it; a bulk record's requests must share its partition, or the
-        # speaker's profile, kept where its own key hashes to, could never be found here.
-        if record.batched and self._partition_of(request.agent_id, self.settings.partitions) != partition:
+    async def _misrouted(
+        self, record: _Record, index: int, request: InteractionRequested, home: int
+    ) -> asyncio.Future[RecordMetadata] | None:
+        """A request on another partition than its speaker's (whose profile is kept there): forwarded, once.
+
+        Clients with another partitioner (librdkafka's CRC32, a keyless record) put requests anywhere;
+        answered here, they would fail as soon as another worker holds the speaker's partition.
+        """
+        message = record.event.message
+        if record.origin is not None:
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(
-                record, request, "wrong_partition", f"agent {request.agent_id!r} hashes to another partition"
+                record,
+                request,
+                "wrong_partition",
+                f"agent {request.agent_id!r} hashes to partition {home} of {self.settings.partitions}, and this "
+                f"record was forwarded already (to partition {message.partition}): do the topic's partitions "
+                "match SWARMSTREAM_PARTITIONS?",
             )
             return None
+        self.outcomes["forwarded"] += 1
+        value = codec.encode(request) if record.batched else message.value
+        return await forward(self.requests, record.event, value, request.key, home, index)
+
+    async def _answer(self, record: _Record, request: InteractionRequested) -> asyncio.Future[RecordMetadata] | None:
+        partition = record.event.message.partition
         profile = await self.registry.wait_for(
             request.agent_id,
             partition,

@@ -74,12 +74,20 @@ class _WorkerCollector(Collector):
             "each request of a bulk record counts",
             labels=["topic", "outcome"],
         )
+        forwarded = CounterMetricFamily(
+            "swarmstream_events_forwarded",
+            "Events read on another partition than their agent's and sent on to it (a client with another "
+            "partitioner, or none), by topic; each request of a bulk record counts, an agent record once",
+            labels=["topic"],
+        )
         for processor in self.processors:
             consumed.add_metric([processor.topic], processor.consumed())
             for outcome in ("success", "dead_letter", "error"):
                 processed.add_metric([processor.topic, outcome], processor.outcomes[outcome])
+            forwarded.add_metric([processor.topic], processor.outcomes["forwarded"])
         yield consumed
         yield processed
+        yield forwarded
         produced = CounterMetricFamily(
             "swarmstream_events_produced", "Records sent by this worker, by topic", labels=["topic"]
         )

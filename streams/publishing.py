@@ -8,6 +8,7 @@ import faust
 from faust.types import EventT, RecordMetadata
 
 from swarmstream import codec
+from swarmstream.codec import EnvelopeIds
 from swarmstream.events import DeadLetter, Event, derived_id
 
 
@@ -36,22 +37,28 @@ async def dead_letter(
     detail: str,
     *,
     decoded: Event | None = None,
+    ids: EnvelopeIds | None = None,
     attempts: int = 1,
     value: bytes | None = None,
     key: bytes | None = None,
+    index: int | None = None,
 ) -> None:
     """Publish ``source`` to the dead-letter topic with why it failed.
 
-    The letter's ``event_id`` derives from the source event, so a replayed failure is recognised
-    downstream as the same dead letter. ``value`` and ``key`` replace the record's own, for one
-    event of a bulk record: the letter then holds (and a replay sends) that event alone.
+    ``decoded`` is the event, or ``ids`` what a map that failed validation says of itself: the
+    letter carries its ``request_id``, so whoever waits for that request hears back. The letter's
+    ``event_id`` derives from the source event's (else from its place), so a replayed failure is
+    recognised downstream as the same dead letter. ``value`` and ``key`` replace the record's own,
+    for one event of a bulk record (``index``, its position there): the letter then holds (and a
+    replay sends) that event alone.
     """
     message = source.message
-    origin = decoded.event_id if decoded else f"{message.topic}/{message.partition}/{message.offset}"
+    ids = EnvelopeIds.of(decoded) if decoded is not None else ids or EnvelopeIds()
+    place = f"{message.topic}/{message.partition}/{message.offset}" + ("" if index is None else f"/{index}")
     key_text = message.key.decode(errors="replace") if isinstance(message.key, bytes) else ""
     letter = DeadLetter(
-        event_id=derived_id("dead_letter", origin),
-        agent_id=getattr(decoded, "agent_id", key_text)[:128],
+        event_id=derived_id("dead_letter", ids.event_id or place),
+        agent_id=(ids.agent_id or key_text)[:128],
         reason=reason,
         detail=detail[:2_000],
         source_topic=message.topic,
@@ -60,6 +67,38 @@ async def dead_letter(
         source_key=key if key is not None else message.key if isinstance(message.key, bytes) else None,
         source_value=value if value is not None else message.value if isinstance(message.value, bytes) else b"",
         attempts=attempts,
-        **({"request_id": decoded.request_id} if decoded else {}),
+        **({"request_id": ids.request_id} if ids.request_id else {}),
     )
     await publish(topic, letter)
+
+
+# Says a record was forwarded to the partition its key hashes to, and from where:
+# "<partition>:<offset>:<index>" of the record first read (index: of its first event there).
+FORWARDED_HEADER = "swarmstream-forwarded"
+
+
+def forwarded_from(message: faust.types.Message) -> tuple[int, int, int] | None:
+    """Where a forwarded record was first read, or None for a record as its publisher wrote it."""
+    for name, value in message.headers or ():
+        if name == FORWARDED_HEADER:
+            try:
+                partition, offset, index = (int(part) for part in bytes(value).decode().split(":"))
+            except ValueError:
+                return None  # not ours: read as not forwarded
+            return partition, offset, index
+    return None
+
+
+async def forward(
+    topic: faust.TopicT, source: EventT, value: bytes, key: bytes, partition: int, index: int = 0
+) -> asyncio.Future[RecordMetadata]:
+    """Send ``value`` to ``partition`` of ``topic``, marked as forwarded from ``source``; returns its delivery.
+
+    The record keeps the source's other headers. ``index``: the position in the source record of the
+    first event forwarded (a bulk record's request sent on alone).
+    """
+    message = source.message
+    origin = f"{message.partition}:{message.offset}:{index}".encode()
+    headers = [(name, bytes(v)) for name, v in (message.headers or ()) if name != FORWARDED_HEADER]
+    headers.append((FORWARDED_HEADER, origin))
+    return await topic.app.producer.send(topic.get_topic_name(), key, value, partition, None, headers)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 
 import faust
 from faust.types import RecordMetadata
@@ -13,9 +14,9 @@ from streams import faust_compat, profiles
 from streams.faust_compat import DeliveryWatch
 from streams.ordered_acks import OrderedAcks
 from streams.profile_store import ProfileStore
-from streams.publishing import dead_letter
+from streams.publishing import dead_letter, forward, forwarded_from
 from swarmstream import codec
-from swarmstream.events import AgentCreated, AgentDeleted, AgentsCreated, AgentUpdated
+from swarmstream.events import AgentCreated, AgentDeleted, AgentsCreated, AgentSpec, AgentUpdated, Event, derived_id
 from swarmstream.partitions import partition_for
 
 log = logging.getLogger(__name__)
@@ -27,18 +28,28 @@ class AgentRegistry:
     """Profiles keyed by agent id, co-partitioned with interaction requests.
 
     Events are folded one at a time, in arrival order; each is acked once the changelog records it
-    wrote are on the broker, so a restart never commits past a profile the changelog lacks.
+    wrote are on the broker, so a restart never commits past a profile the changelog lacks. An
+    event on another partition than its agent's is forwarded there (``agents``: the topic read).
     """
 
-    def __init__(self, store: ProfileStore, dead_letters: faust.TopicT, watch: DeliveryWatch, partitions: int):
+    def __init__(
+        self,
+        store: ProfileStore,
+        agents: faust.TopicT,
+        dead_letters: faust.TopicT,
+        watch: DeliveryWatch,
+        partitions: int,
+    ):
         self.store = store
+        self.agents = agents
         self.dead_letters = dead_letters
         self.watch = watch
         self.partitions = partitions
         self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
             ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
-        # Read by the worker's metrics: agent events applied, by change; events by outcome.
+        # Read by the worker's metrics: agent events applied, by change; events by outcome
+        # (success, dead_letter, error, forwarded: records sent on to their agents' partitions).
         self.changes: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
         self.consumed = 0
@@ -46,6 +57,8 @@ class AgentRegistry:
         self.last_progress: dict[int, float] = {}
         # Requests waiting for their speaker's profile, by agent id: woken only by that agent.
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        # murmur2 is pure Python; a bulk creation asks it once per agent.
+        self._partition_of = functools.lru_cache(maxsize=1 << 16)(partition_for)
 
     def get(self, agent_id: str) -> profiles.Profile | None:
         return self.store.get(agent_id)
@@ -126,11 +139,14 @@ class AgentRegistry:
             change = codec.decode(event.value, *AGENT_EVENTS)
         except codec.DecodeError as exc:
             self.outcomes["dead_letter"] += 1
-            await dead_letter(self.dead_letters, event, exc.reason, exc.detail)
+            await dead_letter(self.dead_letters, event, exc.reason, exc.detail, ids=exc.ids)
             return None
         partition = event.message.partition
         if isinstance(change, AgentsCreated):
             return await self._create_many(event, change)
+        home = self._partition_of(change.agent_id, self.partitions)
+        if home != partition:
+            return await self._misrouted(event, change, [change.agent_id], home)
         if isinstance(change, AgentDeleted):
             self.outcomes["success"] += 1
             if self.store.peek(change.agent_id) is None:
@@ -154,29 +170,68 @@ class AgentRegistry:
         self._wake(change.agent_id)
         return delivered
 
+    async def _misrouted(
+        self, event: faust.EventT, change: Event, strays: list[str], home: int
+    ) -> asyncio.Future[RecordMetadata] | None:
+        """An event whose agents all hash to partition ``home``, read on another: forwarded there as it is, once.
+
+        Clients with another partitioner (librdkafka's CRC32, keyless records) put agents anywhere;
+        stored here, a profile could never be found by its requests, which go where the agent hashes.
+        """
+        if forwarded_from(event.message) is not None:
+            await self._dead_letter_strays(event, change, strays)
+            return None
+        self.outcomes["forwarded"] += 1
+        return await forward(self.agents, event, event.value, strays[0].encode(), home)
+
+    async def _dead_letter_strays(self, event: faust.EventT, change: Event, strays: list[str]) -> None:
+        self.outcomes["dead_letter"] += 1
+        await dead_letter(
+            self.dead_letters,
+            event,
+            "wrong_partition",
+            f"{len(strays)} agents hash to other partitions of {self.partitions} than {event.message.partition}, "
+            f"and the record was forwarded already (do the topic's partitions match SWARMSTREAM_PARTITIONS?); "
+            f"not applied: {', '.join(strays[:20])}",
+            decoded=change,
+        )
+
     async def _create_many(self, event: faust.EventT, change: AgentsCreated) -> asyncio.Future[object] | None:
         partition = event.message.partition
         store, partitions = self.store, self.partitions
         deliveries: list[asyncio.Future[RecordMetadata]] = []
-        strays: list[str] = []
+        # Agents stored elsewhere than their requests are routed to could never be found: forwarded.
+        strays: dict[int, list[AgentSpec]] = defaultdict(list)
+        for spec in change.agents:
+            home = self._partition_of(spec.agent_id, partitions)
+            if home != partition:
+                strays[home].append(spec)
+        if len(strays) == 1 and sum(map(len, strays.values())) == len(change.agents):
+            ((home, specs),) = strays.items()
+            return await self._misrouted(event, change, [spec.agent_id for spec in specs], home)
         for spec in change.agents:
             agent_id = spec.agent_id
-            # Stored elsewhere than its requests are routed to, the agent could never be found.
-            if partition_for(agent_id, partitions) != partition:
-                strays.append(agent_id)
-                continue
-            deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
-            self._wake(agent_id)
+            if self._partition_of(agent_id, partitions) == partition:
+                deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
+                self._wake(agent_id)
         self.changes["created"] += len(deliveries)
-        # Partly applied is still a dead letter: the strays were not created.
-        self.outcomes["dead_letter" if strays else "success"] += 1
-        if strays:
-            await dead_letter(
-                self.dead_letters,
-                event,
-                "wrong_partition",
-                f"{len(strays)} of {len(change.agents)} agents hash to other partitions than {partition}, "
-                f"not created: {', '.join(strays[:20])}",
-                decoded=change,
+        if not strays:
+            self.outcomes["success"] += 1
+        elif forwarded_from(event.message) is not None:
+            # Partly applied is still a dead letter: the strays were not created.
+            await self._dead_letter_strays(
+                event, change, [spec.agent_id for group in strays.values() for spec in group]
             )
+        else:
+            self.outcomes["success"] += 1
+            for home, specs in sorted(strays.items()):
+                # A bulk creation of the agents of one partition each, its id derived: a replay sends the same.
+                part = AgentsCreated(
+                    event_id=derived_id("forwarded", change.event_id, home),
+                    request_id=change.request_id,
+                    created_at=change.created_at,
+                    agents=specs,
+                )
+                self.outcomes["forwarded"] += 1
+                deliveries.append(await forward(self.agents, event, codec.encode(part), part.key, home))
         return asyncio.gather(*deliveries) if deliveries else None

@@ -247,11 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--host", help="bind here (default SWARMSTREAM_METRICS_HOST)")
     metrics.add_argument("--port", type=int, help="default SWARMSTREAM_METRICS_PORT")
     _connection_options(metrics)
-    follow = which.add_parser("interactions", help="print the response stream")
-    follow.add_argument("--agent", help="only this agent's responses")
+    follow = which.add_parser("interactions", help="print the outcome streams: responses and dead letters")
+    follow.add_argument("--agent", help="only this agent's outcomes")
+    follow.add_argument("--request-id", help="only this request's outcomes")
     follow.add_argument("--format", choices=["json", "text"], default="json")
     follow.add_argument("--from-beginning", action="store_true")
-    follow.add_argument("--limit", type=int, help="stop after this many responses")
+    follow.add_argument("--limit", type=int, help="stop after this many outcomes")
     _connection_options(follow)
     return parser
 
@@ -624,7 +625,7 @@ async def _consume(args: argparse.Namespace) -> int:
         from consumers.interactions import follow_interactions
 
         await follow_interactions(
-            settings_from(args), stop, agent=args.agent, text=args.format == "text",
+            settings_from(args), stop, agent=args.agent, request_id=args.request_id, text=args.format == "text",
             from_beginning=args.from_beginning, limit=args.limit, out=sys.stdout,
         )  # fmt: skip
     return 0

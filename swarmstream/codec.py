@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import msgpack
 from pydantic import ValidationError
@@ -14,13 +16,46 @@ CONTENT_TYPE = "application/x-msgpack"
 E = TypeVar("E", bound=Event)
 
 
-class DecodeError(ValueError):
-    """Bytes that are not a valid event; ``reason`` is a stable machine-readable code."""
+@dataclass(frozen=True)
+class EnvelopeIds:
+    """The ids a record's map carries, each only where it is a usable id (a string of 1 to 128 characters).
 
-    def __init__(self, reason: str, detail: str) -> None:
+    What a dead letter of an event that failed validation can still say about it: the publisher
+    waiting for ``request_id`` hears back even when the rest of its event is wrong.
+    """
+
+    event_id: str | None = None
+    request_id: str | None = None
+    agent_id: str | None = None
+
+    @classmethod
+    def of(cls, fields: Mapping[Any, Any] | Event | None) -> EnvelopeIds:
+        if fields is None:
+            return cls()
+        if isinstance(fields, Event):
+            return cls(fields.event_id, fields.request_id, getattr(fields, "agent_id", None))
+        return cls(*(_usable_id(fields.get(name)) for name in ("event_id", "request_id", "agent_id")))
+
+
+def _usable_id(value: object) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a valid event; ``reason`` is a stable machine-readable code.
+
+    ``fields`` is the decoded map when the bytes were one (None for bytes that are not a msgpack map).
+    """
+
+    def __init__(self, reason: str, detail: str, fields: dict[Any, Any] | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.fields = fields
+
+    @property
+    def ids(self) -> EnvelopeIds:
+        return EnvelopeIds.of(self.fields)
 
 
 def encode(event: Event) -> bytes:
@@ -37,6 +72,11 @@ def headers(event: Event) -> list[tuple[str, bytes]]:
 
 def decode(data: bytes | None, *expected: type[E]) -> E:
     """Decode one event; ``expected`` restricts which event classes are acceptable."""
+    return validate(unpack(data), *expected)
+
+
+def unpack(data: bytes | None) -> dict[Any, Any]:
+    """The record's msgpack map, not yet validated; :class:`DecodeError` when it is not one."""
     if not data:
         raise DecodeError("malformed_payload", "empty value")
     try:
@@ -45,19 +85,25 @@ def decode(data: bytes | None, *expected: type[E]) -> E:
         raise DecodeError("malformed_payload", f"not msgpack: {exc}") from None
     if not isinstance(fields, dict):
         raise DecodeError("malformed_payload", f"expected a map, got {type(fields).__name__}")
+    return fields
+
+
+def validate(fields: dict[Any, Any], *expected: type[E]) -> E:
+    """The event a decoded map holds; :class:`DecodeError` (carrying the map) when it holds none."""
     version = fields.get("schema_version")
     if version != SCHEMA_VERSION:
         raise DecodeError(
-            "unsupported_schema_version", f"schema_version {version!r}, this build reads {SCHEMA_VERSION}"
+            "unsupported_schema_version", f"schema_version {version!r}, this build reads {SCHEMA_VERSION}", fields
         )
-    cls = EVENT_TYPES.get(fields.get("type"))  # type: ignore[arg-type]
+    kind = fields.get("type")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise DecodeError("unknown_event_type", f"type {fields.get('type')!r}")
+        raise DecodeError("unknown_event_type", f"type {kind!r}", fields)
     if expected and cls not in expected:
         names = ", ".join(sorted(c.model_fields["type"].default for c in expected))
-        raise DecodeError("unexpected_event_type", f"type {fields['type']!r} on a topic for {names}")
+        raise DecodeError("unexpected_event_type", f"type {kind!r} on a topic for {names}", fields)
     try:
         return cls.model_validate(fields)  # type: ignore[return-value]
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise DecodeError("invalid_fields", problems) from None
+        raise DecodeError("invalid_fields", problems, fields) from None

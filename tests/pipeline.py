@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
+import aiohttp
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from producers.publisher import EventPublisher
 from streams import profiles
@@ -62,13 +64,15 @@ class TopicReader:
 
 
 class RunningPipeline:
-    """A worker process plus readers of the response and dead-letter topics, and a publisher.
+    """Worker processes plus readers of the response and dead-letter topics, and a publisher.
 
     ``async with RunningPipeline(settings) as pipe:`` then ``pipe.publisher``, ``pipe.responses``,
-    ``pipe.dead_letters``, ``pipe.stack.start_worker()``.
+    ``pipe.dead_letters``, ``pipe.stack.start_worker()``. ``metrics_ports``: one worker each, serving
+    ``/metrics`` there, and the block starts once each has partitions; else one worker without.
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, metrics_ports: list[int] | None = None):
+        self.metrics_ports = metrics_ports
         self.stack = LocalStack(settings)
         self.responses = TopicReader(settings, settings.responses_topic, InteractionResponded)
         self.dead_letters = TopicReader(settings, settings.deadletter_topic, DeadLetter)
@@ -77,7 +81,12 @@ class RunningPipeline:
     async def __aenter__(self) -> RunningPipeline:
         await ensure_topics(self.stack.settings)
         self.stack.__enter__()
-        self.worker = self.stack.start_worker(loglevel="info")
+        if self.metrics_ports is None:
+            self.worker = self.stack.start_worker(loglevel="info")
+        else:
+            for port in self.metrics_ports:
+                self.worker = self.stack.start_worker(loglevel="info", metrics_port=port)
+            await self.stack.until_assigned(self.metrics_ports, 120)
         for part in (self.responses, self.dead_letters, self.publisher):
             await part.__aenter__()
         return self
@@ -86,6 +95,18 @@ class RunningPipeline:
         for part in (self.publisher, self.dead_letters, self.responses):
             await part.__aexit__(*exc)
         self.stack.__exit__(*exc)
+
+
+async def scrape(port: int, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of metric ``name`` a process serves on ``port``, by their labels."""
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as answer:
+        text = await answer.text()
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
 
 
 async def read_topic(settings: Settings, topic: str, event_type: type[E]) -> list[tuple[int, int, E]]:

@@ -10,9 +10,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
-import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
-
 from consumers.graph import GraphConsumer
 from producers.communities import assign_communities
 from producers.personas import persona_batches
@@ -106,7 +103,8 @@ class AsyncAgentManager:
             ports = [free_port() for _ in range(workers)]
             for port in ports:
                 self._stack.start_worker(metrics_port=port)
-            await self._watch(self._until_assigned(ports))
+            # Group joins on the embedded broker take 5-20 s.
+            await self._watch(self._stack.until_assigned(ports, self.config.connect_timeout_s + 60))
             self._publisher = EventPublisher(self.settings)
             await self._publisher.__aenter__()
             self._graph = GraphConsumer(self.settings, group_suffix=f"graph-api-{session}")
@@ -281,25 +279,6 @@ class AsyncAgentManager:
     async def _watch(self, work: Awaitable[None]) -> None:
         """Await ``work``, failing at once if a worker this manager started, or its graph consumer, dies."""
         await self._require(self._stack).watch(work, self._check_graph)
-
-    async def _until_assigned(self, ports: list[int]) -> None:
-        """Until each worker started here has been given partitions (its ``/metrics`` counts rebalances)."""
-        deadline = asyncio.get_running_loop().time() + self.config.connect_timeout_s + 60  # group joins: 5-20 s
-        async with aiohttp.ClientSession() as session:
-            for port in ports:
-                while True:
-                    with contextlib.suppress(aiohttp.ClientError):
-                        async with session.get(f"http://{self.settings.metrics_host}:{port}/metrics") as answer:
-                            text = await answer.text()
-                        if any(
-                            sample.name == "swarmstream_rebalances_total" and sample.value >= 1
-                            for family in text_string_to_metric_families(text)
-                            for sample in family.samples
-                        ):
-                            break
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise TimeoutError("a stream worker was given no partitions in time (see its log)")
-                    await asyncio.sleep(0.25)
 
     async def _until(self, condition: Callable[[], bool]) -> None:
         deadline = asyncio.get_running_loop().time() + self.config.response_timeout_s

@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
@@ -67,6 +70,26 @@ class LocalStack:
         )
         self.workers.append(worker)
         return worker
+
+    async def until_assigned(self, ports: Iterable[int], timeout_s: float) -> None:
+        """Until each worker serving ``/metrics`` on these ports has been given partitions (it counts rebalances)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        async with aiohttp.ClientSession() as session:
+            for port in ports:
+                while True:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with session.get(f"http://{self.settings.metrics_host}:{port}/metrics") as answer:
+                            text = await answer.text()
+                        if any(
+                            sample.name == "swarmstream_rebalances_total" and sample.value >= 1
+                            for family in text_string_to_metric_families(text)
+                            for sample in family.samples
+                        ):
+                            break
+                    self.check_workers()
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise TimeoutError("a stream worker was given no partitions in time (see its log)")
+                    await asyncio.sleep(0.25)
 
     def check_workers(self) -> None:
         """Raise, with its log, if a worker started here has exited (other than killed on purpose)."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+import msgpack
+
 from producers.personas import persona_batches, personas
 from streams.faust_compat import DeliveryWatch
 from streams.profile_store import ProfileStore
+from streams.publishing import FORWARDED_HEADER
 from streams.registry import AgentRegistry
 from swarmstream import codec
-from swarmstream.events import AgentDeleted, AgentUpdated, DeadLetter
+from swarmstream.events import AgentDeleted, AgentsCreated, AgentUpdated, DeadLetter
 from swarmstream.partitions import partition_for
 from tests.streams.fake_table import RecordingProducer, fake_table, fake_topic
 
@@ -18,17 +21,24 @@ GRACE_S = 0.2
 PARTITIONS = 4
 
 
-def make_registry(producer: RecordingProducer | None = None, cache_size: int = 100) -> AgentRegistry:
+def make_registry(
+    producer: RecordingProducer | None = None, cache_size: int = 100, partitions: int = PARTITIONS
+) -> AgentRegistry:
     producer = producer or RecordingProducer()
     store = ProfileStore(fake_table(producer), cache_size)
-    return AgentRegistry(store, fake_topic(producer, "dead-letters"), DeliveryWatch(committed={}.get), PARTITIONS)
+    return AgentRegistry(
+        store, fake_topic(producer, "agents"), fake_topic(producer, "dead-letters"), DeliveryWatch(committed={}.get),
+        partitions,
+    )  # fmt: skip
 
 
-def agent_event(change, partition: int | None = None) -> SimpleNamespace:
+def agent_event(change, partition: int | None = None, headers: list | None = None) -> SimpleNamespace:
     if partition is None:
         partition = partition_for(change.key.decode(), PARTITIONS)
     value = codec.encode(change)
-    message = SimpleNamespace(partition=partition, topic="agents", offset=0, key=change.key, value=value)
+    message = SimpleNamespace(
+        partition=partition, topic="agents", offset=0, key=change.key, value=value, headers=headers or []
+    )  # fmt: skip
     return SimpleNamespace(value=value, message=message)
 
 
@@ -39,7 +49,7 @@ async def fold(registry: AgentRegistry, event: SimpleNamespace) -> None:
 
 
 async def test_a_waiter_gets_its_profile_when_its_agent_arrives():
-    registry = make_registry()
+    registry = make_registry(partitions=1)  # every agent on partition 0
     first, second = personas(2, seed=1)
     waiting = asyncio.create_task(registry.wait_for(second.agent_id, 0, GRACE_S, 5))
     await asyncio.sleep(0)
@@ -53,7 +63,7 @@ async def test_a_waiter_gets_its_profile_when_its_agent_arrives():
 
 
 async def test_an_idle_partition_ends_the_wait_with_none():
-    registry = make_registry()
+    registry = make_registry(partitions=1)  # every agent on partition 0
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert await registry.wait_for("agent-404", 3, GRACE_S, 5) is None
@@ -62,7 +72,7 @@ async def test_an_idle_partition_ends_the_wait_with_none():
 
 
 async def test_progress_on_the_partition_keeps_it_waiting_up_to_the_limit():
-    registry = make_registry()
+    registry = make_registry(partitions=1)  # every agent on partition 0
     loop = asyncio.get_running_loop()
     started = loop.time()
     others = list(personas(12, seed=2))
@@ -138,17 +148,56 @@ async def test_replaying_the_same_events_leaves_the_table_and_changelog_identica
     assert dead_letters(producer) == []
 
 
-async def test_agents_on_the_wrong_partition_and_updates_of_unknown_agents_are_dead_lettered():
+async def test_agents_on_the_wrong_partition_are_forwarded_to_their_own_once():
     producer = RecordingProducer()
     registry = make_registry(producer)
-    (batch,) = persona_batches(3, seed=4, partitions=1, batch_size=10)  # one partition: mixed for 4
+    (batch,) = persona_batches(6, seed=4, partitions=1, batch_size=10)  # one partition: mixed for 4
     home = partition_for(batch.agents[0].agent_id, PARTITIONS)
-    strays = [spec.agent_id for spec in batch.agents if partition_for(spec.agent_id, PARTITIONS) != home]
-    assert strays, "the seed gives agents of several partitions"
+    strays = [spec for spec in batch.agents if partition_for(spec.agent_id, PARTITIONS) != home]
+    assert len({partition_for(spec.agent_id, PARTITIONS) for spec in strays}) >= 2, "the seed spreads them"
     await fold(registry, agent_event(batch, home))
-    await fold(registry, agent_event(AgentUpdated(agent_id="agent-9999999", name="Nobody")))
+    assert len(registry.store) == len(batch.agents) - len(strays), "its own partition's agents are created here"
+
+    forwarded = [(key, value, partition) for topic, key, value, partition in producer.sent if topic == "agents"]
+    parts = [codec.decode(value, AgentsCreated) for _, value, _ in forwarded]
+    assert sorted(spec.agent_id for part in parts for spec in part.agents) == sorted(s.agent_id for s in strays)
+    for (key, _, partition), part in zip(forwarded, parts, strict=True):
+        assert {partition_for(spec.agent_id, PARTITIONS) for spec in part.agents} == {partition}
+        assert key == part.key and part.request_id == batch.request_id
+    replay = RecordingProducer()
+    await fold(make_registry(replay), agent_event(batch, home))
+    assert [v for t, _, v, _ in replay.sent if t == "agents"] == [v for _, v, _ in forwarded], "a replay sends the same"
+    assert registry.outcomes["forwarded"] == len(parts) and dead_letters(producer) == []
+
+
+async def test_a_single_agent_event_is_forwarded_as_it_is_and_a_second_misrouting_is_a_dead_letter():
+    producer = RecordingProducer()
+    registry = make_registry(producer)
+    (spec,) = personas(1, seed=5)
+    home = partition_for(spec.agent_id, PARTITIONS)
+    wrong = (home + 1) % PARTITIONS
+    event = agent_event(spec, wrong)
+    await fold(registry, event)
+    assert producer.sent == [("agents", spec.key, event.value, home)], "same bytes, to the agent's partition"
+    assert registry.get(spec.agent_id) is None
+
+    await fold(registry, agent_event(spec, wrong, headers=[(FORWARDED_HEADER, f"{wrong}:0:0".encode())]))
+    (letter,) = dead_letters(producer)
+    assert letter.reason == "wrong_partition" and letter.request_id == spec.request_id
+    assert registry.get(spec.agent_id) is None
+
+
+async def test_updates_of_unknown_agents_and_invalid_events_are_dead_lettered_with_their_request_ids():
+    producer = RecordingProducer()
+    registry = make_registry(producer)
+    update = AgentUpdated(agent_id="agent-9999999", name="Nobody")
+    await fold(registry, agent_event(update))
+    invalid = {**msgpack.unpackb(codec.encode(update)), "name": 7}
+    value = msgpack.packb(invalid)
+    message = SimpleNamespace(partition=0, topic="agents", offset=1, key=None, value=value, headers=[])
+    await fold(registry, SimpleNamespace(value=value, message=message))
 
     letters = dead_letters(producer)
-    assert [letter.reason for letter in letters] == ["wrong_partition", "unknown_agent"]
-    assert all(stray in letters[0].detail for stray in strays)
-    assert len(registry.store) == 3 - len(strays)
+    assert [letter.reason for letter in letters] == ["unknown_agent", "invalid_fields"]
+    assert [letter.request_id for letter in letters] == [update.request_id] * 2
+    assert letters[1].agent_id == update.agent_id
