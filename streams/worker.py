@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 import faust
 from aiokafka.errors import UnknownTopicOrPartitionError
 
 from streams.app import BrokerDataLost, create_app
+from swarmstream.runtime.lifeline import exit_after
 from swarmstream.runtime.loop import use_uvloop
 from swarmstream.settings import Settings
 
@@ -19,11 +22,29 @@ from swarmstream.settings import Settings
 EXIT_BROKER_DATA_LOST = 3
 
 
+class BoundedWorker(faust.Worker):
+    """A faust worker whose shutdown on SIGTERM or SIGINT ends within a grace period.
+
+    faust's graceful stop commits and leaves the group; with the broker gone (killed with the
+    parent that started both, say) it waits forever, and the worker lived on as an orphan.
+    """
+
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        # Replace mode's handlers with ones that arm the deadline first, then stop as mode does.
+        self.loop.add_signal_handler(signal.SIGTERM, self._stop_within_grace, signal.SIGTERM, self._on_sigterm)
+        self.loop.add_signal_handler(signal.SIGINT, self._stop_within_grace, signal.SIGINT, self._on_sigint)
+
+    def _stop_within_grace(self, signum: signal.Signals, stop: Callable[[], None]) -> None:
+        exit_after(code=128 + signum, why=f"the worker's shutdown after {signum.name}")
+        stop()
+
+
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:
-    """Block until the worker is stopped (SIGTERM / Ctrl-C)."""
+    """Block until the worker is stopped (SIGTERM / Ctrl-C); it is gone within a grace period then."""
     use_uvloop()
     stream_app = create_app(settings)
-    worker = faust.Worker(stream_app.app, loglevel=loglevel, quiet=True)
+    worker = BoundedWorker(stream_app.app, loglevel=loglevel, quiet=True)
     # faust's terminal spinner sets the root logger to DEBUG so that it turns on every record: each
     # debug call in faust and aiokafka then builds a record (3 % of the worker's CPU at 900 events/s).
     worker.spinner = None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from swarmstream.runtime.lifeline import stop_on_signals
 from swarmstream.runtime.loop import tune_gc
 from swarmstream.settings import Settings
 
@@ -336,8 +337,10 @@ def _demo(args: argparse.Namespace) -> int:
             simulator_args=_simulator_argv(args),
         )
     )
-    print(summary.to_json() if args.json else summary.render())
-    return 0 if summary.interactions_answered + summary.dead_lettered == summary.interactions_requested else 1
+    print(summary.to_json() if args.json else summary.render(), flush=True)
+    if summary.partial:
+        return 128 + signal.Signals[summary.interrupted_by or "SIGINT"]
+    return 0 if summary.settled else 1
 
 
 def _graph(args: argparse.Namespace) -> int:
@@ -379,8 +382,7 @@ async def _detect(store: Any, publish_to: Settings | None, every_s: float | None
     from swarmstream.transport import ensure_topics
 
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    stop_on_signals(lambda _: stop.set())
     if publish_to is not None:
         await ensure_topics(publish_to)
     while True:
@@ -460,9 +462,7 @@ def _run_until_signal(coro: Any) -> None:
 
     async def runner() -> None:
         task = asyncio.ensure_future(coro)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+        stop_on_signals(lambda _: task.cancel())
         await task
 
     asyncio.run(runner())
@@ -595,9 +595,7 @@ async def _report(args: argparse.Namespace) -> int:
 
 async def _consume(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(lambda _: stop.set())
     if args.what in ("graph", "metrics"):
         if args.what == "graph":
             from consumers.graph import GraphConsumer

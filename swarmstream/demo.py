@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import signal
 import time
 from dataclasses import asdict, dataclass
 
@@ -13,8 +14,9 @@ from consumers.metrics import MetricsConsumer
 from producers.personas import agent_id, persona_batches
 from producers.publisher import EventPublisher
 from producers.requests import random_requests
-from swarmstream.progress import Progress, progress_bar
+from swarmstream.progress import Progress, Tally, progress_bar
 from swarmstream.registration import wait_for_registration
+from swarmstream.runtime.lifeline import stop_on_signals
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.transport import ensure_topics
@@ -36,14 +38,26 @@ class DemoSummary:
     peak_inflight_llm_calls: int
     graph_nodes: int
     graph_edges: int
+    # Interrupted (SIGINT, SIGTERM): the figures so far, and the signal and the stage it came in.
+    partial: bool = False
+    interrupted_by: str | None = None
+    stage: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Every interaction requested was answered or dead-lettered, and the run was not cut short."""
+        return not self.partial and self.interactions_answered + self.dead_lettered == self.interactions_requested
 
     def render(self) -> str:
         def ms(value: float) -> str:
             return "n/a" if math.isnan(value) else f"{value:.1f} ms"
 
+        title = "swarmstream demo summary"
+        if self.partial:
+            title += f" (PARTIAL: interrupted by {self.interrupted_by} while {self.stage})"
         return "\n".join(
             [
-                "swarmstream demo summary",
+                title,
                 f"  agents registered      {self.agents_registered:,}",
                 f"  interactions answered  {self.interactions_answered:,} of {self.interactions_requested:,}",
                 f"  dead-lettered          {self.dead_lettered:,}",
@@ -60,6 +74,17 @@ class DemoSummary:
 
     def to_json(self) -> str:
         return json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()})
+
+
+@dataclass
+class _Run:
+    """What the demo has done so far: enough for a summary at any point."""
+
+    stage: str = "starting the pipeline"
+    registered: int = 0
+    requested: int = 0
+    interactions_started: float | None = None
+    interactions_s: float | None = None
 
 
 async def run_demo(
@@ -81,46 +106,48 @@ async def run_demo(
     # Generous: group joins on the embedded broker alone take up to ~20 s.
     timeout_s = timeout_s or 120 + (agents + interactions) / 100
     started = time.monotonic()
+    run = _Run()
+    # SIGINT or SIGTERM: stop where we are, stop every process started here, and still print a summary.
+    interrupted: list[str] = []
+    task = asyncio.current_task()
+    assert task is not None
+
+    def interrupt(signum: signal.Signals) -> None:
+        if not interrupted:
+            interrupted.append(signum.name)
+            task.cancel()
+
+    # Room to stop the children (each SIGTERM, then SIGKILL after 10 s) and print the summary.
+    stop_on_signals(interrupt, grace_s=60)
     with LocalStack(settings, simulator_args) as stack:
         # This run's graph only: a file left by an earlier run would be counted in.
         settings = stack.settings.model_copy(update={"graph_db_path": str(stack.run_dir / "graph.sqlite3")})
-        await ensure_topics(settings)
-        for _ in range(workers):
-            stack.start_worker()
-
         stop = asyncio.Event()
         metrics, graph = MetricsConsumer(settings), GraphConsumer(settings)
-        runners = [asyncio.create_task(metrics.run(stop)), asyncio.create_task(graph.run(stop))]
+        runners: list[asyncio.Task[None]] = []
         try:
-            async with EventPublisher(settings) as publisher:
-                with progress_bar(agents, "publish agents", show_progress, "agents") as bar:
-                    await publisher.publish(
-                        settings.agents_topic,
-                        persona_batches(agents, seed, settings.partitions, settings.agent_batch_size),
-                        bar,
-                    )
-                with progress_bar(agents, "register agents", show_progress, "agents") as bar:
-                    ids = {agent_id(i) for i in range(agents)}
-                    await stack.watch(wait_for_registration(settings, ids, timeout_s, bar.update))
-
-                interactions_started = time.monotonic()
-                with progress_bar(interactions, "publish interactions", show_progress) as bar:
-                    await publisher.publish_requests(random_requests(interactions, agents, seed), bar)
-            with progress_bar(interactions, "answer interactions", show_progress) as bar:
-                await stack.watch(_until_settled(metrics, interactions, timeout_s, bar))
-            interactions_s = time.monotonic() - interactions_started
-            # The graph consumer reads the same responses; let it catch up before counting.
-            await stack.watch(_until_graph_caught_up(graph, metrics, timeout_s=60))
+            await ensure_topics(settings)
+            for _ in range(workers):
+                stack.start_worker()
+            runners += [asyncio.create_task(metrics.run(stop)), asyncio.create_task(graph.run(stop))]
+            await _society(stack, settings, metrics, graph, run, agents, interactions, seed, timeout_s, show_progress)
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+            task.uncancel()
         finally:
             stop.set()
-            await asyncio.gather(*runners, return_exceptions=True)
-
+            # Bounded: with the broker gone (a signal to the whole process group), consumers may not stop.
+            await asyncio.wait(runners, timeout=10) if runners else None
         result = metrics.stats.summary()
         nodes, edges = graph.store.counts()
         graph.store.close()
+    if run.interactions_s is None and run.interactions_started is not None:
+        run.interactions_s = time.monotonic() - run.interactions_started
+    interactions_s = run.interactions_s or 0.0
     return DemoSummary(
-        agents_registered=agents,
-        interactions_requested=interactions,
+        agents_registered=run.registered,
+        interactions_requested=run.requested,
         interactions_answered=result.answered,
         dead_lettered=result.dead_lettered,
         duplicates=result.duplicates,
@@ -133,7 +160,58 @@ async def run_demo(
         peak_inflight_llm_calls=result.peak_inflight,
         graph_nodes=nodes,
         graph_edges=edges,
+        partial=bool(interrupted),
+        interrupted_by=interrupted[0] if interrupted else None,
+        stage=run.stage if interrupted else None,
     )
+
+
+async def _society(
+    stack: LocalStack,
+    settings: Settings,
+    metrics: MetricsConsumer,
+    graph: GraphConsumer,
+    run: _Run,
+    agents: int,
+    interactions: int,
+    seed: int,
+    timeout_s: float,
+    show_progress: bool,
+) -> None:
+    """The demo's stages, each recorded in ``run`` as it goes."""
+    async with EventPublisher(settings) as publisher:
+        run.stage = "publishing agents"
+        with progress_bar(agents, "publish agents", show_progress, "agents") as bar:
+            await publisher.publish(
+                settings.agents_topic,
+                persona_batches(agents, seed, settings.partitions, settings.agent_batch_size),
+                bar,
+            )
+        run.stage = "registering agents"
+        with progress_bar(agents, "register agents", show_progress, "agents") as bar:
+            ids = {agent_id(i) for i in range(agents)}
+            registered = Tally(bar)
+            try:
+                await stack.watch(wait_for_registration(settings, ids, timeout_s, registered.update))
+            finally:
+                run.registered = registered.count
+
+        run.stage = "publishing interactions"
+        run.interactions_started = time.monotonic()
+        with progress_bar(interactions, "publish interactions", show_progress) as bar:
+            published = Tally(bar)
+            try:
+                await publisher.publish_requests(random_requests(interactions, agents, seed), published)
+            finally:
+                run.requested = published.count
+    run.stage = "answering interactions"
+    with progress_bar(interactions, "answer interactions", show_progress) as bar:
+        await stack.watch(_until_settled(metrics, interactions, timeout_s, bar))
+    run.interactions_s = time.monotonic() - run.interactions_started
+    run.stage = "waiting for the graph"
+    # The graph consumer reads the same responses; let it catch up before counting.
+    await stack.watch(_until_graph_caught_up(graph, metrics, timeout_s=60))
+    run.stage = "done"
 
 
 async def _until_settled(metrics: MetricsConsumer, expected: int, timeout_s: float, bar: Progress) -> None:

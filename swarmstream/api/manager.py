@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import random
 import time
@@ -45,8 +46,11 @@ def _chunks(items: Sequence[Event], size: int) -> Iterable[Sequence[Event]]:
 class AsyncAgentManager:
     """Create agents, befriend them, group them and make them talk, through Kafka.
 
-    ``async with AsyncAgentManager(max_concurrent=20, batch_size=100) as manager:``. It starts what is
-    not configured (embedded broker, LLM simulator, stream workers) and stops it on exit. Agent
+    ``async with AsyncAgentManager(max_concurrent=20, batch_size=100) as manager:``, or as the source
+    design writes it, ``manager = AsyncAgentManager(...)`` and calls, then ``await manager.close()``. It
+    starts what is not configured (embedded broker, LLM simulator, stream workers) on entry or on the
+    first call, and stops it on exit, on ``close()``, or at the latest when the event loop or the
+    interpreter ends. Agent
     creations are ``agents.created`` events the workers register; interactions are requests answered
     by the workers; friendships are friend requests decided by the agents and recorded by a graph
     consumer this manager runs (its own group, store and cap).
@@ -71,6 +75,10 @@ class AsyncAgentManager:
         self._rng = random.Random(self.config.seed)
         # Reply readers open now: one per call in progress (a cancelled call closes its own).
         self.open_readers: set[ReplyReader] = set()
+        self._started = False
+        self._starting = asyncio.Lock()
+        # Closes the manager when the event loop ends (asyncio.run cancels every task left then).
+        self._closer: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> AsyncAgentManager:
         await self.start()
@@ -80,12 +88,21 @@ class AsyncAgentManager:
         await self.close()
 
     async def start(self) -> None:
-        """Start what is not configured, create the topics, and the graph consumer."""
+        """Start what is not configured, create the topics, and the graph consumer; the first call does it too."""
+        async with self._starting:
+            if not self._started:
+                await self._start()
+                self._started = True
+
+    async def _start(self) -> None:
         simulator_args = []
         if self.config.simulator_latency_ms is not None:
             simulator_args = ["--latency", "fixed", "--latency-ms", str(self.config.simulator_latency_ms)]
         embedded = not self.settings.bootstrap_servers
         self._stack = LocalStack(self.settings, simulator_args)
+        # Whatever happens to the loop, the child processes stop with the interpreter.
+        atexit.register(self._stack.stop)
+        self._closer = asyncio.create_task(self._close_with_loop(), name="AsyncAgentManager.close-with-loop")
         try:
             self._stack.start()
             session = uuid.uuid4().hex[:8]
@@ -113,7 +130,18 @@ class AsyncAgentManager:
             await self.close()
             raise
 
+    async def _close_with_loop(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+
     async def close(self) -> None:
+        """Stop what this manager started; it can be started again by another call."""
+        if self._closer is not None and self._closer is not asyncio.current_task():
+            self._closer.cancel()
+        self._closer = None
         self._stop.set()
         if self._graph_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -124,7 +152,10 @@ class AsyncAgentManager:
             await self._publisher.__aexit__(None, None, None)
         if self._stack is not None:
             self._stack.stop()
+            atexit.unregister(self._stack.stop)
         self._publisher = self._graph = self._graph_task = self._stack = None
+        self._stop = asyncio.Event()
+        self._started = False
 
     # ---- the source design's calls
 
@@ -132,6 +163,7 @@ class AsyncAgentManager:
         """Create ``count`` agents (seeded personas) and return them once the workers have registered them."""
         if count < 1:
             raise ValueError("count must be at least 1")
+        await self.start()
         start, self._next_agent = self._next_agent, self._next_agent + count
         events = list(
             persona_batches(count, self.config.seed, self.settings.partitions, self.config.batch_size, start=start)
@@ -156,6 +188,7 @@ class AsyncAgentManager:
         ids = agent_ids(agents)
         if len(ids) < 2:
             raise ValueError("friendships need at least 2 agents")
+        await self.start()
         graph = self._require(self._graph)
         pairs: set[tuple[str, str]] = set()
         for agent in ids:
@@ -182,6 +215,7 @@ class AsyncAgentManager:
         Returns once every member's profile says its community.
         """
         members, updates = assign_communities(agent_ids(agents), list(community_names), max_members_per_community)
+        await self.start()
         self._mark_start()
         await self._publish(self.settings.agents_topic, updates)
         wanted = {agent: name for name, group in members.items() for agent in group}
@@ -205,6 +239,7 @@ class AsyncAgentManager:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         requests = [InteractionRequested(agent_id=agent, context=context) for agent in agent_ids(agents)]
+        await self.start()
         # Closed with this iterator: its reader stops now, not when the garbage collector gets to it.
         async with contextlib.aclosing(self._interact(requests, batch_size, self.config.batch_size)) as batches:
             async for batch in batches:
@@ -290,5 +325,5 @@ class AsyncAgentManager:
     @staticmethod
     def _require(part: T | None) -> T:
         if part is None:
-            raise RuntimeError("the manager is not started: use `async with AsyncAgentManager(...) as manager`")
+            raise RuntimeError("the manager was closed while a call was in progress")
         return part

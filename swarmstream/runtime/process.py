@@ -16,15 +16,21 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: Linux sends it SIGTERM when the parent dies.
+def _die_with_parent(parent: int) -> None:
+    # Runs in the child between fork and exec: Linux sends it SIGTERM when the parent dies. Our
+    # processes end within a grace period then (runtime/lifeline.py). A parent already gone before
+    # the prctl took effect would never send it: then the child does not start at all.
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _before_exec(cores: set[int] | None) -> Callable[[], None]:
+    parent = os.getpid()
+
     def setup() -> None:
-        _die_with_parent()
+        _die_with_parent(parent)
         if cores:
             # Before exec, so every thread the child starts inherits the affinity.
             os.sched_setaffinity(0, cores)

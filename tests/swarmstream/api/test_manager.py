@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from contextlib import aclosing
 
@@ -105,8 +109,47 @@ async def test_leaving_a_stream_early_closes_its_reader(settings, start_simulato
         assert not manager.open_readers
 
 
-def test_calls_before_start_say_how_to_start():
-    manager = AsyncAgentManager(max_concurrent=5)
-    assert manager.config.max_concurrent == 5 and manager.settings.max_concurrent == 5
-    with pytest.raises(RuntimeError, match="async with AsyncAgentManager"):
-        asyncio.run(manager.create_agents_async(3))
+async def test_the_first_call_starts_the_manager_and_close_stops_it(settings, start_simulator):
+    """As the source design writes it: no ``async with``, calls, then ``close()``."""
+    config = AsyncConfig(
+        settings=settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")}), workers=1
+    )
+    manager = AsyncAgentManager(config=config)
+    agents = await manager.create_agents_async(count=10)
+    assert len(agents) == 10
+    results = [r async for batch in manager.stream_interactions(agents[:3], context="hi") for r in batch]
+    assert sorted(r.agent_id for r in results) == sorted(a.agent_id for a in agents[:3])
+    (worker,) = manager._stack.workers
+    await manager.close()
+    assert not worker.alive()
+    assert manager.get_performance_metrics()["total_operations"] == 3
+
+
+FORGETS_CLOSE = textwrap.dedent(
+    """
+    import asyncio
+    from swarmstream import AsyncAgentManager, AsyncConfig
+
+    async def main():
+        manager = AsyncAgentManager(config=AsyncConfig(max_concurrent=5, batch_size=10))
+        agents = await manager.create_agents_async(count=20)
+        stack = manager._stack
+        children = [stack.broker.child, stack.simulator, *stack.workers]
+        print(len(agents), *(child.pid for child in children), flush=True)
+        # No close(): the end of asyncio.run must stop what the first call started.
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_script_that_forgets_close_leaves_nothing_running(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", FORGETS_CLOSE], cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, *pids = map(int, done.stdout.split())
+    assert count == 20 and len(pids) == 3
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
