@@ -105,7 +105,7 @@ class InteractionProcessor:
         self.consumed = 0
         # Requests read but not started (a bulk record's rest), and started but not ended.
         self._backlog: deque[tuple[_Record, int, InteractionRequested | BadRequest]] = deque()
-        self._running: set[asyncio.Task[None]] = set()  # requests, and whole records' dead letters
+        self._running: set[asyncio.Task[None]] = set()  # requests, and whole records forwarded
         # Recent request event ids -> where each was read (partition, offset, index in the record).
         self._recent: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
         # murmur2 is pure Python (2.3 µs); a speaker asks again and again, a cache hit costs 0.1 µs.

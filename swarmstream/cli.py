@@ -112,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--host", default="127.0.0.1")
     broker.add_argument("--port", type=int, default=9092)
 
-    topics = commands.add_parser("topics", help="create the pipeline's topics (idempotent)")
+    topics = commands.add_parser("topics", help="create the pipeline's topics with their configs (idempotent)")
+    topics.add_argument(
+        "--check", action="store_true", help="create nothing: report topics that are missing or differ, and the fixes"
+    )
     _connection_options(topics)
 
     sim = commands.add_parser("llm-sim", help="run the OpenAI-compatible LLM simulator")
@@ -298,12 +301,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         return _bench(args)
     if args.command == "topics":
-        from swarmstream.transport import ensure_topics
-
-        settings = settings_from(args)
-        asyncio.run(ensure_topics(settings))
-        print(f"topics ready: {settings.topic_prefix}.* with {settings.partitions} partitions", file=sys.stderr)
-        return 0
+        return asyncio.run(_topics(settings_from(args), args.check))
     if args.command == "worker":
         from streams.worker import run_worker
 
@@ -341,6 +339,22 @@ def _demo(args: argparse.Namespace) -> int:
     if summary.partial:
         return 128 + signal.Signals[summary.interrupted_by or "SIGINT"]
     return 0 if summary.settled else 1
+
+
+async def _topics(settings: Settings, check: bool) -> int:
+    from swarmstream.topics import topic_specs
+    from swarmstream.transport import check_topics, ensure_topics
+
+    problems = await (check_topics(settings) if check else ensure_topics(settings))
+    for problem in problems:
+        print(f"{problem.topic}: {problem.problem}\n  fix: {problem.fix}", file=sys.stderr)
+    if check:
+        count = len(topic_specs(settings))
+        verdict = f"{len(problems)} problem(s)" if problems else "all as declared"
+        print(f"{count} topics checked ({settings.topic_prefix}.*, {settings.partitions} partitions): {verdict}")
+        return 1 if problems else 0
+    print(f"topics ready: {settings.topic_prefix}.* with {settings.partitions} partitions", file=sys.stderr)
+    return 0
 
 
 def _graph(args: argparse.Namespace) -> int:

@@ -39,7 +39,14 @@ class Settings(BaseSettings):
     bootstrap_servers: str | None = None
     topic_prefix: str = "swarmstream"
     partitions: int = Field(12, ge=1, le=10_000)
+    # Copies of every partition: 1 for the embedded broker and one-broker clusters, 3 in production
+    # (min.insync.replicas is then 2: with acks=all a write survives the loss of any one broker).
     replication_factor: int = Field(1, ge=1)
+    # How long the requests, responses and dead-letter topics keep records (ms; -1: forever). Agents
+    # and communities are kept forever, the profiles changelog is compacted (swarmstream/topics.py).
+    requests_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    responses_retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    deadletters_retention_ms: int = Field(30 * 24 * 3600 * 1000, ge=-1)
     # Tansu has no idempotent producer; real Kafka deployments should turn this on.
     enable_idempotence: bool = False
     producer_max_batch_size: int = Field(1 << 20, ge=16_384)
@@ -150,6 +157,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("requests_retention_ms", "responses_retention_ms", "deadletters_retention_ms")
+    @classmethod
+    def _retention_is_kept(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("a retention of 0 ms would delete records at once: give milliseconds, or -1 for forever")
+        return value
 
     @model_validator(mode="after")
     def _call_fits_in_rebalance(self) -> Settings:

@@ -10,12 +10,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 
 from swarmstream.settings import Settings
+from swarmstream.topics import TopicProblem, TopicSpec, config_fix, partitions_fix, topic_specs
 
 
 class BrokerUnavailable(RuntimeError):
@@ -78,45 +80,85 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
     return AIOKafkaConsumer(*topics, **options)
 
 
-async def ensure_topics(settings: Settings, extra: dict[str, int] | None = None) -> None:
-    """Create the pipeline's topics (idempotent) and check co-partitioned ones agree."""
-    wanted = {
-        settings.agents_topic: settings.partitions,
-        settings.requests_topic: settings.partitions,
-        settings.responses_topic: settings.partitions,
-        settings.deadletter_topic: settings.partitions,
-        settings.communities_topic: settings.partitions,
-        settings.profiles_changelog_topic: settings.partitions,
-        **(extra or {}),
-    }
+async def ensure_topics(settings: Settings) -> list[TopicProblem]:
+    """Create the pipeline's topics with their configs (idempotent); returns how existing ones differ.
+
+    Raises when an existing topic has another partition count: co-partitioned topics must agree.
+    """
+    specs = topic_specs(settings)
+    async with _admin(settings) as admin:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.configs)
+            for spec in specs
+            if spec.name not in existing
+        ]
+        if missing:
+            # Another process may create them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        problems = await _differences(settings, admin, [spec for spec in specs if spec.name in existing])
+    for problem in problems:
+        if problem.problem.startswith("partitions"):
+            raise RuntimeError(
+                f"topic {problem.topic} has {problem.problem}: swarmstream expects {settings.partitions} "
+                "(co-partitioned topics must agree): set SWARMSTREAM_PARTITIONS to match or use a new "
+                "SWARMSTREAM_TOPIC_PREFIX"
+            )
+    return problems
+
+
+async def check_topics(settings: Settings) -> list[TopicProblem]:
+    """How the cluster's topics differ from :func:`swarmstream.topics.topic_specs`: missing, partitions, configs."""
+    specs = topic_specs(settings)
+    async with _admin(settings) as admin:
+        existing = set(await admin.list_topics())
+        problems = [
+            TopicProblem(spec.name, "missing", "swarmstream topics") for spec in specs if spec.name not in existing
+        ]
+        problems += await _differences(settings, admin, [spec for spec in specs if spec.name in existing])
+    return problems
+
+
+@contextlib.asynccontextmanager
+async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15_000)
     try:
         await admin.start()
     except KafkaConnectionError as exc:
         raise BrokerUnavailable(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, partitions, settings.replication_factor)
-            for name, partitions in wanted.items()
-            if name not in existing
-        ]
-        if missing:
-            # Another process may create them first.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-        described = await admin.describe_topics([n for n in wanted if n in existing])
-        for topic in described:
-            count = len(topic.get("partitions", []))
-            name = topic.get("topic")
-            if name in wanted and count and count != wanted[name]:
-                raise RuntimeError(
-                    f"topic {name} has {count} partitions but swarmstream expects {wanted[name]} "
-                    "(co-partitioned topics must agree): set SWARMSTREAM_PARTITIONS to match or use a new "
-                    "SWARMSTREAM_TOPIC_PREFIX"
-                )
+        yield admin
     finally:
         await admin.close()
+
+
+async def _differences(settings: Settings, admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[TopicProblem]:
+    """Partition counts and configs of existing topics that differ from their specs."""
+    if not specs:
+        return []
+    problems: list[TopicProblem] = []
+    for topic in await admin.describe_topics([spec.name for spec in specs]):
+        spec = next((s for s in specs if s.name == topic.get("topic")), None)
+        count = len(topic.get("partitions", []))
+        if spec is not None and count and count != spec.partitions:
+            problems.append(TopicProblem(spec.name, f"partitions {count}, not {spec.partitions}",
+                                         partitions_fix(spec.name, spec.partitions)))  # fmt: skip
+    described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name) for spec in specs])
+    actual: dict[str, dict[str, str | None]] = {}
+    for response in described:
+        for _error, _message, _kind, name, entries, *_ in response.resources:
+            actual[name] = {entry[0]: entry[1] for entry in entries}
+    servers = settings.require_bootstrap()
+    for spec in specs:
+        have = actual.get(spec.name, {})
+        wrong = {key: value for key, value in spec.configs.items() if have.get(key) != value}
+        if wrong:
+            found = ", ".join(
+                f"{key}={have.get(key) or '(broker default)'} (want {value})" for key, value in wrong.items()
+            )
+            problems.append(TopicProblem(spec.name, f"configs {found}", config_fix(servers, spec.name, wrong)))
+    return problems
 
 
 async def partition_counts(client: AIOKafkaClient, topics: Sequence[str]) -> dict[str, int | None]:

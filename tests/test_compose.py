@@ -105,7 +105,7 @@ def test_kafka_is_kraft_with_inside_and_host_listeners():
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert "INTERNAL://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert "EXTERNAL://localhost:29092" in env["KAFKA_ADVERTISED_LISTENERS"]
-    assert "29092:29092" in kafka["ports"]
+    assert "127.0.0.1:29092:29092" in kafka["ports"]
     for name in ("worker", "graph", "metrics"):
         assert settings_of(OURS[name]).bootstrap_servers == "kafka:9092"
     assert SERVICES["kafka-exporter"]["command"] == ["--kafka.server=kafka:9092"]
@@ -143,7 +143,7 @@ def test_every_scrape_target_is_a_service_serving_metrics_on_that_port():
 def test_published_ports_match_what_the_processes_listen_on():
     for name in ("graph", "metrics", "llm-sim"):
         _, port = metrics_endpoint(name)
-        assert f"{port}:{port}" in OURS[name]["ports"], name
+        assert f"127.0.0.1:{port}:{port}" in OURS[name]["ports"], name
     # Replicas of a scaled service cannot share a host port.
     assert "ports" not in OURS["worker"]
 
@@ -174,3 +174,45 @@ def test_dashboard_panels_use_the_provisioned_datasource_by_uid():
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
             assert target["datasource"]["uid"] == source["uid"], panel["title"]
+
+
+def test_every_published_port_is_bound_to_loopback():
+    published = [(name, port) for name, service in SERVICES.items() for port in service.get("ports", [])]
+    assert len(published) >= 6
+    for name, port in published:
+        assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_every_long_running_service_has_a_healthcheck():
+    for name, service in SERVICES.items():
+        if service.get("restart") != "no":  # topic-init runs once
+            test = service.get("healthcheck", {}).get("test")
+            assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
+
+
+def test_state_lives_on_volumes():
+    kafka = SERVICES["kafka"]
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    assert f"kafka-data:{log_dir}" in kafka["volumes"] and "kafka-data" in COMPOSE["volumes"]
+    worker = settings_of(OURS["worker"])
+    assert worker.table_store == "rocksdb", "profiles on disk, not rebuilt from the changelog on every start"
+    assert worker.data_dir in OURS["worker"]["volumes"], "one anonymous volume per replica"
+    assert re.search(r'pip install [^\n]*"\.\[rocksdb\]"', (ROOT / "Dockerfile").read_text()), "rocksdict installed"
+    assert settings_of(OURS["worker"]).replication_factor == 1, "one broker"
+
+
+def test_the_image_runs_as_a_non_root_user_and_leaves_local_state_out():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0")
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "swarmstream-data", ".env"} <= set(ignored)
+
+
+def test_env_example_keeps_the_simulator_until_a_real_key_is_given():
+    settings = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert not {name for name in settings if name.startswith("SWARMSTREAM_LLM_")}, "a copied .env would call out"

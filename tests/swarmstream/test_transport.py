@@ -6,8 +6,19 @@ import asyncio
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from swarmstream.transport import BrokerUnavailable, ensure_topics, fetch_highwaters, make_producer, partition_counts
+from swarmstream.cli import main
+from swarmstream.transport import (
+    BrokerUnavailable,
+    check_topics,
+    client_options,
+    ensure_topics,
+    fetch_highwaters,
+    make_producer,
+    partition_counts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +67,56 @@ async def test_unreachable_broker_is_a_clear_error(settings):
         await asyncio.wait_for(
             ensure_topics(settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}"})), 60
         )
+
+
+async def topic_configs(settings, topic: str) -> dict[str, str]:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        ((*_, entries),) = (resource[:5] for resource in response.resources)
+        return {entry[0]: entry[1] for entry in entries}
+    finally:
+        await admin.close()
+
+
+async def test_topics_are_created_with_their_declared_configs(settings):
+    assert await ensure_topics(settings) == []
+    changelog = await topic_configs(settings, settings.profiles_changelog_topic)
+    assert changelog["cleanup.policy"] == "compact", "profiles must outlive any retention"
+    requests = await topic_configs(settings, settings.requests_topic)
+    assert requests["cleanup.policy"] == "delete" and requests["retention.ms"] == str(settings.requests_retention_ms)
+    letters = await topic_configs(settings, settings.deadletter_topic)
+    assert letters["retention.ms"] == str(settings.deadletters_retention_ms)
+    assert int(letters["max.message.bytes"]) > int(requests["max.message.bytes"]) >= settings.producer_max_batch_size
+    assert await check_topics(settings) == []
+
+
+def test_topics_check_reports_what_differs_with_the_fix(settings, monkeypatch, capsys):
+    # The changelog as an older version created it: the broker's default policy (delete).
+    async def create_plain_changelog() -> None:
+        admin = AIOKafkaAdminClient(**client_options(settings))
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(settings.profiles_changelog_topic, settings.partitions, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create_plain_changelog())
+    for name, value in {"BOOTSTRAP_SERVERS": settings.bootstrap_servers, "TOPIC_PREFIX": settings.topic_prefix,
+                        "APP_ID": settings.app_id, "PARTITIONS": str(settings.partitions)}.items():  # fmt: skip
+        monkeypatch.setenv(f"SWARMSTREAM_{name}", value)
+    assert main(["topics", "--check"]) == 1
+    out, err = capsys.readouterr()
+    assert "6 topics checked" in out and "6 problem(s)" in out, "five missing, one misconfigured"
+    assert f"{settings.requests_topic}: missing" in err
+    changelog = settings.profiles_changelog_topic
+    (line,) = (line for line in err.splitlines() if line.startswith(f"{changelog}: configs"))
+    assert "cleanup.policy=(broker default) (want compact)" in line
+    assert f"--entity-name {changelog} --add-config cleanup.policy=compact," in err
+
+    assert main(["topics"]) == 0, "creates the missing ones, and says what it cannot change"
+    _, err = capsys.readouterr()
+    assert f"{changelog}: configs" in err and f"{settings.requests_topic}:" not in err
+    assert main(["topics", "--check"]) == 1
+    assert "1 problem(s)" in capsys.readouterr().out
