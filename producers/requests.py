@@ -26,8 +26,11 @@ CONTEXTS = (
 )
 
 
-def random_requests(count: int, agents: int, seed: int) -> Iterator[InteractionRequested]:
-    """``count`` requests between agents ``0 .. agents-1`` of a seeded society."""
+def random_requests(count: int, agents: int, seed: int, max_turns: int = 1) -> Iterator[InteractionRequested]:
+    """``count`` requests between agents ``0 .. agents-1`` of a seeded society.
+
+    ``max_turns`` above 1: each opens a conversation of that many turns with its target.
+    """
     if agents < 2:
         raise ValueError("interactions need at least 2 agents")
     rng = random.Random(f"requests:{seed}")
@@ -36,7 +39,10 @@ def random_requests(count: int, agents: int, seed: int) -> Iterator[InteractionR
         target = rng.randrange(agents - 1)
         target += target >= speaker  # anyone but the speaker
         yield InteractionRequested(
-            agent_id=agent_id(speaker), target_agent_id=agent_id(target), context=rng.choice(CONTEXTS)
+            agent_id=agent_id(speaker),
+            target_agent_id=agent_id(target),
+            context=rng.choice(CONTEXTS),
+            max_turns=max_turns,
         )
 
 

@@ -11,6 +11,7 @@ import faust
 from aiokafka.errors import KafkaError
 
 from streams import faust_compat, faust_speed
+from streams.inbox import Outbox
 from streams.interactions import InteractionProcessor
 from streams.metrics import ProcessorCounts, WorkerMetrics, count_sends
 from streams.profile_store import ProfileStore
@@ -105,8 +106,9 @@ def create_app(settings: Settings) -> StreamApp:
     # One watch for both stream topics: it keys its state by topic and partition.
     watch = faust_compat.DeliveryWatch(committed=lambda tp: app.consumer._committed_offset.get(tp))
     store = ProfileStore(table, settings.profile_cache_size)
-    registry = AgentRegistry(store, agents, dead_letters, watch, settings.partitions)
-    interactions = InteractionProcessor(settings, registry, requests, responses, dead_letters, watch)
+    registry = AgentRegistry(store, agents, dead_letters, watch, settings)
+    outbox = Outbox(agents, settings.partitions)
+    interactions = InteractionProcessor(settings, registry, requests, responses, dead_letters, watch, outbox)
     progress = ConsumerProgress(settings.app_id)
     metrics = WorkerMetrics(
         store,
@@ -124,8 +126,9 @@ def create_app(settings: Settings) -> StreamApp:
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-        # Deferred memories go out before the partitions' next owner restores them.
+        # Deferred memories go out before the partitions' next owner restores them; inbox messages too.
         await store.flush()
+        await outbox.flush()
         interactions.forget(revoked)
         registry.forget(revoked)
         watch.forget(revoked)
@@ -189,6 +192,7 @@ def create_app(settings: Settings) -> StreamApp:
     @app.timer(interval=settings.memory_flush_interval_s)
     async def _flush_memories() -> None:
         await store.flush()
+        await outbox.flush()
 
     if settings.worker_metrics_port is not None:
         port = settings.worker_metrics_port

@@ -7,20 +7,23 @@ import functools
 import logging
 import time
 from collections import Counter, OrderedDict, deque
+from typing import Any
 
 import faust
 from faust.types import TP, ConsumerT, RecordMetadata
 
 from streams import faust_compat, profiles
+from streams.conversations import next_turn
 from streams.decisions import parse_decision
 from streams.faust_compat import DeliveryWatch
+from streams.inbox import Outbox
 from streams.ordered_acks import OrderedAcks
 from streams.prompts import build_messages
 from streams.publishing import dead_letter, forward, forwarded_from, send
 from streams.registry import AgentRegistry
 from streams.request_records import BadRequest, RequestRecord, read_request_record
 from swarmstream import codec
-from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
+from swarmstream.events import AgentMessage, InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
@@ -85,10 +88,12 @@ class InteractionProcessor:
         responses: faust.TopicT,
         dead_letters: faust.TopicT,
         watch: DeliveryWatch,
+        outbox: Outbox,
     ):
         self.settings = settings
         self.registry = registry
         self.watch = watch
+        self.outbox = outbox
         self.requests = requests
         self.responses = responses
         self.dead_letters = dead_letters
@@ -100,7 +105,8 @@ class InteractionProcessor:
         self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
             ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
-        # Read by the worker's metrics: requests by outcome (success, dead_letter, error, forwarded).
+        # Read by the worker's metrics: requests by outcome (success, dead_letter, error, forwarded), and
+        # conversation turns started and skipped as sent twice (turn_started, turn_duplicate).
         self.outcomes: Counter[str] = Counter()
         self.consumed = 0
         # Requests read but not started (a bulk record's rest), and started but not ended.
@@ -284,6 +290,11 @@ class InteractionProcessor:
         if home != record.event.message.partition:
             return await self._misrouted(record, index, request, home)
         if self._is_duplicate(request.event_id, record.place(index)):
+            if request.turn > 1:
+                # A conversation's turn sent again (the turn before was answered again after a crash):
+                # the conversation goes on once, from the first copy.
+                self.outcomes["turn_duplicate"] += 1
+                return None
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(
                 record,
@@ -379,7 +390,7 @@ class InteractionProcessor:
         self._remember(request, content, partition)
         decision, malformed = parse_decision(content) if request.kind == "friend_request" else (None, False)
         self.outcomes["success"] += 1
-        return await send(
+        response = await send(
             self.responses,
             InteractionResponded(
                 event_id=derived_id("response", request.event_id),
@@ -397,8 +408,39 @@ class InteractionProcessor:
                 request_created_at=request.created_at,
                 decision=decision,
                 decision_malformed=malformed,
+                conversation_id=request.conversation,
+                turn=request.turn,
+                max_turns=request.max_turns,
                 created_at=time.time(),
             ),
             # Same key, same partition count: the request's partition, without hashing the key again.
             partition=partition,
         )
+        if request.kind != "chat" or request.target_agent_id is None:
+            return response
+        return await self._said(request, content, response)
+
+    async def _said(
+        self, request: InteractionRequested, content: str, response: asyncio.Future[RecordMetadata]
+    ) -> asyncio.Future[object]:
+        """What a chat with a target leads to: the listener's inbox hears it, and a conversation's next turn.
+
+        The request is acked once the broker has all of it (the future returned).
+        """
+        deliveries: list[asyncio.Future[Any]] = [response]
+        settings = self.settings
+        assert request.target_agent_id is not None
+        if settings.agent_inbox_size:
+            message = AgentMessage(
+                agent_id=request.target_agent_id,
+                message_id=request.request_id,
+                from_agent_id=request.agent_id,
+                content=content[: settings.agent_inbox_chars],
+            )
+            deliveries.append(self.outbox.add(message))
+        turn = next_turn(request, content, settings.conversation_history_turns, settings.agent_memory_chars)
+        if turn is not None:
+            self.outcomes["turn_started"] += 1
+            home = self._partition_of(turn.agent_id, settings.partitions)
+            deliveries.append(await send(self.requests, turn, partition=home))
+        return asyncio.gather(*deliveries)

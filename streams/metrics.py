@@ -88,6 +88,16 @@ class _WorkerCollector(Collector):
         yield consumed
         yield processed
         yield forwarded
+        yield CounterMetricFamily(
+            "swarmstream_conversation_turns",
+            "Next turns of conversations this worker requested (each answered turn but the last leads to one)",
+            sum(processor.outcomes["turn_started"] for processor in self.processors),
+        )
+        yield CounterMetricFamily(
+            "swarmstream_conversation_turn_duplicates",
+            "Conversation turns read a second time at another offset (sent again after a crash): skipped",
+            sum(processor.outcomes["turn_duplicate"] for processor in self.processors),
+        )
         produced = CounterMetricFamily(
             "swarmstream_events_produced", "Records sent by this worker, by topic", labels=["topic"]
         )
@@ -117,10 +127,10 @@ class _WorkerCollector(Collector):
         )
         changes = CounterMetricFamily(
             "swarmstream_agent_changes",
-            "Agent events applied by the registry, by change (created, updated, deleted)",
+            "Agent events applied by the registry, by change (created, updated, deleted; messaged: inbox entries)",
             labels=["change"],
         )
-        for change in ("created", "updated", "deleted"):
+        for change in ("created", "updated", "deleted", "messaged"):
             changes.add_metric([change], self.changes.get(change, 0))
         yield changes
 

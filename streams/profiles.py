@@ -10,21 +10,23 @@ from typing import Any
 
 import msgpack
 
-from swarmstream.events import AgentCreated, AgentSpec, AgentUpdated
+from swarmstream.events import AgentCreated, AgentMessage, AgentSpec, AgentUpdated
 
 Profile = dict[str, Any]
 
-# Position in the packed array; the first element is the layout's version.
-_LAYOUT = 1
-_FIELDS = ("name", "persona", "traits", "interests", "community", "friends", "memory")
+# Position in the packed array; the first element is the layout's version. Layout 2 added the inbox:
+# layout 1 profiles (written before) read with an empty one.
+_LAYOUT = 2
+_FIELDS = ("name", "persona", "traits", "interests", "community", "friends", "memory", "inbox")
+_FIELDS_OF_LAYOUT = {1: _FIELDS[:-1], 2: _FIELDS}
 _UPDATABLE = ("name", "persona", "traits", "interests", "community")
 
 
 def created(spec: AgentSpec, current: Profile | None = None) -> Profile:
     """The profile ``spec`` describes.
 
-    A creation replayed after later changes keeps the agent's friends and memory: at-least-once
-    delivery replays the updates after it too, and memory is written by interactions, which a
+    A creation replayed after later changes keeps the agent's friends, memory and inbox: at-least-once
+    delivery replays the updates after it too, and memory and inbox are written by interactions, which a
     replay of agent events does not repeat.
     """
     return {
@@ -36,6 +38,7 @@ def created(spec: AgentSpec, current: Profile | None = None) -> Profile:
         "community": spec.community,
         "friends": current["friends"] if current else [],
         "memory": current["memory"] if current else [],
+        "inbox": current["inbox"] if current else [],
     }
 
 
@@ -72,14 +75,30 @@ def remember(profile: Profile, request_id: str, line: str, size: int) -> Profile
     return {**profile, "memory": [*memory, [request_id, line]][-size:]}
 
 
+def deliver(profile: Profile, messages: list[AgentMessage], size: int, chars: int) -> Profile | None:
+    """``profile`` with ``messages`` as the newest in its inbox, keeping the last ``size``; None if all were there.
+
+    An entry is ``[message_id, from_agent_id, text]``, text cut at ``chars``; keyed by message id, so
+    a message delivered twice (at-least-once) is kept once.
+    """
+    inbox = profile["inbox"]
+    known = {entry[0] for entry in inbox}
+    new = [[m.message_id, m.from_agent_id, m.content[:chars]] for m in messages if m.message_id not in known]
+    if not new:
+        return None
+    return {**profile, "inbox": [*inbox, *new][-size:] if size else []}
+
+
 def pack(profile: Profile) -> bytes:
     return msgpack.packb([_LAYOUT, *(profile[field] for field in _FIELDS)], use_bin_type=True)
 
 
 def unpack(agent_id: str, data: bytes) -> Profile:
     values = msgpack.unpackb(data, raw=False, use_list=True)
-    if values[0] != _LAYOUT:
-        raise ValueError(f"profile of {agent_id!r} has layout {values[0]!r}; this build reads {_LAYOUT}")
-    profile = dict(zip(_FIELDS, values[1:], strict=True))
+    fields = _FIELDS_OF_LAYOUT.get(values[0])
+    if fields is None:
+        raise ValueError(f"profile of {agent_id!r} has layout {values[0]!r}; this build reads 1 and {_LAYOUT}")
+    profile = dict(zip(fields, values[1:], strict=True))
+    profile.setdefault("inbox", [])
     profile["agent_id"] = agent_id
     return profile

@@ -16,12 +16,23 @@ from streams.ordered_acks import OrderedAcks
 from streams.profile_store import ProfileStore
 from streams.publishing import dead_letter, forward, forwarded_from
 from swarmstream import codec
-from swarmstream.events import AgentCreated, AgentDeleted, AgentsCreated, AgentSpec, AgentUpdated, Event, derived_id
+from swarmstream.events import (
+    AgentCreated,
+    AgentDeleted,
+    AgentMessage,
+    AgentsCreated,
+    AgentsMessaged,
+    AgentSpec,
+    AgentUpdated,
+    Event,
+    derived_id,
+)
 from swarmstream.partitions import partition_for
+from swarmstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-AGENT_EVENTS = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted)
+AGENT_EVENTS = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, AgentsMessaged)
 
 
 class AgentRegistry:
@@ -38,13 +49,14 @@ class AgentRegistry:
         agents: faust.TopicT,
         dead_letters: faust.TopicT,
         watch: DeliveryWatch,
-        partitions: int,
+        settings: Settings,
     ):
         self.store = store
         self.agents = agents
         self.dead_letters = dead_letters
         self.watch = watch
-        self.partitions = partitions
+        self.settings = settings
+        self.partitions = settings.partitions
         self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
             ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
@@ -142,8 +154,8 @@ class AgentRegistry:
             await dead_letter(self.dead_letters, event, exc.reason, exc.detail, ids=exc.ids)
             return None
         partition = event.message.partition
-        if isinstance(change, AgentsCreated):
-            return await self._create_many(event, change)
+        if isinstance(change, AgentsCreated | AgentsMessaged):
+            return await self._apply_bulk(event, change)
         home = self._partition_of(change.agent_id, self.partitions)
         if home != partition:
             return await self._misrouted(event, change, [change.agent_id], home)
@@ -196,42 +208,69 @@ class AgentRegistry:
             decoded=change,
         )
 
-    async def _create_many(self, event: faust.EventT, change: AgentsCreated) -> asyncio.Future[object] | None:
+    async def _apply_bulk(
+        self, event: faust.EventT, change: AgentsCreated | AgentsMessaged
+    ) -> asyncio.Future[object] | None:
+        """A bulk record: its own partition's agents applied here, the others forwarded to theirs (once)."""
         partition = event.message.partition
-        store, partitions = self.store, self.partitions
-        deliveries: list[asyncio.Future[RecordMetadata]] = []
+        items: list[AgentSpec] | list[AgentMessage] = (
+            change.agents if isinstance(change, AgentsCreated) else change.messages
+        )
+        mine: list = []
         # Agents stored elsewhere than their requests are routed to could never be found: forwarded.
-        strays: dict[int, list[AgentSpec]] = defaultdict(list)
-        for spec in change.agents:
-            home = self._partition_of(spec.agent_id, partitions)
-            if home != partition:
-                strays[home].append(spec)
-        if len(strays) == 1 and sum(map(len, strays.values())) == len(change.agents):
-            ((home, specs),) = strays.items()
-            return await self._misrouted(event, change, [spec.agent_id for spec in specs], home)
-        for spec in change.agents:
-            agent_id = spec.agent_id
-            if self._partition_of(agent_id, partitions) == partition:
-                deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
-                self._wake(agent_id)
-        self.changes["created"] += len(deliveries)
+        strays: dict[int, list] = defaultdict(list)
+        for item in items:
+            home = self._partition_of(item.agent_id, self.partitions)
+            (mine if home == partition else strays[home]).append(item)
+        if not mine and len(strays) == 1:
+            ((home, group),) = strays.items()
+            return await self._misrouted(event, change, [item.agent_id for item in group], home)
+        if isinstance(change, AgentsCreated):
+            deliveries = await self._create(mine, partition)
+        else:
+            self._deliver(mine, partition)
+            deliveries = []
         if not strays:
             self.outcomes["success"] += 1
         elif forwarded_from(event.message) is not None:
-            # Partly applied is still a dead letter: the strays were not created.
+            # Partly applied is still a dead letter: the strays were not.
             await self._dead_letter_strays(
-                event, change, [spec.agent_id for group in strays.values() for spec in group]
+                event, change, [item.agent_id for group in strays.values() for item in group]
             )
         else:
             self.outcomes["success"] += 1
-            for home, specs in sorted(strays.items()):
-                # A bulk creation of the agents of one partition each, its id derived: a replay sends the same.
-                part = AgentsCreated(
-                    event_id=derived_id("forwarded", change.event_id, home),
-                    request_id=change.request_id,
-                    created_at=change.created_at,
-                    agents=specs,
+            for home, group in sorted(strays.items()):
+                # The entries of one partition each, the record's id derived: a replay sends the same.
+                field = "agents" if isinstance(change, AgentsCreated) else "messages"
+                part = change.model_copy(
+                    update={"event_id": derived_id("forwarded", change.event_id, home), field: group}
                 )
                 self.outcomes["forwarded"] += 1
                 deliveries.append(await forward(self.agents, event, codec.encode(part), part.key, home))
         return asyncio.gather(*deliveries) if deliveries else None
+
+    async def _create(self, specs: list[AgentSpec], partition: int) -> list[asyncio.Future[RecordMetadata]]:
+        store = self.store
+        deliveries = []
+        for spec in specs:
+            agent_id = spec.agent_id
+            deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
+            self._wake(agent_id)
+        self.changes["created"] += len(deliveries)
+        return deliveries
+
+    def _deliver(self, messages: list[AgentMessage], partition: int) -> None:
+        """Into the recipients' inboxes. Like an agent's memory, written to the changelog with the next flush."""
+        settings, store = self.settings, self.store
+        by_agent: dict[str, list[AgentMessage]] = defaultdict(list)
+        for message in messages:
+            by_agent[message.agent_id].append(message)
+        for agent_id, said in by_agent.items():
+            profile = store.peek(agent_id)
+            if profile is None:
+                self.changes["message_dropped"] += len(said)  # no such agent (any more)
+                continue
+            updated = profiles.deliver(profile, said, settings.agent_inbox_size, settings.agent_inbox_chars)
+            if updated is not None:
+                store.put_soon(updated, partition)
+                self.changes["messaged"] += len(said)

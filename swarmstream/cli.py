@@ -204,7 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument("--count", type=int, help="how many seeded requests")
     inter.add_argument("--agents", type=int, help="size of the society to pick speakers from")
     inter.add_argument("--seed", type=int, default=7)
-    inter.add_argument("--file", type=Path, help="JSONL: agent_id, context[, target_agent_id, request_id]")
+    inter.add_argument("--file", type=Path, help="JSONL: agent_id, context[, target_agent_id, request_id, max_turns]")
+    inter.add_argument(
+        "--max-turns", type=int, default=1, help="seeded requests open conversations of this many turns (1: none)"
+    )
     inter.add_argument(
         "--batch-size",
         type=int,
@@ -516,7 +519,7 @@ async def _produce(args: argparse.Namespace) -> int:
         elif args.count is None or args.agents is None:
             raise ValueError("seeded interactions need --count and --agents (or give --file)")
         else:
-            requests, total = random_requests(args.count, args.agents, args.seed), args.count
+            requests, total = random_requests(args.count, args.agents, args.seed, args.max_turns), args.count
         topic, unit = settings.requests_topic, "requests"
         events = request_batches(requests, settings.partitions, args.batch_size or settings.request_batch_size)
     async with EventPublisher(settings) as publisher:

@@ -109,8 +109,26 @@ class AgentDeleted(Event):
     agent_id: AgentId
 
 
+# The most turns one conversation may have.
+MAX_TURNS = 50
+
+
+class ConversationLine(BaseModel):
+    """One turn said in a conversation: who said it, and what."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: AgentId
+    content: Text
+
+
 class InteractionRequested(Event):
-    """Ask agent ``agent_id`` to speak, optionally to ``target_agent_id`` (``{prefix}.interactions.requests``)."""
+    """Ask agent ``agent_id`` to speak, optionally to ``target_agent_id`` (``{prefix}.interactions.requests``).
+
+    A chat with a target and ``max_turns`` above 1 opens a conversation: each answer leads to the next
+    turn, the target speaking back, until ``max_turns``. Its ``conversation_id`` is the opening
+    request's ``request_id`` unless given; later turns carry the lines so far in ``history``.
+    """
 
     type: Literal["interaction.requested"] = "interaction.requested"
     agent_id: AgentId
@@ -118,12 +136,27 @@ class InteractionRequested(Event):
     # "friend_request": ``agent_id`` decides whether to befriend ``target_agent_id`` (required then).
     kind: Literal["chat", "friend_request"] = "chat"
     context: Text
+    conversation_id: str | None = Field(None, min_length=1, max_length=128)
+    turn: int = Field(1, ge=1, le=MAX_TURNS)
+    max_turns: int = Field(1, ge=1, le=MAX_TURNS)
+    history: list[ConversationLine] = Field(default_factory=list, max_length=MAX_TURNS)
 
     @model_validator(mode="after")
     def _friend_request_names_the_requester(self) -> InteractionRequested:
         if self.kind == "friend_request" and not self.target_agent_id:
             raise ValueError("a friend_request needs target_agent_id (the agent asking)")
+        if self.max_turns > 1 and (self.kind != "chat" or not self.target_agent_id):
+            raise ValueError("a conversation (max_turns above 1) is a chat with a target_agent_id")
+        if self.turn > self.max_turns:
+            raise ValueError(f"turn {self.turn} is past max_turns {self.max_turns}")
+        if self.turn > 1 and not self.conversation_id:
+            raise ValueError("a later turn of a conversation needs its conversation_id")
         return self
+
+    @property
+    def conversation(self) -> str | None:
+        """The conversation this request is a turn of; None for a lone request."""
+        return self.conversation_id or (self.request_id if self.max_turns > 1 else None)
 
 
 class InteractionsRequested(Event):
@@ -168,6 +201,41 @@ class InteractionResponded(Event):
     # Friend requests: the parsed answer, and whether the reply had to be read as a decline.
     decision: Literal["accept", "decline"] | None = None
     decision_malformed: bool = False
+    # Conversations: which one, and which of its turns this answer is.
+    conversation_id: str | None = None
+    turn: int = Field(1, ge=1)
+    max_turns: int = Field(1, ge=1)
+
+
+class AgentMessage(BaseModel):
+    """Something said to an agent, for its inbox: who said it, and the message's id (its request's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: AgentId  # the recipient
+    message_id: str = Field(min_length=1, max_length=128)
+    from_agent_id: AgentId
+    content: Text
+
+
+class AgentsMessaged(Event):
+    """Messages for the inboxes of agents of one partition (topic ``{prefix}.agents``).
+
+    Written by the workers, batched per partition: what a speaker said reaches its listener's profile,
+    which lives on the listener's partition. Keyed by the first recipient; set by message id, so a
+    replay changes nothing.
+    """
+
+    type: Literal["agents.messaged"] = "agents.messaged"
+    messages: list[AgentMessage] = Field(min_length=1, max_length=10_000)
+
+    @property
+    def key(self) -> bytes:
+        return self.messages[0].agent_id.encode()
+
+    @property
+    def size(self) -> int:
+        return len(self.messages)
 
 
 class CommunityDetected(Event):
@@ -210,6 +278,7 @@ AnyEvent = (
     | AgentsCreated
     | AgentUpdated
     | AgentDeleted
+    | AgentsMessaged
     | InteractionRequested
     | InteractionsRequested
     | InteractionResponded
@@ -224,6 +293,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AgentsCreated,
         AgentUpdated,
         AgentDeleted,
+        AgentsMessaged,
         InteractionRequested,
         InteractionsRequested,
         InteractionResponded,

@@ -95,8 +95,14 @@ class Settings(BaseSettings):
     # Recent replies each agent remembers and is reminded of in its prompt; 0: no memory.
     agent_memory_size: int = Field(3, ge=0, le=100)
     agent_memory_chars: int = Field(200, ge=1)
-    # Memories reach the changelog in bursts this often: a crash loses at most this much of them.
+    # What others said to an agent, kept in its profile (its inbox) and shown in its prompt; 0: none.
+    agent_inbox_size: int = Field(5, ge=0, le=100)
+    agent_inbox_chars: int = Field(200, ge=1)
+    # Memories reach the changelog in bursts this often (a crash loses at most this much of them), and
+    # inbox messages go to their listeners' partitions in one record per partition this often.
     memory_flush_interval_s: float = Field(0.5, gt=0)
+    # The turns of a conversation so far that the next turn's request carries (its prompt's context).
+    conversation_history_turns: int = Field(6, ge=1, le=50)
     # Caps on what reaches the LLM and what comes back: a longer prompt (persona, memory and the
     # request's context together) is dead-lettered as prompt_too_large; a longer reply is cut.
     max_prompt_chars: int = Field(16_000, ge=100)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 
 from producers.personas import persona
 from streams import profiles
 from streams.profile_store import ProfileStore
-from swarmstream.events import AgentUpdated
+from swarmstream.events import AgentMessage, AgentUpdated
 from tests.streams.fake_table import RecordingProducer, fake_table
 
 
@@ -21,7 +22,27 @@ def test_pack_round_trips_and_does_not_repeat_field_names():
 def test_an_unknown_layout_is_refused_with_the_agent_named():
     data = profiles.pack(profiles.created(persona(1, seed=7)))
     with pytest.raises(ValueError, match=r"agent-x.*layout 9"):
-        profiles.unpack("agent-x", b"\x98\x09" + data[2:])
+        profiles.unpack("agent-x", data[:1] + b"\x09" + data[2:])  # the array's header, then the layout
+
+
+def test_a_layout_1_profile_reads_with_an_empty_inbox():
+    profile = profiles.created(persona(1, seed=7))
+    old = msgpack.packb([1, *(profile[f] for f in ("name", "persona", "traits", "interests", "community",
+                                                     "friends", "memory"))])  # fmt: skip
+    assert profiles.unpack(profile["agent_id"], old) == profile and profile["inbox"] == []
+
+
+def test_inbox_messages_are_kept_once_each_newest_last_and_bounded():
+    profile = profiles.created(persona(1, seed=7))
+    said = [AgentMessage(agent_id=profile["agent_id"], message_id=f"m{i}", from_agent_id="b", content=f"hi {i}" * 50)
+            for i in range(4)]  # fmt: skip
+    first = profiles.deliver(profile, said[:2], size=3, chars=10)
+    assert first is not None and [entry[0] for entry in first["inbox"]] == ["m0", "m1"]
+    assert first["inbox"][0] == ["m0", "b", ("hi 0" * 50)[:10]]
+    assert profiles.deliver(first, said[:2], size=3, chars=10) is None, "delivered twice, kept once"
+    later = profiles.deliver(first, said[1:], size=3, chars=10)
+    assert later is not None and [entry[0] for entry in later["inbox"]] == ["m1", "m2", "m3"]
+    assert profiles.unpack(profile["agent_id"], profiles.pack(later)) == later
 
 
 def test_a_replayed_creation_keeps_friends_and_memory():

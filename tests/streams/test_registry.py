@@ -13,8 +13,9 @@ from streams.profile_store import ProfileStore
 from streams.publishing import FORWARDED_HEADER
 from streams.registry import AgentRegistry
 from swarmstream import codec
-from swarmstream.events import AgentDeleted, AgentsCreated, AgentUpdated, DeadLetter
+from swarmstream.events import AgentDeleted, AgentMessage, AgentsCreated, AgentsMessaged, AgentUpdated, DeadLetter
 from swarmstream.partitions import partition_for
+from swarmstream.settings import Settings
 from tests.streams.fake_table import RecordingProducer, fake_table, fake_topic
 
 GRACE_S = 0.2
@@ -28,7 +29,7 @@ def make_registry(
     store = ProfileStore(fake_table(producer), cache_size)
     return AgentRegistry(
         store, fake_topic(producer, "agents"), fake_topic(producer, "dead-letters"), DeliveryWatch(committed={}.get),
-        partitions,
+        Settings(partitions=partitions),
     )  # fmt: skip
 
 
@@ -201,3 +202,26 @@ async def test_updates_of_unknown_agents_and_invalid_events_are_dead_lettered_wi
     assert [letter.reason for letter in letters] == ["unknown_agent", "invalid_fields"]
     assert [letter.request_id for letter in letters] == [update.request_id] * 2
     assert letters[1].agent_id == update.agent_id
+
+
+async def test_messages_reach_their_recipients_inboxes_once_and_others_are_forwarded():
+    producer = RecordingProducer()
+    registry = make_registry(producer)
+    society = list(personas(8, seed=6))
+    await apply_all(registry, society)
+    home = partition_for(society[0].agent_id, PARTITIONS)
+    here = [p.agent_id for p in society if partition_for(p.agent_id, PARTITIONS) == home]
+    there = [p.agent_id for p in society if partition_for(p.agent_id, PARTITIONS) != home]
+    assert there, "the seed spreads them"
+    said = [AgentMessage(agent_id=agent, message_id=f"m-{agent}", from_agent_id="x", content="hi")
+            for agent in [*here, *there, "nobody-1"]]  # fmt: skip
+    sent_before = len(producer.sent)
+    batch = AgentsMessaged(messages=said)
+    await fold(registry, agent_event(batch, home))
+    await fold(registry, agent_event(batch, home))  # delivered twice: kept once
+    for agent in here:
+        inbox = registry.get(agent)["inbox"]  # type: ignore[index]
+        assert inbox == [[f"m-{agent}", "x", "hi"]]
+    forwarded = [codec.decode(v, AgentsMessaged) for t, _, v, _ in producer.sent[sent_before:] if t == "agents"]
+    assert {m.agent_id for part in forwarded for m in part.messages} == {*there, "nobody-1"} - set(here)
+    assert dead_letters(producer) == []
