@@ -30,4 +30,6 @@ def next_turn(request: InteractionRequested, reply: str, history_turns: int, cha
         turn=request.turn + 1,
         max_turns=request.max_turns,
         history=[*request.history, said][-history_turns:],
+        run_id=request.run_id,
+        round=request.round,
     )

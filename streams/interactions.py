@@ -13,9 +13,9 @@ import faust
 from faust.types import TP, ConsumerT, RecordMetadata
 
 from streams import faust_compat, profiles
-from streams.conversations import next_turn
 from streams.decisions import parse_decision
 from streams.faust_compat import DeliveryWatch
+from streams.follow_ups import follow_ups
 from streams.inbox import Outbox
 from streams.ordered_acks import OrderedAcks
 from streams.prompts import build_messages
@@ -23,7 +23,7 @@ from streams.publishing import dead_letter, forward, forwarded_from, send
 from streams.registry import AgentRegistry
 from streams.request_records import BadRequest, RequestRecord, read_request_record
 from swarmstream import codec
-from swarmstream.events import AgentMessage, InteractionRequested, InteractionResponded, derived_id
+from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
@@ -106,7 +106,7 @@ class InteractionProcessor:
             ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
         )
         # Read by the worker's metrics: requests by outcome (success, dead_letter, error, forwarded), and
-        # conversation turns started and skipped as sent twice (turn_started, turn_duplicate).
+        # requests started by answers (turn_started, request_started) and read twice (repeat_skipped).
         self.outcomes: Counter[str] = Counter()
         self.consumed = 0
         # Requests read but not started (a bulk record's rest), and started but not ended.
@@ -290,10 +290,10 @@ class InteractionProcessor:
         if home != record.event.message.partition:
             return await self._misrouted(record, index, request, home)
         if self._is_duplicate(request.event_id, record.place(index)):
-            if request.turn > 1:
-                # A conversation's turn sent again (the turn before was answered again after a crash):
-                # the conversation goes on once, from the first copy.
-                self.outcomes["turn_duplicate"] += 1
+            if request.turn > 1 or request.run_id is not None:
+                # Derived ids: a conversation's turn sent again (the turn before was answered again after
+                # a crash), or a run's request published again on resume. It goes on once, from the first.
+                self.outcomes["repeat_skipped"] += 1
                 return None
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(
@@ -389,6 +389,8 @@ class InteractionProcessor:
         content = completion.content[: self.settings.max_response_chars]
         self._remember(request, content, partition)
         decision, malformed = parse_decision(content) if request.kind == "friend_request" else (None, False)
+        follow = follow_ups(request, profile, content, self.settings)
+        action = follow.action
         self.outcomes["success"] += 1
         response = await send(
             self.responses,
@@ -411,36 +413,23 @@ class InteractionProcessor:
                 conversation_id=request.conversation,
                 turn=request.turn,
                 max_turns=request.max_turns,
+                run_id=request.run_id,
+                round=request.round,
+                action=action.kind if action is not None else None,
+                action_malformed=action is not None and action.malformed,
+                started=[started.request_id for started in follow.requests],
                 created_at=time.time(),
             ),
             # Same key, same partition count: the request's partition, without hashing the key again.
             partition=partition,
         )
-        if request.kind != "chat" or request.target_agent_id is None:
+        if not follow.messages and not follow.requests:
             return response
-        return await self._said(request, content, response)
-
-    async def _said(
-        self, request: InteractionRequested, content: str, response: asyncio.Future[RecordMetadata]
-    ) -> asyncio.Future[object]:
-        """What a chat with a target leads to: the listener's inbox hears it, and a conversation's next turn.
-
-        The request is acked once the broker has all of it (the future returned).
-        """
+        # The request is acked once the broker has all it led to: its inbox messages and requests too.
         deliveries: list[asyncio.Future[Any]] = [response]
-        settings = self.settings
-        assert request.target_agent_id is not None
-        if settings.agent_inbox_size:
-            message = AgentMessage(
-                agent_id=request.target_agent_id,
-                message_id=request.request_id,
-                from_agent_id=request.agent_id,
-                content=content[: settings.agent_inbox_chars],
-            )
-            deliveries.append(self.outbox.add(message))
-        turn = next_turn(request, content, settings.conversation_history_turns, settings.agent_memory_chars)
-        if turn is not None:
-            self.outcomes["turn_started"] += 1
-            home = self._partition_of(turn.agent_id, settings.partitions)
-            deliveries.append(await send(self.requests, turn, partition=home))
+        deliveries += (self.outbox.add(message) for message in follow.messages)
+        for started in follow.requests:
+            self.outcomes["turn_started" if started.turn > 1 else "request_started"] += 1
+            home = self._partition_of(started.agent_id, self.settings.partitions)
+            deliveries.append(await send(self.requests, started, partition=home))
         return asyncio.gather(*deliveries)

@@ -94,9 +94,15 @@ class _WorkerCollector(Collector):
             sum(processor.outcomes["turn_started"] for processor in self.processors),
         )
         yield CounterMetricFamily(
-            "swarmstream_conversation_turn_duplicates",
-            "Conversation turns read a second time at another offset (sent again after a crash): skipped",
-            sum(processor.outcomes["turn_duplicate"] for processor in self.processors),
+            "swarmstream_requests_started",
+            "Other requests answers started: a round's messages opening conversations, friend requests",
+            sum(processor.outcomes["request_started"] for processor in self.processors),
+        )
+        yield CounterMetricFamily(
+            "swarmstream_requests_repeated",
+            "Requests with derived ids (conversation turns, a run's requests) read again at another offset: "
+            "skipped, the first copy goes on",
+            sum(processor.outcomes["repeat_skipped"] for processor in self.processors),
         )
         produced = CounterMetricFamily(
             "swarmstream_events_produced", "Records sent by this worker, by topic", labels=["topic"]

@@ -78,12 +78,12 @@ def remember(profile: Profile, request_id: str, line: str, size: int) -> Profile
 def deliver(profile: Profile, messages: list[AgentMessage], size: int, chars: int) -> Profile | None:
     """``profile`` with ``messages`` as the newest in its inbox, keeping the last ``size``; None if all were there.
 
-    An entry is ``[message_id, from_agent_id, text]``, text cut at ``chars``; keyed by message id, so
-    a message delivered twice (at-least-once) is kept once.
+    An entry is ``[message_id, from_agent_id, text, kind]`` (said to it, or a friend's post), text cut
+    at ``chars``; keyed by message id, so a message delivered twice (at-least-once) is kept once.
     """
     inbox = profile["inbox"]
     known = {entry[0] for entry in inbox}
-    new = [[m.message_id, m.from_agent_id, m.content[:chars]] for m in messages if m.message_id not in known]
+    new = [[m.message_id, m.from_agent_id, m.content[:chars], m.kind] for m in messages if m.message_id not in known]
     if not new:
         return None
     return {**profile, "inbox": [*inbox, *new][-size:] if size else []}

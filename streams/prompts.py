@@ -7,6 +7,7 @@ call to call (what it said and heard recently, the conversation, the request) fo
 
 from __future__ import annotations
 
+from streams.actions import ACT_INSTRUCTION
 from streams.decisions import FRIEND_REQUEST_INSTRUCTION
 from streams.profiles import Profile
 from swarmstream.events import InteractionRequested
@@ -22,14 +23,14 @@ def build_messages(profile: Profile, request: InteractionRequested) -> list[dict
         + (f" Community: {community}." if community else "")
         + " Reply in one or two short sentences, in character."
     )
-    friends = profile.get("friends")
-    memory = profile.get("memory")
-    inbox = profile.get("inbox")
-    recent = (
-        (f"You have {len(friends)} friends. " if friends else "")
-        + ("You said recently: " + " / ".join(line for _, line in memory) + ". " if memory else "")
-        + ("Said to you recently: " + " / ".join(f"{who}: {line}" for _, who, line in inbox) + ". " if inbox else "")
-    )
+    recent = _recent(profile)
+    if request.kind == "act":
+        friends = profile.get("friends") or []
+        listed = f"Your friends: {', '.join(friends[:20])}. " if friends else "You have no friends yet. "
+        return [
+            {"role": "system", "content": system.strip()},
+            {"role": "user", "content": f"{recent}{listed}{request.context} {ACT_INSTRUCTION}"},
+        ]
     if request.kind == "friend_request":
         asking = f"Agent {request.target_agent_id} asks to be your friend. {request.context}".strip()
         return [
@@ -45,3 +46,18 @@ def build_messages(profile: Profile, request: InteractionRequested) -> list[dict
         {"role": "system", "content": system.strip()},
         {"role": "user", "content": f"{recent}{audience}{request.context}{conversation}"},
     ]
+
+
+def _recent(profile: Profile) -> str:
+    """What the agent said, and heard or read from others, lately: its feed."""
+    friends = profile.get("friends")
+    memory = profile.get("memory")
+    inbox = profile.get("inbox") or []
+    said = [f"{who}: {line}" for _, who, line, kind in inbox if kind == "said"]
+    posts = [f"{who}: {line}" for _, who, line, kind in inbox if kind == "post"]
+    return (
+        (f"You have {len(friends)} friends. " if friends else "")
+        + ("You said recently: " + " / ".join(line for _, line in memory) + ". " if memory else "")
+        + ("Said to you recently: " + " / ".join(said) + ". " if said else "")
+        + ("Your friends posted: " + " / ".join(posts) + ". " if posts else "")
+    )

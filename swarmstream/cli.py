@@ -108,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_options(demo)
     _simulator_options(demo)
 
+    sim_run = commands.add_parser("simulate", help="a society in rounds: agents read their feeds and act")
+    sim_run.add_argument("--agents", type=int, default=1_000)
+    sim_run.add_argument("--rounds", type=int, default=3)
+    sim_run.add_argument("--active", type=float, default=0.2, help="fraction of the agents acting each round")
+    sim_run.add_argument("--turns", type=int, default=4, help="turns of the conversation a message opens, at most")
+    sim_run.add_argument("--seed", type=int, default=7)
+    sim_run.add_argument("--budget-usd", type=float, help="start no round that would take the estimated cost past this")
+    sim_run.add_argument("--resume", metavar="RUN_ID", help="continue this run at its first incomplete round")
+    sim_run.add_argument("--workers", type=int, default=1, help="stream workers, where it starts the broker")
+    sim_run.add_argument("--json", action="store_true", help="print the rounds as JSON")
+    sim_run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _connection_options(sim_run)
+
     broker = commands.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu)")
     broker.add_argument("--host", default="127.0.0.1")
     broker.add_argument("--port", type=int, default=9092)
@@ -299,6 +312,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _demo(args)
     if args.command == "broker":
         return _broker(args)
+    if args.command == "simulate":
+        return asyncio.run(_simulate(args))
     if args.command == "llm-sim":
         return _llm_sim(args)
     if args.command == "bench":
@@ -342,6 +357,21 @@ def _demo(args: argparse.Namespace) -> int:
     if summary.partial:
         return 128 + signal.Signals[summary.interrupted_by or "SIGINT"]
     return 0 if summary.settled else 1
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from swarmstream.simulate import simulate
+    from swarmstream.society import new_config
+
+    config = None
+    if args.resume is None:
+        config = new_config(args.agents, args.rounds, args.active, args.turns, args.seed, args.budget_usd)
+        print(f"run {config.run_id} (resume it with: swarmstream simulate --resume {config.run_id})", file=sys.stderr)
+    result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet)
+    print(json.dumps(result.to_dict()) if args.json else result.render(), flush=True)
+    if result.ended is not None and result.ended.reason == "budget":
+        print(f"swarmstream: {result.ended.detail}", file=sys.stderr)
+    return 0
 
 
 async def _topics(settings: Settings, check: bool) -> int:

@@ -134,18 +134,23 @@ class InteractionRequested(Event):
     agent_id: AgentId
     target_agent_id: AgentId | None = None
     # "friend_request": ``agent_id`` decides whether to befriend ``target_agent_id`` (required then).
-    kind: Literal["chat", "friend_request"] = "chat"
+    # "act": the agent reads its feed and answers with an action (a society's round).
+    kind: Literal["chat", "friend_request", "act"] = "chat"
     context: Text
     conversation_id: str | None = Field(None, min_length=1, max_length=128)
     turn: int = Field(1, ge=1, le=MAX_TURNS)
     max_turns: int = Field(1, ge=1, le=MAX_TURNS)
     history: list[ConversationLine] = Field(default_factory=list, max_length=MAX_TURNS)
+    # A society's run and round this request belongs to (requests it leads to inherit them).
+    run_id: str | None = Field(None, min_length=1, max_length=128)
+    round: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _friend_request_names_the_requester(self) -> InteractionRequested:
         if self.kind == "friend_request" and not self.target_agent_id:
             raise ValueError("a friend_request needs target_agent_id (the agent asking)")
-        if self.max_turns > 1 and (self.kind != "chat" or not self.target_agent_id):
+        # An act's max_turns bounds the conversation its message (if it sends one) opens.
+        if self.max_turns > 1 and self.kind != "act" and (self.kind != "chat" or not self.target_agent_id):
             raise ValueError("a conversation (max_turns above 1) is a chat with a target_agent_id")
         if self.turn > self.max_turns:
             raise ValueError(f"turn {self.turn} is past max_turns {self.max_turns}")
@@ -155,7 +160,9 @@ class InteractionRequested(Event):
 
     @property
     def conversation(self) -> str | None:
-        """The conversation this request is a turn of; None for a lone request."""
+        """The conversation this request is a turn of; None for a lone request (or an act)."""
+        if self.kind == "act":
+            return None
         return self.conversation_id or (self.request_id if self.max_turns > 1 else None)
 
 
@@ -205,10 +212,17 @@ class InteractionResponded(Event):
     conversation_id: str | None = None
     turn: int = Field(1, ge=1)
     max_turns: int = Field(1, ge=1)
+    # A society's run and round (from the request); an act's action, and whether the reply had to be
+    # read as "none"; the requests this answer started (a conversation's next turn, a friend request).
+    run_id: str | None = None
+    round: int | None = None
+    action: Literal["post", "message", "befriend", "none"] | None = None
+    action_malformed: bool = False
+    started: list[str] = Field(default_factory=list)
 
 
 class AgentMessage(BaseModel):
-    """Something said to an agent, for its inbox: who said it, and the message's id (its request's)."""
+    """Something for an agent's inbox: said to it, or posted by a friend; who, and the message's id."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -216,6 +230,7 @@ class AgentMessage(BaseModel):
     message_id: str = Field(min_length=1, max_length=128)
     from_agent_id: AgentId
     content: Text
+    kind: Literal["said", "post"] = "said"
 
 
 class AgentsMessaged(Event):
@@ -258,6 +273,70 @@ class CommunityDetected(Event):
         return self.community.encode()
 
 
+class RunStarted(Event):
+    """A society's run begins (topic ``{prefix}.runs``, keyed by ``run_id``): what it will do."""
+
+    type: Literal["run.started"] = "run.started"
+    run_id: str = Field(min_length=1, max_length=128)
+    agents: int = Field(ge=2)
+    rounds: int = Field(ge=1)
+    active: float = Field(gt=0, le=1)
+    turns: int = Field(ge=1, le=MAX_TURNS)
+    seed: int
+    budget_usd: float | None = Field(None, gt=0)
+
+    @property
+    def key(self) -> bytes:
+        return self.run_id.encode()
+
+
+class RoundStarted(Event):
+    """A round's requests are about to be published (topic ``{prefix}.runs``)."""
+
+    type: Literal["round.started"] = "round.started"
+    run_id: str = Field(min_length=1, max_length=128)
+    round: int = Field(ge=1)
+    acting: int = Field(ge=0)
+
+    @property
+    def key(self) -> bytes:
+        return self.run_id.encode()
+
+
+class RoundCompleted(Event):
+    """Every request of the round ended, as a response or a dead letter; its figures (topic ``{prefix}.runs``)."""
+
+    type: Literal["round.completed"] = "round.completed"
+    run_id: str = Field(min_length=1, max_length=128)
+    round: int = Field(ge=1)
+    requested: int = Field(ge=0)
+    answered: int = Field(ge=0)
+    dead_lettered: int = Field(ge=0)
+    actions: dict[str, int]
+    malformed_actions: int = Field(ge=0)
+    conversation_turns: int = Field(ge=0)
+    new_friendships: int = Field(ge=0)
+    cost_usd: float = Field(ge=0)
+    wall_s: float = Field(ge=0)
+
+    @property
+    def key(self) -> bytes:
+        return self.run_id.encode()
+
+
+class RunEnded(Event):
+    """The run stopped starting rounds: all done, or the budget would have been passed (``reason``)."""
+
+    type: Literal["run.ended"] = "run.ended"
+    run_id: str = Field(min_length=1, max_length=128)
+    reason: Literal["done", "budget"]
+    detail: str = ""
+
+    @property
+    def key(self) -> bytes:
+        return self.run_id.encode()
+
+
 class DeadLetter(Event):
     """An event that could not be processed, with a machine-readable reason (``{prefix}.deadletters``)."""
 
@@ -283,6 +362,10 @@ AnyEvent = (
     | InteractionsRequested
     | InteractionResponded
     | CommunityDetected
+    | RunStarted
+    | RoundStarted
+    | RoundCompleted
+    | RunEnded
     | DeadLetter
 )
 
@@ -298,6 +381,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         InteractionsRequested,
         InteractionResponded,
         CommunityDetected,
+        RunStarted,
+        RoundStarted,
+        RoundCompleted,
+        RunEnded,
         DeadLetter,
     )
 }

@@ -215,6 +215,11 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.communities"
 
     @property
+    def runs_topic(self) -> str:
+        """Society runs' logs: round boundaries and figures (``swarmstream simulate``)."""
+        return f"{self.topic_prefix}.runs"
+
+    @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletters"
 

@@ -48,6 +48,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             "dead letters, for inspection and replay",
         ),
         (settings.communities_topic, kept(FOREVER), "detected communities"),
+        (settings.runs_topic, kept(FOREVER), "society runs' logs: rounds started and completed, for resume"),
         (
             settings.profiles_changelog_topic,
             # A table's changelog: the last value per agent is the profile (faust and Kafka Streams

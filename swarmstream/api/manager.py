@@ -17,13 +17,15 @@ from producers.personas import persona_batches
 from producers.publisher import EventPublisher
 from streams import profiles
 from swarmstream.api.config import AsyncConfig
-from swarmstream.api.replies import InteractionResult, ReplyReader
+from swarmstream.api.replies import InteractionResult
 from swarmstream.events import AgentSpec, DeadLetter, Event, InteractionRequested
+from swarmstream.outcomes import ReplyReader
 from swarmstream.performance import ResponseStats
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
+from swarmstream.society import RoundSummary, Society, new_config
 from swarmstream.transport import BrokerUnavailable, ensure_topics
 
 Agents = Sequence[AgentSpec] | Sequence[str]
@@ -77,6 +79,8 @@ class AsyncAgentManager:
         self.open_readers: set[ReplyReader] = set()
         self._started = False
         self._starting = asyncio.Lock()
+        # The last simulate() call's run: its config and, once over, how it ended.
+        self.last_run: Society | None = None
         # Closes the manager when the event loop ends (asyncio.run cancels every task left then).
         self._closer: asyncio.Task[None] | None = None
 
@@ -244,6 +248,31 @@ class AsyncAgentManager:
         async with contextlib.aclosing(self._interact(requests, batch_size, self.config.batch_size)) as batches:
             async for batch in batches:
                 yield batch
+
+    async def simulate(
+        self, rounds: int = 3, active: float = 0.2, turns: int = 4, budget_usd: float | None = None
+    ) -> AsyncIterator[RoundSummary]:
+        """Rounds of the society created so far: each round, a seeded ``active`` fraction of the agents act.
+
+        Yields each round's summary as it ends (``requested == answered + dead_lettered``). An acting
+        agent reads its feed and posts, messages a friend (a conversation of at most ``turns``),
+        asks someone to be a friend, or does nothing. ``budget_usd`` stops before a round that would
+        take the estimated cost past it; ``last_run`` then says so.
+        """
+        if self._next_agent < 2:
+            raise ValueError("create at least 2 agents first (create_agents_async)")
+        config = new_config(self._next_agent, rounds, active, turns, self.config.seed, budget_usd)
+        await self.start()
+        society = Society(
+            self.settings, self._require(self._publisher), self._require(self._graph), config, False, self._check_all
+        )
+        self.last_run = society
+        async for summary in society.run():
+            yield summary
+
+    def _check_all(self) -> None:
+        self._check_workers()
+        self._check_graph()
 
     def get_performance_metrics(self) -> dict[str, float | int]:
         """The source design's figures over this manager's interactions.

@@ -1,18 +1,10 @@
-"""Correlating requests with their outcomes over the response and dead-letter topics."""
+"""What the API's calls give back for each request: the reply, or why there is none."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
-from aiokafka import TopicPartition
-
-from swarmstream import codec
 from swarmstream.events import DeadLetter, InteractionResponded
-from swarmstream.settings import Settings
-from swarmstream.transport import fetch_highwaters, make_consumer
 
 
 @dataclass(frozen=True)
@@ -46,78 +38,3 @@ class InteractionResult:
             event.llm_latency_ms,
             event.decision,
         )
-
-
-class ReplyReader:
-    """Reads the response and dead-letter topics from their ends at entry, outside any consumer group.
-
-    ``async with ReplyReader(settings) as reader:`` then publish, ``reader.expect(ids)``, and
-    ``async for event in reader.outcomes(timeout_s)``: each expected request once, answered or
-    dead-lettered, as they arrive. Leaving the block stops the consumer, also on cancellation.
-    """
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._consumer = make_consumer(settings, group_id=None, max_poll_records=10_000)
-        self._expected: set[str] = set()
-        self._arrived: asyncio.Queue[InteractionResponded | DeadLetter] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> ReplyReader:
-        topics = (self.settings.responses_topic, self.settings.deadletter_topic)
-        partitions = [TopicPartition(topic, p) for topic in topics for p in range(self.settings.partitions)]
-        # Where the topics end now: replies to the requests about to be published come after.
-        ends = await fetch_highwaters(self.settings, partitions)
-        await self._consumer.start()
-        try:
-            self._consumer.assign(partitions)
-            for tp, offset in ends.items():
-                self._consumer.seek(tp, offset)
-        except BaseException:
-            await self._consumer.stop()
-            raise
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-
-    def expect(self, request_ids: Iterable[str]) -> None:
-        self._expected.update(request_ids)
-
-    async def _read(self) -> None:
-        while True:
-            for batch in (await self._consumer.getmany(timeout_ms=200)).values():
-                for record in batch:
-                    try:
-                        event = codec.decode(record.value, InteractionResponded, DeadLetter)
-                    except codec.DecodeError:
-                        continue  # not ours to judge: the metrics consumer counts strays
-                    self._arrived.put_nowait(event)
-
-    async def outcomes(self, timeout_s: float) -> AsyncIterator[InteractionResponded | DeadLetter]:
-        """Each expected request's first outcome; TimeoutError when nothing new arrives for ``timeout_s``."""
-        waiting = set(self._expected)
-        loop = asyncio.get_running_loop()
-        progress_at = loop.time()
-        while waiting:
-            try:
-                event = await asyncio.wait_for(self._next(), max(0.0, progress_at + timeout_s - loop.time()))
-            except TimeoutError:
-                raise TimeoutError(
-                    f"{len(waiting)} of {len(self._expected)} requests unanswered after {timeout_s:.0f} s "
-                    "without progress: is a stream worker running?"
-                ) from None
-            if event.request_id in waiting:
-                waiting.discard(event.request_id)
-                progress_at = loop.time()
-                yield event
-
-    async def _next(self) -> InteractionResponded | DeadLetter:
-        if self._task is not None and self._task.done():
-            self._task.result()  # the reader failed: say why
-        return await self._arrived.get()

@@ -28,9 +28,9 @@ from producers.personas import agent_id, persona_batches
 from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream import codec
-from swarmstream.api.replies import ReplyReader
 from swarmstream.chaos.accounting import Accounting, account, read_ledger, recovery_s
 from swarmstream.events import InteractionRequested
+from swarmstream.outcomes import ReplyReader
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port

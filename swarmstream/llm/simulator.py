@@ -156,9 +156,35 @@ def reply_for(messages: list[dict[str, Any]], max_tokens: int) -> str:
         if roll < 0.05:
             return "Hmm, let me think about it. " + " ".join(rng.choice(_WORDS) for _ in range(6)) + "."
         return orjson.dumps({"accept": roll < 0.72, "reason": " ".join(rng.choice(_WORDS) for _ in range(3))}).decode()
+    if isinstance(last, str) and '{"action": "post" or "message"' in last:
+        return _action_for(last, rng)
     length = min(max_tokens - 1, rng.randint(8, 40))
     words = [rng.choice(_WORDS) for _ in range(max(length, 1))]
     return " ".join(words).capitalize() + "."
+
+
+_AGENT_IDS = re.compile(r"(?:Your friends|Agents you might meet): ([^.]+)\.")
+
+
+def _action_for(prompt: str, rng: random.Random) -> str:
+    """A round's action, as a model would choose one: posts, messages to friends, new friends, or nothing.
+
+    About 35 % post, 30 % message a friend, 20 % befriend someone listed, 10 % nothing, 5 % prose
+    that is no action (counted as malformed).
+    """
+    lists = {found.group(0).split(":", 1)[0]: found.group(1).split(", ") for found in _AGENT_IDS.finditer(prompt)}
+    friends, others = lists.get("Your friends", []), lists.get("Agents you might meet", [])
+    text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
+    roll = rng.random()
+    if roll < 0.05:
+        return "I would rather just watch today. " + text
+    if roll < 0.40:
+        return orjson.dumps({"action": "post", "text": text}).decode()
+    if roll < 0.70 and friends:
+        return orjson.dumps({"action": "message", "to": rng.choice(friends), "text": text}).decode()
+    if roll < 0.90 and (others or friends):
+        return orjson.dumps({"action": "befriend", "to": rng.choice(others or friends), "text": text}).decode()
+    return orjson.dumps({"action": "none"}).decode()
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> web.Response:

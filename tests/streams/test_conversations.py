@@ -96,7 +96,7 @@ async def test_a_conversation_alternates_fills_both_inboxes_and_a_replayed_turn_
         ]
         await pipe.publisher.producer.send_and_wait(settings.requests_topic, second, key=bob.agent_id.encode())
         deadline = asyncio.get_running_loop().time() + 30
-        while not (await scrape(port, "swarmstream_conversation_turn_duplicates_total")).get((), 0):
+        while not (await scrape(port, "swarmstream_requests_repeated_total")).get((), 0):
             assert asyncio.get_running_loop().time() < deadline, "the repeated turn was never read"
             await asyncio.sleep(0.5)
         await asyncio.sleep(2)  # anything it would have led to has had time to come

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from consumers.interactions import follow_interactions
-from swarmstream.api.replies import ReplyReader
+from swarmstream.outcomes import ReplyReader
 from tests.pipeline import RunningPipeline
 
 pytestmark = pytest.mark.integration

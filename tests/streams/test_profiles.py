@@ -38,7 +38,7 @@ def test_inbox_messages_are_kept_once_each_newest_last_and_bounded():
             for i in range(4)]  # fmt: skip
     first = profiles.deliver(profile, said[:2], size=3, chars=10)
     assert first is not None and [entry[0] for entry in first["inbox"]] == ["m0", "m1"]
-    assert first["inbox"][0] == ["m0", "b", ("hi 0" * 50)[:10]]
+    assert first["inbox"][0] == ["m0", "b", ("hi 0" * 50)[:10], "said"]
     assert profiles.deliver(first, said[:2], size=3, chars=10) is None, "delivered twice, kept once"
     later = profiles.deliver(first, said[1:], size=3, chars=10)
     assert later is not None and [entry[0] for entry in later["inbox"]] == ["m1", "m2", "m3"]

@@ -221,7 +221,7 @@ async def test_messages_reach_their_recipients_inboxes_once_and_others_are_forwa
     await fold(registry, agent_event(batch, home))  # delivered twice: kept once
     for agent in here:
         inbox = registry.get(agent)["inbox"]  # type: ignore[index]
-        assert inbox == [[f"m-{agent}", "x", "hi"]]
+        assert inbox == [[f"m-{agent}", "x", "hi", "said"]]
     forwarded = [codec.decode(v, AgentsMessaged) for t, _, v, _ in producer.sent[sent_before:] if t == "agents"]
     assert {m.agent_id for part in forwarded for m in part.messages} == {*there, "nobody-1"} - set(here)
     assert dead_letters(producer) == []

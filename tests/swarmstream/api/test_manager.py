@@ -153,3 +153,20 @@ def test_a_script_that_forgets_close_leaves_nothing_running(tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_simulate_yields_each_rounds_accounted_summary(settings, start_simulator):
+    config = AsyncConfig(
+        settings=settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")}), workers=1
+    )
+    async with AsyncAgentManager(config=config) as manager:
+        with pytest.raises(ValueError, match="create at least 2 agents"):
+            await anext(aiter(manager.simulate(rounds=1)))
+        await manager.create_agents_async(count=20)
+        summaries = [summary async for summary in manager.simulate(rounds=2, active=0.5, turns=2)]
+    assert [s.round for s in summaries] == [1, 2]
+    for summary in summaries:
+        assert summary.requested == summary.answered + summary.dead_lettered >= 10
+        assert sum(summary.actions.values()) == 10
+    assert manager.last_run is not None and manager.last_run.ended is not None
+    assert manager.last_run.ended.reason == "done"

@@ -1,0 +1,99 @@
+"""What an answer leads to: messages for other agents' inboxes, and the requests it starts.
+
+A chat with a target is heard by its listener, and a conversation's turn leads to the next. An act
+(a society's round) is read as an action: a post reaches the speaker's friends, a message opens a
+conversation, befriending asks the other agent. Every request started derives its ids from the one
+answered, so an answer given again after a crash starts the same requests, not new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from streams.actions import Action, parse_action
+from streams.conversations import next_turn
+from streams.profiles import Profile
+from swarmstream.events import AgentMessage, ConversationLine, InteractionRequested, derived_id
+from swarmstream.settings import Settings
+
+# Friends a post reaches at most: a seeded sample of them when there are more.
+POST_FANOUT = 50
+
+
+@dataclass
+class FollowUps:
+    messages: list[AgentMessage] = field(default_factory=list)
+    requests: list[InteractionRequested] = field(default_factory=list)
+    action: Action | None = None
+
+
+def follow_ups(request: InteractionRequested, profile: Profile, reply: str, settings: Settings) -> FollowUps:
+    if request.kind == "act":
+        return _acted(request, profile, parse_action(reply, request.agent_id, settings.agent_memory_chars), settings)
+    out = FollowUps()
+    if request.kind != "chat" or request.target_agent_id is None:
+        return out
+    if settings.agent_inbox_size:
+        out.messages.append(_said(request, request.target_agent_id, reply[: settings.agent_inbox_chars]))
+    turn = next_turn(request, reply, settings.conversation_history_turns, settings.agent_memory_chars)
+    if turn is not None:
+        out.requests.append(turn)
+    return out
+
+
+def _said(request: InteractionRequested, listener: str, text: str) -> AgentMessage:
+    return AgentMessage(agent_id=listener, message_id=request.request_id, from_agent_id=request.agent_id, content=text)
+
+
+def _acted(request: InteractionRequested, profile: Profile, action: Action, settings: Settings) -> FollowUps:
+    out = FollowUps(action=action)
+    speaker, run = request.agent_id, {"run_id": request.run_id, "round": request.round}
+    if action.kind == "post":
+        post = derived_id("post", request.request_id)
+        for friend in _sample(profile.get("friends") or [], post, POST_FANOUT):
+            out.messages.append(
+                AgentMessage(agent_id=friend, message_id=post, from_agent_id=speaker, content=action.text, kind="post")
+            )
+    elif action.kind == "message" and action.to is not None:
+        if settings.agent_inbox_size:
+            out.messages.append(_said(request, action.to, action.text[: settings.agent_inbox_chars]))
+        if request.max_turns > 1:
+            # The message is the conversation's first turn; the listener answers with the second.
+            out.requests.append(
+                InteractionRequested(
+                    event_id=derived_id("message", request.event_id),
+                    request_id=derived_id("message", request.request_id),
+                    created_at=request.created_at,
+                    agent_id=action.to,
+                    target_agent_id=speaker,
+                    context=f"Agent {speaker} wrote to you.",
+                    conversation_id=derived_id("conversation", request.request_id),
+                    turn=2,
+                    max_turns=request.max_turns,
+                    history=[ConversationLine(agent_id=speaker, content=action.text)],
+                    **run,
+                )
+            )
+    elif action.kind == "befriend" and action.to is not None:
+        # The asked agent decides (``agent_id`` of a friend request decides about ``target_agent_id``).
+        out.requests.append(
+            InteractionRequested(
+                event_id=derived_id("befriend", request.event_id),
+                request_id=derived_id("befriend", request.request_id),
+                created_at=request.created_at,
+                agent_id=action.to,
+                target_agent_id=speaker,
+                kind="friend_request",
+                context=action.text,
+                **run,
+            )
+        )
+    return out
+
+
+def _sample(items: list[str], seed: str, size: int) -> list[str]:
+    """At most ``size`` of ``items``, the same ones for the same seed (a post sent again reaches the same)."""
+    if len(items) <= size:
+        return items
+    return sorted(items, key=lambda item: hashlib.blake2b(f"{seed}/{item}".encode(), digest_size=8).digest())[:size]

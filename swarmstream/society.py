@@ -1,0 +1,330 @@
+"""A society over time: rounds in which a seeded fraction of the agents read their feeds and act.
+
+Each round publishes one ``act`` request per acting agent. The workers answer it with an action
+(post, message, befriend or nothing) and publish what it leads to (messages, friend requests,
+conversation turns). A round ends when every request it started has ended, as a response or a dead
+letter; only then are the next round's feeds read. Round boundaries and figures are events on the
+runs topic, so that ``--resume`` continues from the log, not from the memory of a driver that died.
+Request ids derive from the run, the round and the agent: publishing a round again is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+
+from consumers.graph import GraphConsumer
+from producers.personas import agent_id
+from producers.publisher import EventPublisher
+from swarmstream import codec
+from swarmstream.events import (
+    DeadLetter,
+    InteractionRequested,
+    InteractionResponded,
+    RoundCompleted,
+    RoundStarted,
+    RunEnded,
+    RunStarted,
+    derived_id,
+    new_id,
+)
+from swarmstream.outcomes import ReplyReader
+from swarmstream.progress import progress_bar
+from swarmstream.settings import Settings
+from swarmstream.transport import read_to_end
+
+ACTIONS = ("post", "message", "befriend", "none")
+# Others an acting agent is shown, to befriend.
+CANDIDATES = 5
+ROUND_CONTEXT = "Round {round} of the society. What do you do now?"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What a run does; its ``run.started`` event on the runs topic."""
+
+    run_id: str
+    agents: int
+    rounds: int
+    active: float
+    turns: int
+    seed: int
+    budget_usd: float | None = None
+
+    @classmethod
+    def of(cls, event: RunStarted) -> RunConfig:
+        fields = event.model_dump(include={"run_id", "agents", "rounds", "active", "turns", "seed", "budget_usd"})
+        return cls(**fields)
+
+
+@dataclass
+class RoundSummary:
+    """One round's figures: ``requested == answered + dead_lettered`` once it has ended."""
+
+    round: int
+    requested: int = 0
+    answered: int = 0
+    dead_lettered: int = 0
+    actions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, 0))
+    malformed_actions: int = 0
+    conversation_turns: int = 0
+    new_friendships: int = 0
+    cost_usd: float = 0.0
+    wall_s: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, event: RoundCompleted) -> RoundSummary:
+        return cls(**event.model_dump(include=set(cls.__dataclass_fields__)))
+
+
+def act_requests(config: RunConfig, round_: int) -> list[InteractionRequested]:
+    """The round's requests: the same for the same run, round and seed (a resumed round publishes these again)."""
+    rng = random.Random(f"{config.seed}:{round_}")
+    acting = rng.sample(range(config.agents), max(1, round(config.active * config.agents)))
+    requests = []
+    for index in sorted(acting):
+        speaker = agent_id(index)
+        others = [agent_id(i) for i in rng.sample(range(config.agents), min(CANDIDATES + 1, config.agents))]
+        others = [other for other in others if other != speaker][:CANDIDATES]
+        requests.append(
+            InteractionRequested(
+                event_id=derived_id("act", config.run_id, round_, speaker),
+                request_id=derived_id("act-request", config.run_id, round_, speaker),
+                agent_id=speaker,
+                kind="act",
+                context=f"{ROUND_CONTEXT.format(round=round_)} Agents you might meet: {', '.join(others)}.",
+                max_turns=config.turns,
+                run_id=config.run_id,
+                round=round_,
+            )
+        )
+    return requests
+
+
+def new_config(
+    agents: int, rounds: int, active: float, turns: int, seed: int, budget_usd: float | None = None
+) -> RunConfig:
+    if agents < 2:
+        raise ValueError("--agents must be at least 2")
+    if rounds < 1:
+        raise ValueError("--rounds must be at least 1")
+    if not 0 < active <= 1:
+        raise ValueError("--active must be a fraction above 0 and at most 1")
+    if not 1 <= turns <= 50:
+        raise ValueError("--turns must be between 1 and 50")
+    if budget_usd is not None and budget_usd <= 0:
+        raise ValueError("--budget-usd must be positive")
+    return RunConfig(new_id()[:12], agents, rounds, active, turns, seed, budget_usd)
+
+
+async def read_run(settings: Settings, run_id: str) -> tuple[RunConfig, dict[int, RoundSummary], RunEnded | None]:
+    """A run's log: its config, the rounds completed, and how it ended (if it did)."""
+    started: RunStarted | None = None
+    completed: dict[int, RoundSummary] = {}
+    ended: RunEnded | None = None
+    async for batch in read_to_end(settings, [settings.runs_topic]):
+        for record in batch:
+            if record.key != run_id.encode():
+                continue
+            event = codec.decode(record.value, RunStarted, RoundStarted, RoundCompleted, RunEnded)
+            if isinstance(event, RunStarted):
+                started = event
+            elif isinstance(event, RoundCompleted):
+                completed[event.round] = RoundSummary.of(event)
+            elif isinstance(event, RunEnded):
+                ended = event
+    if started is None:
+        raise ValueError(f"no run {run_id!r} in {settings.runs_topic}")
+    return RunConfig.of(started), completed, ended
+
+
+class Society:
+    """Runs the rounds of one run on a pipeline whose workers are up; ``graph`` counts friendships formed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: EventPublisher,
+        graph: GraphConsumer,
+        config: RunConfig,
+        show_progress: bool = True,
+        check: Callable[[], None] = lambda: None,
+    ):
+        self.settings = settings
+        self.publisher = publisher
+        self.graph = graph
+        self.config = config
+        self.show_progress = show_progress
+        self.check = check
+        self.ended: RunEnded | None = None
+        self._graph_seen = sum(graph.friend_requests.values())
+        prices = settings.llm_prices
+        self._price = {model: (p.input_per_million / 1e6, p.output_per_million / 1e6) for model, p in prices.items()}
+
+    async def run(self, done: dict[int, RoundSummary] | None = None) -> AsyncIterator[RoundSummary]:
+        """The rounds' summaries as they end: first those ``done`` already (a resumed run), then the rest."""
+        done = done or {}
+        config = self.config
+        resumed = bool(done)
+        if not resumed:
+            await self._log(RunStarted(**asdict(config)))
+        spent = sum(summary.cost_usd for summary in done.values())
+        last: RoundSummary | None = None
+        for round_ in range(1, config.rounds + 1):
+            if round_ in done:
+                last = done[round_]
+                yield last
+                continue
+            if config.budget_usd is not None and last is not None and last.requested:
+                # The next round will cost about what the last did, per request.
+                projected = spent + last.cost_usd
+                if projected > config.budget_usd:
+                    detail = (
+                        f"round {round_} not started: about ${projected:.4f} after it would pass the budget "
+                        f"of ${config.budget_usd:.4f} (${spent:.4f} spent in {round_ - 1} rounds)"
+                    )
+                    self.ended = RunEnded(run_id=config.run_id, reason="budget", detail=detail)
+                    await self._log(self.ended)
+                    return
+            last = await self._round(round_, resumed)
+            resumed = False
+            spent += last.cost_usd
+            await self._log(RoundCompleted(run_id=config.run_id, **last.as_dict()))
+            yield last
+        self.ended = RunEnded(run_id=config.run_id, reason="done")
+        await self._log(self.ended)
+
+    async def _round(self, round_: int, resumed: bool) -> RoundSummary:
+        config, settings = self.config, self.settings
+        started = time.monotonic()
+        requests = act_requests(config, round_)
+        summary = RoundSummary(round_)
+        friendships_before = self.graph.friend_requests["formed"]
+        friend_requests = 0
+        seen: dict[str, InteractionResponded | DeadLetter] = {}
+
+        def ours(event: InteractionResponded | DeadLetter) -> bool:
+            return isinstance(event, DeadLetter) or (event.run_id == config.run_id and event.round == round_)
+
+        # Opened before anything is read or published: no outcome can fall between the two reads below.
+        async with ReplyReader(settings, keep=ours) as reader:
+            await self._log(RoundStarted(run_id=config.run_id, round=round_, acting=len(requests)))
+            # A resumed round may be part done; a new one has nothing on the topics yet.
+            earlier = await self._outcomes_so_far(round_) if resumed else {}
+            reader.expect(request.request_id for request in requests)
+            # A resumed round: what ended before is counted, what never did is published (again).
+            missing = [request for request in requests if request.request_id not in earlier]
+            if missing:
+                await self.publisher.publish_requests(missing)
+            with progress_bar(None, f"round {round_}", self.show_progress, "requests") as bar:
+                reader.include(earlier.values())
+                async for outcome in reader.outcomes(settings_timeout(settings)):
+                    self.check()
+                    seen[outcome.request_id] = outcome
+                    friend_requests += self._count(summary, outcome)
+                    if isinstance(outcome, InteractionResponded) and outcome.started:
+                        reader.expect(outcome.started)
+                    bar.update(1)
+        summary.requested = len(seen)
+        await self._until_graph_recorded(friend_requests)
+        summary.new_friendships = self.graph.friend_requests["formed"] - friendships_before
+        summary.wall_s = time.monotonic() - started
+        return summary
+
+    def _count(self, summary: RoundSummary, outcome: InteractionResponded | DeadLetter) -> int:
+        """Adds the outcome to the round's figures; returns 1 for an answered friend request."""
+        if isinstance(outcome, DeadLetter):
+            summary.dead_lettered += 1
+            return 0
+        summary.answered += 1
+        inbound, outbound = self._price.get(outcome.model, (0.0, 0.0))
+        summary.cost_usd += outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound
+        if outcome.action is not None:
+            summary.actions[outcome.action] += 1
+            summary.malformed_actions += outcome.action_malformed
+        if outcome.conversation_id is not None:
+            summary.conversation_turns += 1
+        return int(outcome.kind == "friend_request")
+
+    async def _outcomes_so_far(self, round_: int) -> dict[str, InteractionResponded | DeadLetter]:
+        """Outcomes of this round already on the topics (a resumed run): its responses, and dead letters."""
+        found: dict[str, InteractionResponded | DeadLetter] = {}
+        topics = [self.settings.responses_topic, self.settings.deadletter_topic]
+        async for batch in read_to_end(self.settings, topics):
+            for record in batch:
+                try:
+                    event = codec.decode(record.value, InteractionResponded, DeadLetter)
+                except codec.DecodeError:
+                    continue
+                if isinstance(event, DeadLetter) or (event.run_id == self.config.run_id and event.round == round_):
+                    found.setdefault(event.request_id, event)
+        # Only what this round's requests, and the requests they started, led to.
+        wanted = {request.request_id for request in act_requests(self.config, round_)}
+        closure: dict[str, InteractionResponded | DeadLetter] = {}
+        while wanted:
+            request_id = wanted.pop()
+            outcome = found.get(request_id)
+            if outcome is None or request_id in closure:
+                continue
+            closure[request_id] = outcome
+            if isinstance(outcome, InteractionResponded):
+                wanted.update(outcome.started)
+        return closure
+
+    async def _until_graph_recorded(self, friend_requests: int, timeout_s: float = 60) -> None:
+        """Until the graph consumer has decided the round's answered friend requests (formed, or not)."""
+        target = self._graph_seen + friend_requests
+        deadline = time.monotonic() + timeout_s
+        while sum(self.graph.friend_requests.values()) < target and time.monotonic() < deadline:
+            self.check()
+            await asyncio.sleep(0.1)
+        self._graph_seen = sum(self.graph.friend_requests.values())
+
+    async def _log(self, event: RunStarted | RoundStarted | RoundCompleted | RunEnded) -> None:
+        await self.publisher.publish(self.settings.runs_topic, [event])
+
+
+def settings_timeout(settings: Settings) -> float:
+    """How long a round may see no outcome at all before it fails: a worker's longest wait, and more."""
+    return max(120.0, settings.unknown_agent_max_wait_s + 30)
+
+
+@dataclass
+class SimulationResult:
+    """A run: its config, the rounds it has had, and how it ended (None while it goes on)."""
+
+    config: RunConfig | None
+    rounds: list[RoundSummary]
+    ended: RunEnded | None
+
+    def to_dict(self) -> dict[str, object]:
+        assert self.config is not None
+        return {
+            "run_id": self.config.run_id,
+            "ended": self.ended.reason if self.ended else None,
+            "detail": self.ended.detail if self.ended else "",
+            "rounds": [summary.as_dict() for summary in self.rounds],
+        }
+
+    def render(self) -> str:
+        assert self.config is not None
+        lines = [
+            f"swarmstream simulate: run {self.config.run_id}, {self.config.agents:,} agents, "
+            f"{len(self.rounds)} of {self.config.rounds} rounds"
+            + (f" ({self.ended.detail})" if self.ended and self.ended.detail else ""),
+            "  round  requested  answered  dead  post  message  befriend  none  turns  friends   cost $  wall s",
+        ]
+        for s in self.rounds:
+            a = s.actions
+            lines.append(
+                f"  {s.round:5}  {s.requested:9,}  {s.answered:8,}  {s.dead_lettered:4,}  {a['post']:4,}  "
+                f"{a['message']:7,}  {a['befriend']:8,}  {a['none']:4,}  {s.conversation_turns:5,}  "
+                f"{s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}"
+            )
+        return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""``swarmstream simulate`` as a user runs it: rounds accounted, the run logged, a budget, and a resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from swarmstream import codec
+from swarmstream.events import (
+    InteractionRequested,
+    InteractionResponded,
+    InteractionsRequested,
+    RoundCompleted,
+    RoundStarted,
+    RunEnded,
+    RunStarted,
+)
+from swarmstream.runtime.stack import LocalStack
+from swarmstream.society import RunConfig, act_requests
+from swarmstream.transport import ensure_topics
+from tests.pipeline import read_records
+
+pytestmark = pytest.mark.integration
+
+SIZE = ["--agents", "40", "--active", "0.5", "--turns", "3", "--seed", "3", "--quiet", "--json"]
+
+
+def driver(settings, *args: str) -> subprocess.Popen:
+    """The command on this test's broker, simulator and workers (it starts none of its own)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "swarmstream", "simulate", *args],
+        env={**os.environ, **settings.to_env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> dict:
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def assert_accounted(rounds: list[dict], acting: int) -> None:
+    for summary in rounds:
+        assert summary["requested"] == summary["answered"] + summary["dead_lettered"], summary
+        assert sum(summary["actions"].values()) == acting, "one action (or none) per acting agent"
+        assert summary["requested"] >= acting and summary["wall_s"] > 0
+    assert {"round", "requested", "answered", "dead_lettered", "actions", "conversation_turns", "new_friendships",
+            "wall_s"} <= set(rounds[0])  # fmt: skip
+    assert set(rounds[0]["actions"]) == {"post", "message", "befriend", "none"}
+
+
+async def act_ids_published(settings, run_id: str) -> dict[int, set[str]]:
+    """The act requests of a run on the requests topic, by round (bulk records opened)."""
+    found: dict[int, set[str]] = {}
+    for *_, value in await read_records(settings, settings.requests_topic):
+        event = codec.decode(value, InteractionRequested, InteractionsRequested)
+        for request in event.requests if isinstance(event, InteractionsRequested) else [event]:
+            if request.run_id == run_id and request.kind == "act":
+                found.setdefault(request.round or 0, set()).add(request.request_id)
+    return found
+
+
+@pytest.fixture
+def workers(settings, start_simulator, tmp_path):
+    settings = settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "200")})
+    asyncio.run(ensure_topics(settings))
+    with LocalStack(settings) as stack:
+        stack.start_worker()
+        stack.start_worker()
+        yield settings, stack
+
+
+def test_rounds_are_accounted_logged_and_a_budget_stops_them(workers):
+    settings, _ = workers
+    result = finish(driver(settings, "--rounds", "3", *SIZE))
+    assert (
+        len(result["rounds"]) == 3 and result["ended"] == "done" and [r["round"] for r in result["rounds"]] == [1, 2, 3]
+    )
+    assert_accounted(result["rounds"], acting=20)
+    assert sum(r["actions"]["befriend"] for r in result["rounds"]) > 0
+
+    log = [event for event in asyncio.run(run_log(settings)) if event.run_id == result["run_id"]]
+    assert [type(event).__name__ for event in log] == [
+        "RunStarted", "RoundStarted", "RoundCompleted", "RoundStarted", "RoundCompleted", "RoundStarted",
+        "RoundCompleted", "RunEnded",
+    ]  # fmt: skip
+    assert [e.requested for e in log if isinstance(e, RoundCompleted)] == [r["requested"] for r in result["rounds"]]
+
+    budget = driver(settings, "--rounds", "3", "--budget-usd", "0.000001", *SIZE)
+    out, err = budget.communicate(timeout=240)
+    assert budget.returncode == 0, err[-3000:]
+    stopped = json.loads(out.strip().splitlines()[-1])
+    assert len(stopped["rounds"]) == 1 and stopped["ended"] == "budget" and "would pass the budget" in err
+
+
+async def run_log(settings) -> list[RunStarted | RoundStarted | RoundCompleted | RunEnded]:
+    records = await read_records(settings, settings.runs_topic)
+    return [codec.decode(value, RunStarted, RoundStarted, RoundCompleted, RunEnded) for *_, value in sorted(records)]
+
+
+def test_a_run_resumed_after_its_driver_and_a_worker_died_mid_round_has_the_uninterrupted_request_set(workers):
+    settings, stack = workers
+    first = driver(settings, "--rounds", "3", *SIZE)
+    deadline = time.monotonic() + 180
+    while True:  # until round 2 has started
+        started = [e for e in asyncio.run(run_log(settings)) if isinstance(e, RoundStarted)]
+        if any(e.round == 2 for e in started):
+            break
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.stderr else ""
+        time.sleep(0.3)
+    run_id = started[0].run_id
+    time.sleep(1)
+    first.kill()
+    first.communicate()
+    stack.workers[0].kill()  # its unacked requests go to the other worker, after its session times out
+
+    result = finish(driver(settings, "--resume", run_id, "--quiet", "--json"), timeout=300)
+    assert result["run_id"] == run_id and [r["round"] for r in result["rounds"]] == [1, 2, 3]
+    assert_accounted(result["rounds"], acting=20)
+
+    (config_event,) = [e for e in asyncio.run(run_log(settings)) if isinstance(e, RunStarted)]
+    config = RunConfig.of(config_event)
+    published = asyncio.run(act_ids_published(settings, run_id))
+    for round_ in (1, 2, 3):
+        assert published[round_] == {r.request_id for r in act_requests(config, round_)}, "no request lost or new"
+    answered = {
+        codec.decode(value, InteractionResponded).request_id
+        for *_, value in asyncio.run(read_records(settings, settings.responses_topic))
+    }
+    assert all(published[round_] <= answered for round_ in (1, 2, 3)), "every act answered"
