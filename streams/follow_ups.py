@@ -43,7 +43,15 @@ def follow_ups(request: InteractionRequested, profile: Profile, reply: str, sett
 
 
 def _said(request: InteractionRequested, listener: str, text: str) -> AgentMessage:
-    return AgentMessage(agent_id=listener, message_id=request.request_id, from_agent_id=request.agent_id, content=text)
+    return _message(listener, request.request_id, request.agent_id, text, "said")
+
+
+def _message(to: str, message_id: str, sender: str, text: str, kind: str) -> AgentMessage:
+    # Built from fields already validated (the request's, the profile's, an action's): not validated
+    # again, on the path of every chat with a target.
+    return AgentMessage.model_construct(
+        agent_id=to, message_id=message_id, from_agent_id=sender, content=text, kind=kind
+    )
 
 
 def _acted(request: InteractionRequested, profile: Profile, action: Action, settings: Settings) -> FollowUps:
@@ -52,9 +60,7 @@ def _acted(request: InteractionRequested, profile: Profile, action: Action, sett
     if action.kind == "post":
         post = derived_id("post", request.request_id)
         for friend in _sample(profile.get("friends") or [], post, POST_FANOUT):
-            out.messages.append(
-                AgentMessage(agent_id=friend, message_id=post, from_agent_id=speaker, content=action.text, kind="post")
-            )
+            out.messages.append(_message(friend, post, speaker, action.text, "post"))
     elif action.kind == "message" and action.to is not None:
         if settings.agent_inbox_size:
             out.messages.append(_said(request, action.to, action.text[: settings.agent_inbox_chars]))

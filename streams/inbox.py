@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 
 import faust
 from faust.types import RecordMetadata
 
 from streams.publishing import send
-from swarmstream.events import AgentMessage, AgentsMessaged, derived_id
+from swarmstream.events import SCHEMA_VERSION, AgentMessage, AgentsMessaged, derived_id, new_id
 from swarmstream.partitions import partition_for
 
 # Messages per record at most: a full batch goes out at once, not at the next flush.
@@ -60,8 +61,13 @@ class Outbox:
         delivered = self._delivered.pop(partition, None)
         if not messages or delivered is None:
             return
-        event = AgentsMessaged(
-            event_id=derived_id("messages", messages[0].message_id, len(messages)), messages=messages
+        event = AgentsMessaged.model_construct(
+            event_id=derived_id("messages", messages[0].message_id, len(messages)),
+            schema_version=SCHEMA_VERSION,
+            created_at=time.time(),
+            request_id=new_id(),
+            type="agents.messaged",
+            messages=messages,  # each valid already: not validated again
         )
         try:
             delivery = await send(self.agents, event, partition=partition)
