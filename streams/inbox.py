@@ -33,7 +33,6 @@ class Outbox:
     def __init__(self, agents: faust.TopicT, partitions: int):
         self.agents = agents
         self.partitions = partitions
-        self.sent = 0  # messages handed to the producer, for the worker's metrics
         self._pending: dict[int, list[AgentMessage]] = {}
         self._delivered: dict[int, asyncio.Future[None]] = {}
         self._partition_of = functools.lru_cache(maxsize=1 << 16)(partition_for)
@@ -75,7 +74,6 @@ class Outbox:
             # The requests that said these messages are not acked: they are answered again later.
             delivered.set_exception(exc)
             return
-        self.sent += len(messages)
         delivery.add_done_callback(functools.partial(_settle, delivered))
 
 

@@ -75,11 +75,6 @@ class ReplyReader:
         for outcome in outcomes:
             self._arrived.put_nowait(outcome)
 
-    @property
-    def waiting(self) -> int:
-        """Expected requests without an outcome yet."""
-        return len(self._waiting)
-
     async def _read(self) -> None:
         while True:
             for batch in (await self._consumer.getmany(timeout_ms=200)).values():
