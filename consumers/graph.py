@@ -8,11 +8,12 @@ committed. A replayed acceptance publishes again; the registry's set operation m
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter as Tally
 from collections.abc import Sequence
 
 from aiohttp import web
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 
 from consumers.graph_store import GraphChanges, GraphStore
@@ -27,6 +28,8 @@ from swarmstream.settings import Settings
 # Responses per store transaction, or what arrived in this long: SQLite's commit is most of the cost
 # (45,000 edge updates/s in batches of 2,000, 63,000 of 10,000, 73,000 of 20,000, at a million edges).
 TRANSACTION_RECORDS = 20_000
+# How often a replica on a shared (PostgreSQL) store reads the graph's size again for its gauges.
+SHARED_RECOUNT_S = 15.0
 TRANSACTION_WAIT_S = 0.5
 
 
@@ -44,6 +47,18 @@ def friend_updates(pairs: set[tuple[str, str]]) -> list[AgentUpdated]:
         for a, b in sorted(pairs)
         for agent, friend in ((a, b), (b, a))
     ]
+
+
+class OneReplicaStore(RuntimeError):
+    """A second graph consumer of one group on SQLite: only PostgreSQL serves several replicas."""
+
+
+def _refusal(group: str, detail: str) -> OneReplicaStore:
+    return OneReplicaStore(
+        f"graph consumer group {group!r}: {detail}. A SQLite graph store serves one replica only (each would "
+        "hold half a graph, with no shared friend cap); run one, or set SWARMSTREAM_GRAPH_DSN to a PostgreSQL "
+        "database that every replica shares"
+    )
 
 
 class GraphMetrics:
@@ -74,6 +89,11 @@ class GraphMetrics:
             registry=self.registry,
         )
 
+    def recount(self, store: GraphStore) -> None:
+        nodes, _ = store.counts()
+        self.nodes.set(nodes)
+        self.friendships.set(store.friendship_count())
+
     def count(self, changes: GraphChanges) -> None:
         self.nodes.inc(changes.new_nodes)
         self.friendships.inc(changes.friend_requests["formed"])
@@ -94,6 +114,9 @@ class GraphConsumer:
         self.progress = ConsumerProgress(self.group_id)
         self.metrics = GraphMetrics(self.store, self.progress)
         self._publisher: EventPublisher | None = None
+        self._recount_due = time.monotonic() + SHARED_RECOUNT_S
+        self._held_all = False  # SQLite: whether this replica has held every partition (see _check_assignment)
+        self._held_all = False  # SQLite: whether this replica has held every partition (see _check_assignment)
 
     @property
     def group_id(self) -> str:
@@ -109,12 +132,32 @@ class GraphConsumer:
         changes = self.store.apply(responses, self.max_friends)
         self.friend_requests.update(changes.friend_requests)
         self.metrics.count(changes)
+        if self.store.postgres and time.monotonic() >= self._recount_due:
+            # A shared store grows by every replica's batches, not only this one's: its size is read again.
+            self._recount_due = time.monotonic() + SHARED_RECOUNT_S
+            self.metrics.recount(self.store)
         if changes.friendships:
             assert self._publisher is not None, "run() publishes friendships"
             await self._publisher.publish(self.settings.agents_topic, friend_updates(changes.friendships))
 
     async def serve_metrics(self, host: str, port: int) -> web.AppRunner:
         return await serve_metrics(self.metrics.registry, host, port)
+
+    def _check_assignment(self, assigned: list[TopicPartition]) -> None:
+        """On SQLite, a replica given part of the partitions while it never held them all is a second one: refused.
+
+        The one that held them all goes on (it gets them back once the second has left); a replica
+        restarted after a crash is given them all, once the group has dropped the dead member.
+        """
+        if self.store.postgres:
+            return
+        mine = sum(1 for tp in assigned if tp.topic == self.settings.responses_topic)
+        if mine == self.settings.partitions:
+            self._held_all = True
+        elif not self._held_all:
+            raise _refusal(
+                self.group_id, f"this replica got {mine} of {self.settings.partitions} partitions: another one runs"
+            )
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         async with EventPublisher(self.settings) as publisher:
@@ -130,6 +173,7 @@ class GraphConsumer:
                     min_records=TRANSACTION_RECORDS,
                     max_wait_s=TRANSACTION_WAIT_S,
                     progress=self.progress,
+                    check_assignment=self._check_assignment,
                 )
             finally:
                 self._publisher = None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import igraph
 
+from consumers.communities import FRIENDSHIP_WEIGHT, detect
 from consumers.graph_store import GraphStore
 
 
@@ -74,6 +75,84 @@ def graph_stats(store: GraphStore) -> GraphStats:
         degree_histogram=ordered,
         communities=store.community_sizes(),
     )
+
+
+@dataclass(frozen=True)
+class RoundGraph:
+    """The society's graph as it stood at the end of one round of a run."""
+
+    round: int
+    nodes: int
+    edges: int
+    friendships: int
+    new_edges: int
+    new_friendships: int
+    degree_histogram: dict[str, int]
+    communities: int
+    largest_community: int
+    modularity: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def graph_by_round(store: GraphStore, run_id: str) -> list[RoundGraph]:
+    """For each round of ``run_id``: the graph without what later rounds added, its degrees and communities.
+
+    Communities are detected afresh (Louvain, seeded) on each round's graph; the store's saved
+    detection is left as it is.
+    """
+    added = store.round_edges(run_id)
+    if not added:
+        return []
+    later: dict[tuple[str, str, str], int] = {(src, dst, kind): round_ for src, dst, kind, round_ in added}
+    talks = [(src, dst, weight) for src, dst, weight in store.interaction_edges()]
+    friends = store.friend_pairs()
+    result = []
+    for round_ in range(1, max(later.values()) + 1):
+        # An edge is there from the first round any kind of it appeared in (no row: from before the run).
+        edges = [(s, d, w) for s, d, w in talks if _first(later, s, d) <= round_]
+        pairs = [(a, b) for a, b in friends if later.get((a, b, "friend"), 0) <= round_]
+        graph = igraph.Graph.TupleList([(s, d) for s, d, _ in edges] + pairs, directed=False)
+        graph.simplify(multiple=True, loops=True)
+        by_bucket = Counter(_bucket(degree) for degree in graph.degree())
+        detection = detect([*edges, *((a, b, FRIENDSHIP_WEIGHT) for a, b in pairs)]) if edges or pairs else None
+        sizes = detection.sizes if detection is not None else []
+        result.append(
+            RoundGraph(
+                round=round_,
+                nodes=graph.vcount(),
+                edges=len(edges),
+                friendships=len(pairs),
+                new_edges=sum(1 for *_, kind, r in added if r == round_ and kind != "friend"),
+                new_friendships=sum(1 for *_, kind, r in added if r == round_ and kind == "friend"),
+                degree_histogram=dict(sorted(by_bucket.items(), key=lambda item: int(item[0].split("-")[0]))),
+                communities=len(sizes),
+                largest_community=sizes[0] if sizes else 0,
+                modularity=detection.modularity if detection is not None else 0.0,
+            )
+        )
+    return result
+
+
+def _first(later: dict[tuple[str, str, str], int], src: str, dst: str) -> int:
+    rounds = [r for kind in ("talk", "read") if (r := later.get((src, dst, kind))) is not None]
+    return min(rounds) if rounds else 0
+
+
+def render_by_round(run_id: str, rounds: list[RoundGraph]) -> str:
+    lines = [
+        f"run {run_id}: the graph at the end of each round",
+        "  round     nodes     edges  friendships  +edges  +friends  communities  largest  modularity  degree",
+    ]
+    for r in rounds:
+        degrees = ", ".join(f"{bucket}: {count:,}" for bucket, count in r.degree_histogram.items())
+        lines.append(
+            f"  {r.round:5}  {r.nodes:8,}  {r.edges:8,}  {r.friendships:11,}  {r.new_edges:6,}  "
+            f"{r.new_friendships:8,}  "
+            f"{r.communities:11,}  {r.largest_community:7,}  {r.modularity:10.3f}  {degrees}"
+        )
+    return "\n".join(lines)
 
 
 def export(store: GraphStore, fmt: str, path: Path) -> int:

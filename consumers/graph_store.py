@@ -27,7 +27,24 @@ _TABLES = {
     "friendships": "agent_id TEXT NOT NULL, friend_id TEXT NOT NULL, PRIMARY KEY (agent_id, friend_id)",
     # The latest detection's communities (consumers/communities.py).
     "communities": "agent_id TEXT PRIMARY KEY, community TEXT NOT NULL",
+    # The society round (of the first run) each edge first appeared in: "talk" and "read" edges as in
+    # ``edges``, "friend" pairs once (agent_id < friend_id). Edges made outside runs have no row.
+    "edge_rounds": (
+        "src TEXT NOT NULL, dst TEXT NOT NULL, kind TEXT NOT NULL, run_id TEXT NOT NULL, round BIGINT NOT NULL, "
+        "PRIMARY KEY (src, dst, kind)"
+    ),
 }
+
+# A response's edges first seen in a round: kept at the earliest round of the run that first made them.
+_FIRST_ROUND = (
+    "INSERT INTO edge_rounds VALUES (?, ?, ?, ?, ?) ON CONFLICT (src, dst, kind) DO UPDATE SET round = "
+    "CASE WHEN excluded.run_id = edge_rounds.run_id AND excluded.round < edge_rounds.round "
+    "THEN excluded.round ELSE edge_rounds.round END"
+)
+
+
+# Times a PostgreSQL batch is run again after the server aborted it to break a deadlock between replicas.
+DEADLOCK_RETRIES = 5
 
 
 def event_key(event_id: str) -> bytes:
@@ -39,6 +56,8 @@ class GraphChanges:
     """What one batch of responses did to the graph."""
 
     interactions: int = 0
+    # Posts read: edges from each reader to the authors of the posts in its feed.
+    reads: int = 0
     # Agents seen in an interaction for the first time.
     new_nodes: int = 0
     # Friend-request outcomes: formed, already_friends, cap_reached, declined, malformed.
@@ -99,7 +118,23 @@ class GraphStore:
 
         Set-wise, not row by row: which events are new in one query per 500, then one statement each
         for events, nodes and summed edge weights. Friend requests, rare, go one by one (in order, for the cap).
+        On PostgreSQL, several replicas may apply batches at once: the agents of the batch's friend requests
+        are locked (in id order) before their friends are counted, so the cap and mutuality hold across
+        replicas; a transaction the server aborts to break a deadlock is run again.
         """
+        if not self.postgres:
+            return self._apply(responses, max_friends)
+        import psycopg.errors
+
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                return self._apply(responses, max_friends)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _apply(self, responses: Sequence[InteractionResponded], max_friends: int) -> GraphChanges:
         changes = GraphChanges()
         with self._transaction():
             keys = [event_key(response.event_id) for response in responses]
@@ -111,17 +146,44 @@ class GraphStore:
                     seen.add(key)
                     fresh.append(response)
                     fresh_keys.append((key,))
-            self._run_many("INSERT INTO processed_events VALUES (?)", fresh_keys)
+            self._run_many("INSERT INTO processed_events VALUES (?)", sorted(fresh_keys))
             talks = Counter(
                 (response.agent_id, response.target_agent_id) for response in fresh if response.target_agent_id
             )
+            reads = Counter(
+                (response.agent_id, author)
+                for response in fresh
+                for author in response.read_from
+                if author != response.agent_id
+            )
             changes.interactions = sum(talks.values())
+            changes.reads = sum(reads.values())
+            weights = talks + reads
             changes.new_nodes = self._run_many(
-                "INSERT INTO nodes VALUES (?) ON CONFLICT DO NOTHING", [(agent,) for agent in sorted({*chain(*talks)})]
+                "INSERT INTO nodes VALUES (?) ON CONFLICT DO NOTHING",
+                [(agent,) for agent in sorted({*chain(*weights)})],
             )
             self._run_many(
                 "INSERT INTO edges VALUES (?, ?, ?) ON CONFLICT (src, dst) DO UPDATE SET weight = edges.weight + ?",
-                [(src, dst, count, count) for (src, dst), count in sorted(talks.items())],
+                [(src, dst, count, count) for (src, dst), count in sorted(weights.items())],
+            )
+            firsts: dict[tuple[str, str, str], tuple[str, int]] = {}
+            for response in fresh:
+                if response.run_id is None or response.round is None:
+                    continue
+                run = (response.run_id, response.round)
+                if response.target_agent_id is not None:
+                    firsts.setdefault((response.agent_id, response.target_agent_id, "talk"), run)
+                for author in response.read_from:
+                    if author != response.agent_id:
+                        firsts.setdefault((response.agent_id, author, "read"), run)
+            self._lock_agents(
+                {
+                    agent
+                    for r in fresh
+                    if r.kind == "friend_request" and r.decision == "accept" and r.target_agent_id is not None
+                    for agent in (r.agent_id, r.target_agent_id)
+                }
             )
             for response in fresh:
                 if response.kind == "friend_request" and response.target_agent_id is not None:
@@ -131,12 +193,24 @@ class GraphStore:
                     )
                     outcome = outcome or ("malformed" if response.decision_malformed else "declined")
                     changes.friend_requests[outcome] += 1
+                    if outcome == "formed" and response.run_id is not None and response.round is not None:
+                        pair = sorted((response.agent_id, response.target_agent_id))
+                        firsts.setdefault((pair[0], pair[1], "friend"), (response.run_id, response.round))
+            self._run_many(_FIRST_ROUND, [(*edge, *run) for edge, run in sorted(firsts.items())])
             for response in responses:
                 src, dst = response.agent_id, response.target_agent_id
                 accepted = response.kind == "friend_request" and response.decision == "accept"
                 if accepted and dst is not None and self.are_friends(src, dst):
                     changes.friendships.add((src, dst))
         return changes
+
+    def _lock_agents(self, agents: set[str]) -> None:
+        """PostgreSQL: hold these agents' node rows until the transaction ends (they exist: every friend
+        request's agents are nodes of its edge). Another replica deciding about one of them waits."""
+        if self.postgres and agents:
+            self._run(
+                "SELECT agent_id FROM nodes WHERE agent_id = ANY(?) ORDER BY agent_id FOR UPDATE", (sorted(agents),)
+            )
 
     def _recorded(self, keys: set[bytes]) -> set[bytes]:
         """Which of these event keys are recorded already."""
@@ -190,6 +264,19 @@ class GraphStore:
         """Responses recorded (each once)."""
         return self._run("SELECT count(*) FROM processed_events").fetchone()[0]
 
+    def most_friends(self) -> int:
+        """The most friends any agent has (what the cap bounds)."""
+        sql = "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM friendships GROUP BY agent_id) counts"
+        return self._run(sql).fetchone()[0]
+
+    def one_sided_friendships(self) -> int:
+        """Friendship rows whose other direction is missing (0 in a sound graph)."""
+        sql = (
+            "SELECT count(*) FROM friendships f WHERE NOT EXISTS "
+            "(SELECT 1 FROM friendships g WHERE g.agent_id = f.friend_id AND g.friend_id = f.agent_id)"
+        )
+        return self._run(sql).fetchone()[0]
+
     def friendship_count(self) -> int:
         """Mutual friendships (each pair once)."""
         return self._run("SELECT count(*) FROM friendships").fetchone()[0] // 2
@@ -213,6 +300,14 @@ class GraphStore:
     def friend_pairs(self) -> list[tuple[str, str]]:
         """Each friendship once."""
         return self._run("SELECT agent_id, friend_id FROM friendships WHERE agent_id < friend_id").fetchall()
+
+    def round_edges(self, run_id: str) -> list[tuple[str, str, str, int]]:
+        """(src, dst, kind, round) of every edge run ``run_id`` made first, by the round it first appeared in."""
+        return self._run("SELECT src, dst, kind, round FROM edge_rounds WHERE run_id = ?", (run_id,)).fetchall()
+
+    def runs(self) -> list[str]:
+        """The runs that made edges first, by id."""
+        return [row[0] for row in self._run("SELECT DISTINCT run_id FROM edge_rounds ORDER BY run_id").fetchall()]
 
     def save_communities(self, membership: dict[str, str]) -> None:
         """Replace the stored communities with ``membership`` (agent id -> community)."""

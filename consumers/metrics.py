@@ -25,6 +25,7 @@ from swarmstream.stats import json_safe
 log = logging.getLogger(__name__)
 
 # OpenTelemetry GenAI latency buckets: LLM calls can take minutes.
+FEED_BUCKETS = (0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 
 
@@ -106,7 +107,38 @@ class MetricsConsumer:
             ["decision"],
             registry=self.registry,
         )
+        # Society runs (swarmstream simulate): by round, summed over the runs this consumer has read.
+        self.round = Gauge(
+            "swarmstream_society_round", "The latest society round with an answered act", registry=self.registry
+        )
+        self.actions = Counter(
+            "swarmstream_society_actions",
+            "Acts answered, by round and action (post, message, befriend, none; malformed ones are none)",
+            ["round", "action"],
+            registry=self.registry,
+        )
+        self.malformed_actions = Counter(
+            "swarmstream_society_malformed_actions", "Acts whose reply was no valid action", ["round"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.conversation_turns = Counter(
+            "swarmstream_society_conversation_turns", "Conversation turns answered, by round", ["round"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.feed_bytes = Histogram(
+            "swarmstream_society_feed_bytes",
+            "Size of an acting agent's feed in its prompt (UTF-8 bytes)",
+            buckets=FEED_BUCKETS,
+            registry=self.registry,
+        )
+        self.feed_items = Histogram(
+            "swarmstream_society_feed_items",
+            "Items in an acting agent's feed (inbox entries, posts, broadcasts)",
+            buckets=(0, 1, 2, 4, 8, 16, 32),
+            registry=self.registry,
+        )
         self._unpriced: set[str] = set()
+        self._latest_round = 0
 
     @property
     def group_id(self) -> str:
@@ -149,9 +181,26 @@ class MetricsConsumer:
             self._unpriced.add(event.model)
             log.warning("no price for model %r in SWARMSTREAM_LLM_PRICES: its cost is not estimated", event.model)
         self.peak_inflight.set(self.stats.peak_inflight)
+        if event.round is not None:
+            self._count_round(event, str(event.round))
         if event.kind == "friend_request":
             decision = "malformed" if event.decision_malformed else event.decision or "decline"
             self.friend_decisions.labels(decision=decision).inc()
+
+    def _count_round(self, event: InteractionResponded, round_: str) -> None:
+        if event.conversation_id is not None:
+            self.conversation_turns.labels(round=round_).inc()
+        if event.action is None:
+            return
+        assert event.round is not None
+        if event.round > self._latest_round:
+            self._latest_round = event.round
+            self.round.set(event.round)
+        self.actions.labels(round=round_, action=event.action).inc()
+        if event.action_malformed:
+            self.malformed_actions.labels(round=round_).inc()
+        self.feed_bytes.observe(event.feed_bytes)
+        self.feed_items.observe(len(event.feed))
 
     async def serve_metrics(self, host: str, port: int) -> web.AppRunner:
         """``/metrics``, and the run summary as JSON at ``/summary``."""

@@ -7,12 +7,12 @@ so it can be written for any run, finished or not, without the metrics consumer'
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from swarmstream import codec
-from swarmstream.events import DeadLetter, InteractionResponded
+from swarmstream.events import ACTIONS, DeadLetter, InteractionResponded
 from swarmstream.performance import ResponseStats
 from swarmstream.settings import Settings
 from swarmstream.stats import json_safe, percentile
@@ -27,6 +27,8 @@ class Timeline:
     dead_lettered: defaultdict[int, int] = field(default_factory=lambda: defaultdict(int))
     latencies_s: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     llm_latencies_s: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # Society runs: per (run id, round), answers, actions, conversation turns and feed bytes.
+    rounds: defaultdict[tuple[str, int], Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
     def seconds(self) -> range:
         stamps = [*self.answered, *self.dead_lettered]
@@ -40,6 +42,8 @@ class RunReport:
     end_to_end_ms_p50: float
     end_to_end_ms_p99: float
     undecodable: int
+    # Society runs' rounds: run_id, round, answered, actions, conversation turns, mean feed bytes per act.
+    rounds: list[dict[str, object]] = field(default_factory=list)
 
 
 def tally(events: list[InteractionResponded | DeadLetter], stats: ResponseStats, timeline: Timeline) -> None:
@@ -53,6 +57,14 @@ def tally(events: list[InteractionResponded | DeadLetter], stats: ResponseStats,
             timeline.answered[second] += 1
             timeline.latencies_s[second].append(max(event.created_at - event.request_created_at, 0.0))
             timeline.llm_latencies_s[second].append(event.llm_latency_ms / 1000)
+            if event.run_id is not None and event.round is not None:
+                figures = timeline.rounds[event.run_id, event.round]
+                figures["answered"] += 1
+                figures["conversation_turns"] += event.conversation_id is not None
+                if event.action is not None:
+                    figures[event.action] += 1
+                    figures["acts"] += 1
+                    figures["feed_bytes"] += event.feed_bytes
 
 
 async def collect(settings: Settings) -> tuple[ResponseStats, Timeline, int]:
@@ -79,12 +91,54 @@ def write_report(stats: ResponseStats, timeline: Timeline, undecodable: int, out
         end_to_end_ms_p50=percentile(latencies, 50) * 1000,
         end_to_end_ms_p99=percentile(latencies, 99) * 1000,
         undecodable=undecodable,
+        rounds=[
+            _round_figures(run_id, round_, figures) for (run_id, round_), figures in sorted(timeline.rounds.items())
+        ],
     )
     (out / "summary.json").write_text(json.dumps(json_safe(asdict(report)), indent=2) + "\n")
     _plot_throughput(timeline, out / "throughput.png")
     _plot_latency(timeline, out / "latency.png")
+    if report.rounds:
+        _plot_rounds(report.rounds, out / "rounds.png")
     (out / "report.md").write_text(_markdown(report))
     return report
+
+
+def _round_figures(run_id: str, round_: int, figures: Counter[str]) -> dict[str, object]:
+    acts = figures["acts"]
+    return {
+        "run_id": run_id,
+        "round": round_,
+        "answered": figures["answered"],
+        "actions": {action: figures[action] for action in ACTIONS},
+        "conversation_turns": figures["conversation_turns"],
+        "feed_bytes_per_act": figures["feed_bytes"] / acts if acts else 0.0,
+    }
+
+
+def _plot_rounds(rounds: list[dict[str, object]], path: Path) -> None:
+    """Per round (of each run): actions stacked, and conversation turns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [
+        f"{r['run_id']}:{r['round']}" if len({r["run_id"] for r in rounds}) > 1 else str(r["round"]) for r in rounds
+    ]
+    figure, (acted, talked) = plt.subplots(1, 2, figsize=(11, 4))
+    bottom = [0] * len(rounds)
+    for action in ACTIONS:
+        counts = [r["actions"][action] for r in rounds]  # type: ignore[index]
+        acted.bar(labels, counts, bottom=bottom, label=action)
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    acted.set(title="Actions per round", xlabel="round", ylabel="acts")
+    acted.legend()
+    talked.bar(labels, [r["conversation_turns"] for r in rounds])  # type: ignore[misc]
+    talked.set(title="Conversation turns per round", xlabel="round", ylabel="turns")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def _plot_throughput(timeline: Timeline, path: Path) -> None:
@@ -160,4 +214,19 @@ def _markdown(report: RunReport) -> str:
         "![latency](latency.png)",
         "",
     ]
+    if report.rounds:
+        lines += [
+            "## Society rounds",
+            "",
+            "| run | round | answered | post | message | befriend | none | conversation turns | feed bytes per act |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in report.rounds:
+            a = r["actions"]
+            assert isinstance(a, dict)
+            lines.append(
+                f"| {r['run_id']} | {r['round']} | {r['answered']:,} | {a['post']:,} | {a['message']:,} | "
+                f"{a['befriend']:,} | {a['none']:,} | {r['conversation_turns']:,} | {r['feed_bytes_per_act']:.0f} |"
+            )
+        lines += ["", "![rounds](rounds.png)", ""]
     return "\n".join(lines)

@@ -19,15 +19,26 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[Sequence[ConsumerRecord]], Awaitable[None]]
 
 
+AssignmentCheck = Callable[[list[TopicPartition]], None]
+
+
 class _CountAssignments(ConsumerRebalanceListener):
-    def __init__(self, progress: ConsumerProgress):
+    def __init__(self, progress: ConsumerProgress, check: AssignmentCheck | None):
         self.progress = progress
+        self.check = check
+        # aiokafka logs and drops a listener's exception: the loop raises it instead.
+        self.refused: Exception | None = None
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         pass
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.progress.assigned((tp.topic, tp.partition) for tp in assigned)
+        if self.check is not None:
+            try:
+                self.check(list(assigned))
+            except Exception as exc:
+                self.refused = exc
 
 
 async def consume_batches(
@@ -40,15 +51,18 @@ async def consume_batches(
     min_records: int = 1,
     max_wait_s: float = 0.0,
     progress: ConsumerProgress | None = None,
+    check_assignment: AssignmentCheck | None = None,
 ) -> None:
     """Run until ``stop`` is set; ``ready`` is set once the group has given us partitions.
 
     ``handle`` gets at least ``min_records`` at once unless ``max_wait_s`` passes first: a store that
     pays per transaction (the graph's SQLite commit) is much faster with fewer, larger ones.
-    ``progress`` gets the lag of each partition and the rebalances.
+    ``progress`` gets the lag of each partition and the rebalances. ``check_assignment`` may refuse
+    an assignment by raising: the loop stops with that error before handling anything more.
     """
     consumer = make_consumer(settings, group_id=group_id)
-    consumer.subscribe(list(topics), listener=_CountAssignments(progress or ConsumerProgress(group_id)))
+    listener = _CountAssignments(progress or ConsumerProgress(group_id), check_assignment)
+    consumer.subscribe(list(topics), listener=listener)
     await consumer.start()
     loop = asyncio.get_running_loop()
     lag_due = 0.0
@@ -59,6 +73,8 @@ async def consume_batches(
             deadline = loop.time() + max_wait_s
             while True:
                 batches = await consumer.getmany(timeout_ms=200)
+                if listener.refused is not None:
+                    raise listener.refused
                 if ready is not None and not ready.is_set() and consumer.assignment():
                     ready.set()
                 for tp, batch in batches.items():

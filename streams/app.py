@@ -11,9 +11,10 @@ import faust
 from aiokafka.errors import KafkaError
 
 from streams import faust_compat, faust_speed
-from streams.inbox import Outbox
+from streams.feed_board import FeedBoard
 from streams.interactions import InteractionProcessor
 from streams.metrics import ProcessorCounts, WorkerMetrics, count_sends
+from streams.outbox import Outbox
 from streams.profile_store import ProfileStore
 from streams.registry import AgentRegistry
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
@@ -102,12 +103,16 @@ def create_app(settings: Settings) -> StreamApp:
     table = app.Table(
         settings.profiles_table, partitions=settings.partitions, default=None, key_type=bytes, value_type=bytes
     )
+    boards = app.Table(
+        settings.feeds_table, partitions=settings.partitions, default=None, key_type=bytes, value_type=bytes
+    )
 
     # One watch for both stream topics: it keys its state by topic and partition.
     watch = faust_compat.DeliveryWatch(committed=lambda tp: app.consumer._committed_offset.get(tp))
     store = ProfileStore(table, settings.profile_cache_size)
-    registry = AgentRegistry(store, agents, dead_letters, watch, settings)
-    outbox = Outbox(agents, settings.partitions)
+    board = FeedBoard(boards, settings.feed_board_size, settings.agent_inbox_chars)
+    registry = AgentRegistry(store, board, agents, dead_letters, watch, settings)
+    outbox = Outbox(agents, settings.partitions, settings.feed_board_size)
     interactions = InteractionProcessor(settings, registry, requests, responses, dead_letters, watch, outbox)
     progress = ConsumerProgress(settings.app_id)
     metrics = WorkerMetrics(
@@ -136,6 +141,7 @@ def create_app(settings: Settings) -> StreamApp:
     @app.on_partitions_assigned.connect
     async def _count_assignment(sender: faust.App, assigned: set, **kwargs: object) -> None:
         progress.assigned((tp.topic, tp.partition) for tp in assigned)
+        interactions.assigned(assigned)
 
     stream_topics = (settings.agents_topic, settings.requests_topic)
 

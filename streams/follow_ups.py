@@ -1,7 +1,8 @@
 """What an answer leads to: messages for other agents' inboxes, and the requests it starts.
 
 A chat with a target is heard by its listener, and a conversation's turn leads to the next. An act
-(a society's round) is read as an action: a post reaches the speaker's friends, a message opens a
+(a society's round) is read as an action: a post reaches the speaker's friends' inboxes and its
+community's feed boards, a message opens a
 conversation, befriending asks the other agent. Every request started derives its ids from the one
 answered, so an answer given again after a crash starts the same requests, not new ones.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from streams.actions import Action, parse_action
 from streams.conversations import next_turn
 from streams.profiles import Profile
-from swarmstream.events import AgentMessage, ConversationLine, InteractionRequested, derived_id
+from swarmstream.events import AgentMessage, ConversationLine, FeedPost, InteractionRequested, derived_id
 from swarmstream.settings import Settings
 
 # Friends a post reaches at most: a seeded sample of them when there are more.
@@ -24,6 +25,7 @@ POST_FANOUT = 50
 @dataclass
 class FollowUps:
     messages: list[AgentMessage] = field(default_factory=list)
+    posts: list[FeedPost] = field(default_factory=list)
     requests: list[InteractionRequested] = field(default_factory=list)
     action: Action | None = None
 
@@ -61,6 +63,18 @@ def _acted(request: InteractionRequested, profile: Profile, action: Action, sett
         post = derived_id("post", request.request_id)
         for friend in _sample(profile.get("friends") or [], post, POST_FANOUT):
             out.messages.append(_message(friend, post, speaker, action.text, "post"))
+        community = profile.get("community")
+        if community:
+            # Its community's members are on every partition: the post goes to every partition's board.
+            out.posts.append(
+                FeedPost(
+                    post_id=post,
+                    from_agent_id=speaker,
+                    content=action.text,
+                    community=community,
+                    created_at=request.created_at,
+                )
+            )
     elif action.kind == "message" and action.to is not None:
         if settings.agent_inbox_size:
             out.messages.append(_said(request, action.to, action.text[: settings.agent_inbox_chars]))

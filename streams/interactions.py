@@ -16,15 +16,16 @@ from streams import faust_compat, profiles
 from streams.decisions import parse_decision
 from streams.faust_compat import DeliveryWatch
 from streams.follow_ups import follow_ups
-from streams.inbox import Outbox
 from streams.ordered_acks import OrderedAcks
-from streams.prompts import build_messages
+from streams.outbox import Outbox
+from streams.prompts import FeedView, build_messages, feed_view
 from streams.publishing import dead_letter, forward, forwarded_from, send
 from streams.registry import AgentRegistry
 from streams.request_records import BadRequest, RequestRecord, read_request_record
 from swarmstream import codec
 from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
+from swarmstream.llm.ratelimit import partition_share
 from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
 
@@ -98,6 +99,8 @@ class InteractionProcessor:
         self.responses = responses
         self.dead_letters = dead_letters
         self.llm: LLMEngine | None = None
+        # This worker's share of every endpoint's RPM/TPM: its request partitions over all of them.
+        self.share = 1.0
         # Acks records in arrival order per partition, each once its requests have ended. The
         # engine's gate bounds LLM calls in flight; pausing the request partitions bounds the
         # requests held. Nothing here blocks the stream: a blocked actor would fill faust's queue
@@ -129,6 +132,7 @@ class InteractionProcessor:
     async def run(self, stream: faust.StreamT) -> None:
         # One actor, acks off: requests run concurrently as tasks, records are acked in arrival order.
         self.llm = build_engine(self.settings)
+        self.llm.set_share(self.share)
         consumer = self._consumer = stream.app.consumer
         delivered = self.watch.delivered
         try:
@@ -227,6 +231,23 @@ class InteractionProcessor:
         self._paused = set()
         log.info("%d requests pending: fetching requests again", self.pending)
 
+    def assigned(self, partitions: set[TP]) -> None:
+        """A rebalance's new assignment: pace the LLM calls at this worker's share of the group's limits.
+
+        Requests of a partition are answered by the one worker holding it, so shares computed from
+        every worker's own assignment add up to the whole limit, with no coordination of their own.
+        """
+        mine = sum(1 for tp in partitions if tp.topic == self.settings.requests_topic)
+        self.share = partition_share(mine, self.settings.partitions)
+        if self.llm is not None:
+            self.llm.set_share(self.share)
+        log.info(
+            "%d of %d request partitions: pacing at %.3f of the LLM rate limits",
+            mine,
+            self.settings.partitions,
+            self.share,
+        )
+
     def forget(self, revoked: set[TP]) -> None:
         """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state.
 
@@ -252,6 +273,19 @@ class InteractionProcessor:
         remembered = profiles.remember(current, request.request_id, reply[: self.settings.agent_memory_chars], size)
         if remembered is not None:
             store.put_soon(remembered, partition)
+
+    def _feed(self, profile: profiles.Profile, request: InteractionRequested, partition: int) -> FeedView:
+        """An act's feed: its inbox, and from its partition's board the broadcasts and its community's posts."""
+        settings = self.settings
+        broadcasts, posts = self.registry.board.feed(
+            partition,
+            profile.get("community"),
+            request.agent_id,
+            request.request_id,
+            settings.feed_community_posts,
+            settings.feed_broadcasts,
+        )
+        return feed_view(profile, broadcasts, posts)
 
     def _is_duplicate(self, event_id: str, place: tuple[int, int, int]) -> bool:
         """Seen at another place: a second request with this id. The same place: a redelivery, answered again.
@@ -369,7 +403,8 @@ class InteractionProcessor:
             await self._dead_letter(record, request, "unknown_agent", f"no profile for agent {request.agent_id!r}")
             return None
         assert self.llm is not None
-        messages = build_messages(profile, request)
+        feed = self._feed(profile, request, partition) if request.kind == "act" else None
+        messages = build_messages(profile, request, feed)
         size = sum(len(message["content"]) for message in messages)
         if size > self.settings.max_prompt_chars:
             self.outcomes["dead_letter"] += 1
@@ -418,16 +453,20 @@ class InteractionProcessor:
                 action=action.kind if action is not None else None,
                 action_malformed=action is not None and action.malformed,
                 started=[started.request_id for started in follow.requests],
+                feed=feed.ids if feed is not None else [],
+                read_from=feed.read_from if feed is not None else [],
+                feed_bytes=feed.size if feed is not None else 0,
                 created_at=time.time(),
             ),
             # Same key, same partition count: the request's partition, without hashing the key again.
             partition=partition,
         )
-        if not follow.messages and not follow.requests:
+        if not follow.messages and not follow.requests and not follow.posts:
             return response
-        # The request is acked once the broker has all it led to: its inbox messages and requests too.
+        # The request is acked once the broker has all it led to: its inbox messages, posts and requests too.
         deliveries: list[asyncio.Future[Any]] = [response]
         deliveries += (self.outbox.add(message) for message in follow.messages)
+        deliveries += (self.outbox.post(post) for post in follow.posts)
         for started in follow.requests:
             self.outcomes["turn_started" if started.turn > 1 else "request_started"] += 1
             home = self._partition_of(started.agent_id, self.settings.partitions)

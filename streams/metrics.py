@@ -171,6 +171,11 @@ class _WorkerCollector(Collector):
         )  # fmt: skip
         yield GaugeMetricFamily("swarmstream_llm_inflight", "LLM calls in flight now", engine.gate.inflight)
         yield GaugeMetricFamily(
+            "swarmstream_llm_rate_share",
+            "This worker's share of each endpoint's RPM/TPM limits (its request partitions over all)",
+            engine.routes[0].limiter.share,
+        )
+        yield GaugeMetricFamily(
             "swarmstream_llm_concurrency_limit",
             "Calls allowed in flight now (the adaptive limit when auto_optimize is on)",
             engine.limit,

@@ -116,5 +116,11 @@ class ProfileStore:
             cache.popitem(last=False)
 
     async def _changelog(self, key: bytes, value: bytes | None, partition: int) -> asyncio.Future[RecordMetadata]:
-        table = self.table
-        return await table.app.producer.send(table.changelog_topic.get_topic_name(), key, value, partition, None, None)
+        return await send_changelog(self.table, key, value, partition)
+
+
+async def send_changelog(
+    table: faust.Table, key: bytes, value: bytes | None, partition: int
+) -> asyncio.Future[RecordMetadata]:
+    """The record faust's ``table[key] = value`` would write to ``table``'s changelog (None: a tombstone)."""
+    return await table.app.producer.send(table.changelog_topic.get_topic_name(), key, value, partition, None, None)

@@ -7,13 +7,53 @@ call to call (what it said and heard recently, the conversation, the request) fo
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from streams.actions import ACT_INSTRUCTION
 from streams.decisions import FRIEND_REQUEST_INSTRUCTION
 from streams.profiles import Profile
 from swarmstream.events import InteractionRequested
 
+Entry = list  # a feed board's [post_id, from, text, kind, created_at]
 
-def build_messages(profile: Profile, request: InteractionRequested) -> list[dict[str, str]]:
+
+@dataclass(frozen=True)
+class FeedView:
+    """What an acting agent reads: the text in its prompt, the ids of its items, the agents whose posts it read."""
+
+    text: str = ""
+    ids: list[str] = field(default_factory=list)
+    read_from: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.text.encode())
+
+
+def feed_view(profile: Profile, broadcasts: list[Entry], community_posts: list[Entry]) -> FeedView:
+    """The agent's feed: broadcasts, what was said to it, its friends' posts, its community's posts."""
+    inbox = profile.get("inbox") or []
+    said = [entry for entry in inbox if entry[3] == "said"]
+    posts = [entry for entry in inbox if entry[3] == "post"]
+    text = (
+        _lines("Announcements: ", broadcasts)
+        + _lines("Said to you recently: ", said)
+        + _lines("Your friends posted: ", posts)
+        + _lines("Your community posted: ", community_posts)
+    )
+    ids = [entry[0] for entry in (*broadcasts, *said, *posts, *community_posts)]
+    authors = dict.fromkeys(entry[1] for entry in (*posts, *community_posts))
+    return FeedView(text, ids, list(authors))
+
+
+def _lines(title: str, entries: list[Entry]) -> str:
+    return title + " / ".join(f"{entry[1]}: {entry[2]}" for entry in entries) + ". " if entries else ""
+
+
+def build_messages(
+    profile: Profile, request: InteractionRequested, feed: FeedView | None = None
+) -> list[dict[str, str]]:
+    """The chat messages for ``request``; ``feed``: an act's (else the inbox alone is shown)."""
     traits = ", ".join(profile.get("traits") or []) or "no particular traits"
     interests = ", ".join(profile.get("interests") or []) or "many things"
     community = profile.get("community")
@@ -23,7 +63,7 @@ def build_messages(profile: Profile, request: InteractionRequested) -> list[dict
         + (f" Community: {community}." if community else "")
         + " Reply in one or two short sentences, in character."
     )
-    recent = _recent(profile)
+    recent = _recent(profile, feed)
     if request.kind == "act":
         friends = profile.get("friends") or []
         listed = f"Your friends: {', '.join(friends[:20])}. " if friends else "You have no friends yet. "
@@ -48,16 +88,12 @@ def build_messages(profile: Profile, request: InteractionRequested) -> list[dict
     ]
 
 
-def _recent(profile: Profile) -> str:
-    """What the agent said, and heard or read from others, lately: its feed."""
+def _recent(profile: Profile, feed: FeedView | None) -> str:
+    """What the agent said, and heard or read from others, lately."""
     friends = profile.get("friends")
     memory = profile.get("memory")
-    inbox = profile.get("inbox") or []
-    said = [f"{who}: {line}" for _, who, line, kind in inbox if kind == "said"]
-    posts = [f"{who}: {line}" for _, who, line, kind in inbox if kind == "post"]
     return (
         (f"You have {len(friends)} friends. " if friends else "")
         + ("You said recently: " + " / ".join(line for _, line in memory) + ". " if memory else "")
-        + ("Said to you recently: " + " / ".join(said) + ". " if said else "")
-        + ("Your friends posted: " + " / ".join(posts) + ". " if posts else "")
+        + (feed or feed_view(profile, [], [])).text
     )

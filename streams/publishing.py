@@ -8,7 +8,7 @@ import faust
 from faust.types import EventT, RecordMetadata
 
 from swarmstream import codec
-from swarmstream.codec import EnvelopeIds
+from swarmstream.codec import FORWARDED_HEADER, EnvelopeIds
 from swarmstream.events import DeadLetter, Event, derived_id
 
 
@@ -70,11 +70,6 @@ async def dead_letter(
         **({"request_id": ids.request_id} if ids.request_id else {}),
     )
     await publish(topic, letter)
-
-
-# Says a record was forwarded to the partition its key hashes to, and from where:
-# "<partition>:<offset>:<index>" of the record first read (index: of its first event there).
-FORWARDED_HEADER = "swarmstream-forwarded"
 
 
 def forwarded_from(message: faust.types.Message) -> tuple[int, int, int] | None:

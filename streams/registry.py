@@ -12,9 +12,10 @@ from faust.types import RecordMetadata
 
 from streams import faust_compat, profiles
 from streams.faust_compat import DeliveryWatch
+from streams.feed_board import FeedBoard
 from streams.ordered_acks import OrderedAcks
 from streams.profile_store import ProfileStore
-from streams.publishing import dead_letter, forward, forwarded_from
+from streams.publishing import dead_letter, forward, forwarded_from, send
 from swarmstream import codec
 from swarmstream.events import (
     AgentCreated,
@@ -24,7 +25,10 @@ from swarmstream.events import (
     AgentsMessaged,
     AgentSpec,
     AgentUpdated,
+    Broadcast,
     Event,
+    FeedPost,
+    FeedPosted,
     derived_id,
 )
 from swarmstream.partitions import partition_for
@@ -32,7 +36,7 @@ from swarmstream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-AGENT_EVENTS = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, AgentsMessaged)
+AGENT_EVENTS = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, AgentsMessaged, FeedPosted, Broadcast)
 
 
 class AgentRegistry:
@@ -46,12 +50,14 @@ class AgentRegistry:
     def __init__(
         self,
         store: ProfileStore,
+        board: FeedBoard,
         agents: faust.TopicT,
         dead_letters: faust.TopicT,
         watch: DeliveryWatch,
         settings: Settings,
     ):
         self.store = store
+        self.board = board
         self.agents = agents
         self.dead_letters = dead_letters
         self.watch = watch
@@ -116,6 +122,7 @@ class AgentRegistry:
         """Revoked partitions: their unacked events belong to the next owner."""
         self.acks.forget(revoked)
         self.store.forget_cache()
+        self.board.forget_cache()
 
     def _advance(self, partition: int) -> None:
         self.last_progress[partition] = asyncio.get_running_loop().time()
@@ -156,6 +163,14 @@ class AgentRegistry:
         partition = event.message.partition
         if isinstance(change, AgentsCreated | AgentsMessaged):
             return await self._apply_bulk(event, change)
+        if isinstance(change, FeedPosted):
+            # Every partition gets its own copy: kept on the partition it is read on.
+            self.outcomes["success"] += 1
+            self.changes["feed_posted"] += len(change.posts)
+            deliveries = await self.board.add(partition, change.posts)
+            return asyncio.gather(*deliveries) if deliveries else None
+        if isinstance(change, Broadcast):
+            return await self._spread(change)
         home = self._partition_of(change.agent_id, self.partitions)
         if home != partition:
             return await self._misrouted(event, change, [change.agent_id], home)
@@ -181,6 +196,28 @@ class AgentRegistry:
         self.changes["created" if isinstance(change, AgentCreated) else "updated"] += 1
         self._wake(change.agent_id)
         return delivered
+
+    async def _spread(self, broadcast: Broadcast) -> asyncio.Future[object]:
+        """A broadcast read on one partition, copied to every partition's board (derived ids: replays send the same)."""
+        self.outcomes["success"] += 1
+        self.changes["broadcast"] += 1
+        post = FeedPost(
+            post_id=broadcast.event_id,
+            from_agent_id=broadcast.author,
+            content=broadcast.content,
+            kind="broadcast",
+            community=broadcast.community,
+            created_at=broadcast.created_at,
+        )
+        deliveries = []
+        for partition in range(self.partitions):
+            copy = FeedPosted(
+                event_id=derived_id("broadcast", broadcast.event_id, partition),
+                request_id=broadcast.request_id,
+                posts=[post],
+            )
+            deliveries.append(await send(self.agents, copy, partition=partition))
+        return asyncio.gather(*deliveries)
 
     async def _misrouted(
         self, event: faust.EventT, change: Event, strays: list[str], home: int

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from swarmstream.events import BROADCAST_AUTHOR
 from swarmstream.runtime.lifeline import stop_on_signals
 from swarmstream.runtime.loop import tune_gc
 from swarmstream.settings import Settings
@@ -129,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument(
         "--check", action="store_true", help="create nothing: report topics that are missing or differ, and the fixes"
     )
+    topics.add_argument(
+        "--workers", type=int, help="stream workers you mean to run: warns when the partitions are fewer"
+    )
+    topics.add_argument(
+        "--copy-agents-from",
+        metavar="PREFIX",
+        help="copy that prefix's agents topic (the society's history) into this prefix's, split by its partitions",
+    )
     _connection_options(topics)
 
     sim = commands.add_parser("llm-sim", help="run the OpenAI-compatible LLM simulator")
@@ -152,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_rate.add_argument("--tpm", type=float, default=600_000)
     bench_rate.add_argument("--duration", type=float, default=150, help="seconds")
     bench_rate.add_argument("--max-concurrent", type=int, help="LLM calls in flight")
+    bench_rate.add_argument(
+        "--workers", type=int, help="worker processes of one group sharing the limits (default: the engine alone)"
+    )
+    bench_scale = benches.add_parser("scale", help="the same load through 1, 2, 4, ... workers of one group")
+    bench_scale.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default %(default)s)")
+    bench_scale.add_argument("--requests", type=int, default=20_000, help="requests per group (default %(default)s)")
+    bench_scale.add_argument("--agents", type=int, default=1_000)
+    bench_scale.add_argument("--seed", type=int, default=7)
     bench_agents = benches.add_parser("agents", help="a society into one worker's table, then a restart")
     bench_agents.add_argument("--count", type=int, default=1_000_000)
     bench_agents.add_argument("--seed", type=int, default=7)
@@ -177,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     queries = graph.add_subparsers(dest="query", required=True)
     stats = queries.add_parser("stats", help="nodes, edges, friendships, degrees, components, communities")
     stats.add_argument("--json", action="store_true")
+    stats.add_argument(
+        "--run",
+        metavar="RUN_ID",
+        help="the graph at the end of each round of this society run (its store, unless --db names one)",
+    )
     neighbors = queries.add_parser("neighbors", help="an agent's friends and who it talked with")
     neighbors.add_argument("agent")
     detect = queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
@@ -229,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inter.add_argument("--quiet", action="store_true")
     _connection_options(inter)
+    cast = what.add_parser("broadcast", help="an announcement in every agent's feed (or one community's)")
+    cast.add_argument("text", help="what the announcement says (up to 2,000 characters)")
+    cast.add_argument("--community", help="only this community's members read it (default: everyone)")
+    cast.add_argument("--author", default=BROADCAST_AUTHOR, help="who it is from (default %(default)s)")
+    cast.add_argument("--quiet", action="store_true")
+    _connection_options(cast)
 
     chaos = commands.add_parser("chaos", help="faults injected into a running pipeline, every request accounted for")
     chaos.add_argument("--scenario", action="append", help="one of the scenarios (repeatable; default: all)")
@@ -319,7 +347,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         return _bench(args)
     if args.command == "topics":
-        return asyncio.run(_topics(settings_from(args), args.check))
+        return asyncio.run(_topics(settings_from(args), args.check, args.workers, args.copy_agents_from))
     if args.command == "worker":
         from streams.worker import run_worker
 
@@ -374,13 +402,23 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _topics(settings: Settings, check: bool) -> int:
-    from swarmstream.topics import topic_specs
+async def _topics(settings: Settings, check: bool, workers: int | None, copy_from: str | None) -> int:
+    from swarmstream.topics import topic_specs, workers_warning
     from swarmstream.transport import check_topics, ensure_topics
 
+    if copy_from is not None and check:
+        raise ValueError("--copy-agents-from creates and writes: not with --check")
     problems = await (check_topics(settings) if check else ensure_topics(settings))
     for problem in problems:
         print(f"{problem.topic}: {problem.problem}\n  fix: {problem.fix}", file=sys.stderr)
+    if workers is not None and (warning := workers_warning(settings.partitions, workers)):
+        print(f"warning: {warning}", file=sys.stderr)
+    if copy_from is not None:
+        from producers.copy_agents import copy_agents
+
+        source = settings.model_copy(update={"topic_prefix": copy_from})
+        written = await copy_agents(source, settings)
+        print(f"copied {source.agents_topic} into {settings.agents_topic}: {written:,} records", file=sys.stderr)
     if check:
         count = len(topic_specs(settings))
         verdict = f"{len(problems)} problem(s)" if problems else "all as declared"
@@ -395,11 +433,29 @@ def _graph(args: argparse.Namespace) -> int:
     from consumers.graph_report import export, graph_stats
 
     settings = settings_from(args, **({"graph_db_path": args.db} if args.db else {}))
+    run_id = getattr(args, "run", None)
+    if run_id is not None and not args.db:
+        from swarmstream.simulate import run_graph_path
+
+        settings = settings.model_copy(
+            update={"graph_db_path": str(run_graph_path(settings, run_id)), "graph_dsn": None}
+        )
     if settings.graph_dsn is None and not Path(settings.graph_db_path).exists():
         raise ValueError(f"no graph store at {settings.graph_db_path} (run the graph consumer, or pass --db)")
     store = open_store(settings)
     try:
-        if args.query == "stats":
+        if args.query == "stats" and run_id is not None:
+            from consumers.graph_report import graph_by_round, render_by_round
+
+            rounds = graph_by_round(store, run_id)
+            if not rounds:
+                raise ValueError(f"run {run_id!r} made no edges in {settings.graph_db_path}")
+            print(
+                json.dumps({"run_id": run_id, "rounds": [r.to_dict() for r in rounds]}, indent=2)
+                if args.json
+                else render_by_round(run_id, rounds)
+            )
+        elif args.query == "stats":
             result = graph_stats(store)
             print(json.dumps(result.to_dict(), indent=2) if args.json else result.render())
         elif args.query == "neighbors":
@@ -486,6 +542,21 @@ def _bench(args: argparse.Namespace) -> int:
 
         overrides = {"agent_batch_size": args.batch_size} if args.batch_size else {}
         report = asyncio.run(bench_agents(settings_from(args, **overrides), args.count, args.seed, not args.quiet))
+    elif args.bench == "scale":
+        from swarmstream.bench.scale import bench_scale
+
+        try:
+            counts = [int(part) for part in args.workers.split(",")]
+        except ValueError:
+            raise ValueError(f"--workers takes counts such as 1,2,4,8, not {args.workers!r}") from None
+        report = asyncio.run(bench_scale(settings_from(args), counts, args.requests, args.agents, args.seed)).render()
+    elif args.workers is not None:
+        from swarmstream.bench.ratelimit import bench_group_ratelimit
+
+        result = asyncio.run(
+            bench_group_ratelimit(settings_from(args), args.workers, args.rpm, args.tpm, args.duration)
+        )
+        report = result.render()
     else:
         from swarmstream.bench.ratelimit import bench_ratelimit
 
@@ -531,6 +602,12 @@ async def _produce(args: argparse.Namespace) -> int:
             events = personas(args.count, args.seed, args.start)
         else:
             events = persona_batches(args.count, args.seed, settings.partitions, batch_size, args.start)
+    elif args.what == "broadcast":
+        from swarmstream.events import Broadcast
+
+        broadcast = Broadcast(content=args.text, community=args.community, author=args.author)
+        topic, events, total, unit = settings.agents_topic, [broadcast], 1, "broadcasts"
+        print(broadcast.event_id)  # its id: the feed item acting agents' responses list
     elif args.what == "communities":
         from producers.communities import assign_communities
         from producers.personas import agent_id
@@ -565,14 +642,17 @@ async def _chaos(args: argparse.Namespace) -> int:
 
     from swarmstream.chaos.scenarios import SCENARIOS, run_scenario
 
-    chosen = args.scenario or list(SCENARIOS)
+    settings = settings_from(args)
+    chosen = args.scenario or [s for s in SCENARIOS if s != "scale-out" or settings.graph_dsn is not None]
+    if "scale-out" not in chosen and not args.scenario:
+        print("chaos: scale-out skipped (it needs PostgreSQL: SWARMSTREAM_GRAPH_DSN)", file=sys.stderr)
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         raise ValueError(f"unknown scenario(s) {', '.join(sorted(unknown))}: choose from {', '.join(SCENARIOS)}")
     results = []
     for scenario in chosen:
         print(f"chaos {scenario}: {args.requests:,} requests, {args.agents:,} agents ...", file=sys.stderr, flush=True)
-        result = await run_scenario(scenario, args.requests, args.agents, args.seed, settings_from(args))
+        result = await run_scenario(scenario, args.requests, args.agents, args.seed, settings)
         results.append(result)
         a = result.accounting
         recoveries = ", ".join("never" if r is None else f"{r:.0f} s" for r in result.recoveries_s) or "-"

@@ -62,6 +62,11 @@ def encode(event: Event) -> bytes:
     return msgpack.packb(event.model_dump(mode="python"), use_bin_type=True)
 
 
+# A record a worker forwarded to the partition its key hashes to, and from where (the wire contract):
+# "<partition>:<offset>:<index>" of the record first read (index: of its first event there).
+FORWARDED_HEADER = "swarmstream-forwarded"
+
+
 def headers(event: Event) -> list[tuple[str, bytes]]:
     return [
         ("content-type", CONTENT_TYPE.encode()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import signal
 import time
@@ -19,7 +20,10 @@ from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.lifeline import stop_on_signals
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
+from swarmstream.topics import workers_warning
 from swarmstream.transport import ensure_topics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ async def run_demo(
         raise ValueError("--interactions must not be negative")
     if workers < 1:
         raise ValueError("--workers must be at least 1")
+    if warning := workers_warning(settings.partitions, workers):
+        log.warning("%s", warning)
     # Generous: group joins on the embedded broker alone take up to ~20 s.
     timeout_s = timeout_s or 120 + (agents + interactions) / 100
     started = time.monotonic()

@@ -109,6 +109,9 @@ class AgentDeleted(Event):
     agent_id: AgentId
 
 
+# What an acting agent may do in a society's round (``InteractionResponded.action``).
+ACTIONS = ("post", "message", "befriend", "none")
+
 # The most turns one conversation may have.
 MAX_TURNS = 50
 
@@ -219,6 +222,11 @@ class InteractionResponded(Event):
     action: Literal["post", "message", "befriend", "none"] | None = None
     action_malformed: bool = False
     started: list[str] = Field(default_factory=list)
+    # An act's feed: the ids of what it was shown (inbox entries, posts, broadcasts), the agents whose
+    # posts it read, and the feed's size in the prompt (UTF-8 bytes).
+    feed: list[str] = Field(default_factory=list)
+    read_from: list[str] = Field(default_factory=list)
+    feed_bytes: int = Field(0, ge=0)
 
 
 class AgentMessage(BaseModel):
@@ -251,6 +259,61 @@ class AgentsMessaged(Event):
     @property
     def size(self) -> int:
         return len(self.messages)
+
+
+# Who a broadcast is from when its publisher names no one.
+BROADCAST_AUTHOR = "moderator"
+
+
+class FeedPost(BaseModel):
+    """A post on a feed board: an agent's post to its community, or a broadcast (to everyone or one community)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    post_id: str = Field(min_length=1, max_length=128)
+    from_agent_id: AgentId  # the author: an agent, or whoever published a broadcast
+    content: Text
+    kind: Literal["post", "broadcast"] = "post"
+    # The community whose members read it; None: every agent.
+    community: str | None = Field(None, min_length=1, max_length=256)
+    created_at: float = Field(default_factory=time.time)
+
+
+class FeedPosted(Event):
+    """Posts for the feed board of the partition this record is on (topic ``{prefix}.agents``).
+
+    Written by the workers, one copy per partition, since a community's members (and a broadcast's
+    readers) are on every partition. Kept per partition and audience, the latest few; set by post id,
+    so a replay changes nothing.
+    """
+
+    type: Literal["feed.posted"] = "feed.posted"
+    posts: list[FeedPost] = Field(min_length=1, max_length=10_000)
+
+    @property
+    def key(self) -> bytes:
+        return self.posts[0].post_id.encode()
+
+    @property
+    def size(self) -> int:
+        return len(self.posts)
+
+
+class Broadcast(Event):
+    """An announcement for every agent's feed, or one community's (topic ``{prefix}.agents``, any key).
+
+    Any client may publish it, on any partition; a worker copies it to every partition's feed board,
+    where the next acting agents read it. Its ``event_id`` identifies it: published twice, it is shown once.
+    """
+
+    type: Literal["broadcast"] = "broadcast"
+    content: Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
+    community: str | None = Field(None, min_length=1, max_length=256)
+    author: AgentId = BROADCAST_AUTHOR
+
+    @property
+    def key(self) -> bytes:
+        return (self.community or "broadcast").encode()
 
 
 class CommunityDetected(Event):
@@ -318,6 +381,8 @@ class RoundCompleted(Event):
     new_friendships: int = Field(ge=0)
     cost_usd: float = Field(ge=0)
     wall_s: float = Field(ge=0)
+    # The mean size of an acting agent's feed in its prompt (UTF-8 bytes).
+    feed_bytes_per_act: float = Field(0.0, ge=0)
 
     @property
     def key(self) -> bytes:
@@ -358,6 +423,8 @@ AnyEvent = (
     | AgentUpdated
     | AgentDeleted
     | AgentsMessaged
+    | FeedPosted
+    | Broadcast
     | InteractionRequested
     | InteractionsRequested
     | InteractionResponded
@@ -377,6 +444,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AgentUpdated,
         AgentDeleted,
         AgentsMessaged,
+        FeedPosted,
+        Broadcast,
         InteractionRequested,
         InteractionsRequested,
         InteractionResponded,

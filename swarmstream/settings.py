@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     # What others said to an agent, kept in its profile (its inbox) and shown in its prompt; 0: none.
     agent_inbox_size: int = Field(5, ge=0, le=100)
     agent_inbox_chars: int = Field(200, ge=1)
+    # Feed boards (an act's feed beyond its inbox): the latest posts kept per community and partition,
+    # and how many of them (sampled) and of the latest broadcasts an acting agent is shown.
+    feed_board_size: int = Field(20, ge=1, le=1_000)
+    feed_community_posts: int = Field(3, ge=0, le=100)
+    feed_broadcasts: int = Field(2, ge=0, le=100)
     # Memories reach the changelog in bursts this often (a crash loses at most this much of them), and
     # inbox messages go to their listeners' partitions in one record per partition this often.
     memory_flush_interval_s: float = Field(0.5, gt=0)
@@ -231,6 +236,14 @@ class Settings(BaseSettings):
     def profiles_changelog_topic(self) -> str:
         """Faust names a table's changelog ``{app_id}-{table}-changelog``."""
         return f"{self.app_id}-{self.profiles_table}-changelog"
+
+    @property
+    def feeds_table(self) -> str:
+        return "feed-boards"
+
+    @property
+    def feeds_changelog_topic(self) -> str:
+        return f"{self.app_id}-{self.feeds_table}-changelog"
 
     def require_bootstrap(self) -> str:
         if not self.bootstrap_servers:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from consumers.graph import GraphConsumer
 from producers.personas import agent_id, persona_batches
@@ -13,7 +15,10 @@ from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society import RoundSummary, RunConfig, SimulationResult, Society, read_run
+from swarmstream.topics import workers_warning
 from swarmstream.transport import ensure_topics
+
+log = logging.getLogger(__name__)
 
 
 async def simulate(
@@ -35,10 +40,11 @@ async def run_rounds(
 ) -> AsyncIterator[RoundSummary]:
     """Each round's summary as it ends, also kept in ``result`` (with the run's config and how it ended)."""
     with LocalStack(settings) as stack:
-        # This run's graph: friendships formed in its rounds (the workers' profiles hold them too).
-        settings = stack.settings.model_copy(update={"graph_db_path": str(stack.run_dir / "graph.sqlite3")})
+        settings = stack.settings
         await ensure_topics(settings)
         # Workers only where this process started the broker: a cluster's deployment runs its own.
+        if stack.broker is not None and (warning := workers_warning(settings.partitions, workers)):
+            log.warning("%s", warning)
         for _ in range(workers if stack.broker is not None else 0):
             stack.start_worker()
         done: dict[int, RoundSummary] = {}
@@ -47,6 +53,11 @@ async def run_rounds(
         config = result.config
         if config is None:
             raise ValueError("a run needs its config, or the id of one to resume")
+        # This run's graph: friendships formed and edges made in its rounds, in a file of its own that a
+        # resumed run (its graph consumer's group committed as far as the file holds) goes on with.
+        settings = settings.model_copy(
+            update={"graph_db_path": str(run_graph_path(settings, config.run_id)), "graph_dsn": None}
+        )
         stop = asyncio.Event()
         graph = GraphConsumer(settings, group_suffix=f"graph-run-{config.run_id}")
         graph_task = asyncio.create_task(graph.run(stop))
@@ -69,6 +80,11 @@ async def run_rounds(
             stop.set()
             await asyncio.wait([graph_task], timeout=30)
             graph.store.close()
+
+
+def run_graph_path(settings: Settings, run_id: str) -> Path:
+    """Where run ``run_id``'s graph is kept (``swarmstream graph --db`` reads it)."""
+    return Path(settings.data_dir) / "society" / run_id / "graph.sqlite3"
 
 
 async def _create_society(

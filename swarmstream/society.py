@@ -21,6 +21,7 @@ from producers.personas import agent_id
 from producers.publisher import EventPublisher
 from swarmstream import codec
 from swarmstream.events import (
+    ACTIONS,
     DeadLetter,
     InteractionRequested,
     InteractionResponded,
@@ -34,9 +35,8 @@ from swarmstream.events import (
 from swarmstream.outcomes import ReplyReader
 from swarmstream.progress import progress_bar
 from swarmstream.settings import Settings
-from swarmstream.transport import read_to_end
+from swarmstream.transport import read_to_end, until_consumed
 
-ACTIONS = ("post", "message", "befriend", "none")
 # Others an acting agent is shown, to befriend.
 CANDIDATES = 5
 ROUND_CONTEXT = "Round {round} of the society. What do you do now?"
@@ -74,6 +74,7 @@ class RoundSummary:
     new_friendships: int = 0
     cost_usd: float = 0.0
     wall_s: float = 0.0
+    feed_bytes_per_act: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -203,6 +204,9 @@ class Society:
     async def _round(self, round_: int, resumed: bool) -> RoundSummary:
         config, settings = self.config, self.settings
         started = time.monotonic()
+        # The feeds are read once the workers have folded everything on the agents topic: the last
+        # round's messages, posts and friendships, and any broadcast published before now.
+        await until_consumed(settings, settings.agents_topic, settings_timeout(settings))
         requests = act_requests(config, round_)
         summary = RoundSummary(round_)
         friendships_before = self.graph.friend_requests["formed"]
@@ -246,6 +250,8 @@ class Society:
         inbound, outbound = self._price.get(outcome.model, (0.0, 0.0))
         summary.cost_usd += outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound
         if outcome.action is not None:
+            acts = sum(summary.actions.values())
+            summary.feed_bytes_per_act = (summary.feed_bytes_per_act * acts + outcome.feed_bytes) / (acts + 1)
             summary.actions[outcome.action] += 1
             summary.malformed_actions += outcome.action_malformed
         if outcome.conversation_id is not None:
@@ -318,13 +324,14 @@ class SimulationResult:
             f"swarmstream simulate: run {self.config.run_id}, {self.config.agents:,} agents, "
             f"{len(self.rounds)} of {self.config.rounds} rounds"
             + (f" ({self.ended.detail})" if self.ended and self.ended.detail else ""),
-            "  round  requested  answered  dead  post  message  befriend  none  turns  friends   cost $  wall s",
+            "  round  requested  answered  dead  post  message  befriend  none  turns  friends   cost $  wall s"
+            "  feed B",
         ]
         for s in self.rounds:
             a = s.actions
             lines.append(
                 f"  {s.round:5}  {s.requested:9,}  {s.answered:8,}  {s.dead_lettered:4,}  {a['post']:4,}  "
                 f"{a['message']:7,}  {a['befriend']:8,}  {a['none']:4,}  {s.conversation_turns:5,}  "
-                f"{s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}"
+                f"{s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}  {s.feed_bytes_per_act:6.0f}"
             )
         return "\n".join(lines)

@@ -56,8 +56,24 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {**common, "cleanup.policy": "compact"},
             "the profiles table's changelog",
         ),
+        (
+            settings.feeds_changelog_topic,
+            {**common, "cleanup.policy": "compact"},
+            "the feed boards' changelog: the latest community posts and broadcasts per partition",
+        ),
     ]
     return [TopicSpec(name, settings.partitions, configs, holds) for name, configs, holds in specs]
+
+
+def workers_warning(partitions: int, workers: int) -> str | None:
+    """What to say when a group of ``workers`` would have idle members: each partition has one reader."""
+    if workers <= partitions:
+        return None
+    return (
+        f"{workers} workers asked for, but the topics have {partitions} partitions: only {partitions} workers get "
+        f"requests to answer, the other {workers - partitions} stand by. For more, use a new prefix with more "
+        "partitions (`swarmstream topics --copy-agents-from OLD_PREFIX` on it; see the README's Scaling out)"
+    )
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,43 @@ async def fetch_highwaters(settings: Settings, partitions: list[TopicPartition])
         await consumer.stop()
 
 
+async def committed_offsets(settings: Settings, topic: str, group: str | None = None) -> dict[int, int]:
+    """The committed offsets of ``group`` (the stream workers' by default) on ``topic``, per partition; -1: none."""
+    partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    async with _admin(settings) as admin:
+        offsets = await admin.list_consumer_group_offsets(group or settings.app_id, partitions=partitions)
+    found = {tp.partition: meta.offset for tp, meta in offsets.items()}
+    return {p: found.get(p, -1) for p in range(settings.partitions)}
+
+
+async def until_consumed(settings: Settings, topic: str, timeout_s: float, poll_s: float = 0.25) -> None:
+    """Until the stream workers have committed ``topic`` to its end, and what that led to on it too.
+
+    The ends are read again once reached: records the workers wrote to ``topic`` while reading it
+    (a broadcast's copies) must be read as well. Raises :class:`TimeoutError` after ``timeout_s``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    ends: dict[int, int] | None = None
+    while True:
+        now = {tp.partition: end for tp, end in (await fetch_highwaters(settings, partitions)).items()}
+        if now == ends:
+            return
+        ends = now
+        while True:
+            committed = await committed_offsets(settings, topic)
+            behind = {p: (committed[p], end) for p, end in ends.items() if end > 0 and committed[p] < end}
+            if not behind:
+                break
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"the workers ({settings.app_id}) have not read {topic} to its end in {timeout_s:.0f} s: "
+                    f"(committed, end) by partition {behind}"
+                )
+            await asyncio.sleep(poll_s)
+
+
 async def read_to_end(
     settings: Settings, topics: Sequence[str], idle_timeout_s: float = 60.0
 ) -> AsyncIterator[list[ConsumerRecord]]:

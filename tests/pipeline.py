@@ -8,7 +8,6 @@ from typing import TypeVar
 
 import aiohttp
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from producers.publisher import EventPublisher
@@ -17,7 +16,7 @@ from swarmstream import codec
 from swarmstream.events import DeadLetter, Event, InteractionResponded
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
-from swarmstream.transport import client_options, ensure_topics, make_consumer, read_to_end
+from swarmstream.transport import ensure_topics, make_consumer, read_to_end
 
 E = TypeVar("E", bound=Event)
 
@@ -130,15 +129,3 @@ async def restored_table(settings: Settings) -> dict[str, profiles.Profile]:
         else:
             table[agent_id] = profiles.unpack(agent_id, value)
     return table
-
-
-async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """The stream workers' committed offsets on ``topic``, per partition."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
-        offsets = await admin.list_consumer_group_offsets(settings.app_id, partitions=partitions)
-        return {tp.partition: meta.offset for tp, meta in offsets.items()}
-    finally:
-        await admin.close()

@@ -18,7 +18,7 @@ from producers.publisher import EventPublisher
 from streams import profiles
 from swarmstream.api.config import AsyncConfig
 from swarmstream.api.replies import InteractionResult
-from swarmstream.events import AgentSpec, DeadLetter, Event, InteractionRequested
+from swarmstream.events import BROADCAST_AUTHOR, AgentSpec, Broadcast, DeadLetter, Event, InteractionRequested
 from swarmstream.outcomes import ReplyReader
 from swarmstream.performance import ResponseStats
 from swarmstream.registration import wait_for_registration
@@ -269,6 +269,16 @@ class AsyncAgentManager:
         self.last_run = society
         async for summary in society.run():
             yield summary
+
+    async def broadcast(self, text: str, community: str | None = None, author: str = BROADCAST_AUTHOR) -> str:
+        """Put an announcement in every agent's feed, or ``community``'s members' only; returns its id.
+
+        The agents acting in the next round read it (``feed`` of their responses lists the id).
+        """
+        event = Broadcast(content=text, community=community, author=author)
+        await self.start()
+        await self._publish(self.settings.agents_topic, [event])
+        return event.event_id
 
     def _check_all(self) -> None:
         self._check_workers()

@@ -1,15 +1,18 @@
 """``swarmstream bench ratelimit``: how close the engine runs to a provider's RPM/TPM limits.
 
 The simulator enforces the limits and answers 429 beyond them; the engine is told the same
-limits and must pace itself: high utilisation of the binding limit with almost no 429s.
+limits and must pace itself: high utilisation of the binding limit with almost no 429s. With
+``--workers N``, N worker processes of one group share the limits, each pacing at its share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from producers.personas import personas
 from producers.requests import random_requests
@@ -77,3 +80,129 @@ async def bench_ratelimit(settings: Settings, rpm: float, tpm: float, duration_s
             f"  adaptive     final limit {engine.limit}, cuts {engine.aimd.cuts if engine.aimd else 0}",
         ]
     )
+
+
+@dataclass(frozen=True)
+class GroupRateResult:
+    """A group of workers sharing one provider's limits: what the simulator saw over the window."""
+
+    workers: int
+    rpm: float
+    tpm: float
+    window_s: float
+    completions: int
+    tokens: int
+    rejected: int
+    shares: list[float]
+
+    @property
+    def achieved_rpm(self) -> float:
+        return self.completions / (self.window_s / 60)
+
+    @property
+    def achieved_tpm(self) -> float:
+        return self.tokens / (self.window_s / 60)
+
+    @property
+    def binding(self) -> tuple[str, float]:
+        """The limit nearest to being used up, and its utilisation (0..1)."""
+        by_rpm, by_tpm = self.achieved_rpm / self.rpm, self.achieved_tpm / self.tpm
+        return ("RPM", by_rpm) if by_rpm >= by_tpm else ("TPM", by_tpm)
+
+    @property
+    def rejected_share(self) -> float:
+        return self.rejected / max(self.completions + self.rejected, 1)
+
+    def render(self) -> str:
+        name, utilisation = self.binding
+        return "\n".join(
+            [
+                f"swarmstream bench ratelimit --workers {self.workers}: limits {self.rpm:,.0f} RPM / "
+                f"{self.tpm:,.0f} TPM shared by {self.workers} worker processes (each told the whole limit), "
+                f"{self.window_s:.0f} s window",
+                f"  shares       {', '.join(f'{share:.3f}' for share in self.shares)} (sum {sum(self.shares):.3f})",
+                f"  achieved     {self.achieved_rpm:,.0f} RPM, {self.achieved_tpm:,.0f} TPM",
+                f"  binding {name} at {utilisation:.1%} of the limit; 429: {self.rejected_share:.2%} of "
+                f"{self.completions + self.rejected:,} calls",
+            ]
+        )
+
+
+async def bench_group_ratelimit(
+    settings: Settings, workers: int, rpm: float, tpm: float, duration_s: float, agents: int = 1_000
+) -> GroupRateResult:
+    """``workers`` worker processes (one group) answer a backlog against a simulator enforcing ``rpm``/``tpm``.
+
+    Every worker is told the whole limits, as a user configures one API key; each paces at its share.
+    The window opens once every worker holds partitions and the shares add up to 1.
+    """
+    from producers.personas import persona_batches
+    from producers.publisher import EventPublisher
+    from swarmstream.registration import wait_for_registration
+    from swarmstream.runtime.process import free_port
+    from swarmstream.transport import ensure_topics
+
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    simulator_args = ["--latency-ms", "100", "--sim-rpm", str(rpm), "--sim-tpm", str(tpm)]
+    with LocalStack(settings, simulator_args) as stack:
+        settings = stack.settings.model_copy(update={"llm_rpm": rpm, "llm_tpm": tpm})
+        stack.settings = settings
+        await ensure_topics(settings)
+        ports = [free_port() for _ in range(workers)]
+        for port in ports:
+            stack.start_worker(metrics_port=port)
+        # A backlog for the whole window and the joins before it, at the limit's pace.
+        backlog = int(rpm / 60 * (duration_s + 120) * 1.2)
+        async with EventPublisher(settings) as publisher:
+            await publisher.publish(settings.agents_topic, persona_batches(agents, 7, settings.partitions, 500))
+            await stack.watch(wait_for_registration(settings, {f"agent-{i:07d}" for i in range(agents)}, 180))
+            await publisher.publish_requests(random_requests(backlog, agents, seed=11))
+        await stack.until_assigned(ports, 180)
+        shares = await stack.watch(_settled_shares(settings, ports, 180))
+        assert settings.llm_base_url
+        before = await simulator_stats(settings.llm_base_url)
+        started = time.monotonic()
+        await stack.watch(asyncio.sleep(duration_s))
+        window_s = time.monotonic() - started
+        after = await simulator_stats(settings.llm_base_url)
+        shares = await _shares(settings, ports)
+    return GroupRateResult(
+        workers=workers,
+        rpm=rpm,
+        tpm=tpm,
+        window_s=window_s,
+        completions=after["completions"] - before["completions"],
+        tokens=after["tokens"] - before["tokens"],
+        rejected=after["rate_limited"] - before["rate_limited"],
+        shares=shares,
+    )
+
+
+async def _shares(settings: Settings, ports: list[int]) -> list[float]:
+    """Each worker's ``swarmstream_llm_rate_share`` (-1: not exported yet)."""
+    shares = []
+    async with aiohttp.ClientSession() as session:
+        for port in ports:
+            async with session.get(f"http://{settings.metrics_host}:{port}/metrics") as answer:
+                text = await answer.text()
+            found = [
+                sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "swarmstream_llm_rate_share"
+            ]
+            shares.append(found[0] if found else -1.0)
+    return shares
+
+
+async def _settled_shares(settings: Settings, ports: list[int], timeout_s: float) -> list[float]:
+    """Until every worker has a share and they add up to the whole limit (a rebalance has settled)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        shares = await _shares(settings, ports)
+        if all(share > 0 for share in shares) and abs(sum(shares) - 1) < 1e-9:
+            return shares
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the workers' shares never settled: {shares}")
+        await asyncio.sleep(0.5)

@@ -38,7 +38,10 @@ from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.transport import ensure_topics, make_producer
 
-SCENARIOS = ("baseline", "worker-kill", "consumer-kill", "broker-stall", "llm-faults", "bad-input", "broker-restart")
+SCENARIOS = (
+    "baseline", "worker-kill", "consumer-kill", "broker-stall", "llm-faults", "bad-input", "broker-restart",
+    "scale-out",
+)  # fmt: skip
 
 
 @dataclass
@@ -113,6 +116,17 @@ async def _restart_the_simulator(run: Run) -> None:
     run.note("kill -9 the LLM simulator, restarted 2 s later", began)
 
 
+async def _kill_a_worker_for_good(run: Run) -> None:
+    victim = run.rng.choice([worker for worker in run.stack.workers if worker.alive()])
+    victim.kill()
+    run.note(f"kill -9 {victim.name} (not replaced: the others take its partitions)")
+
+
+async def _kill_a_graph_replica(run: Run) -> None:
+    run.children["graph"].kill()
+    run.note("kill -9 graph consumer replica 1 (not replaced: replica 2 takes its partitions)")
+
+
 def _kill_and_restart(name: str) -> Fault:
     async def fault(run: Run) -> None:
         run.children[name].kill()
@@ -129,6 +143,7 @@ PLANS: dict[str, list[tuple[float, Fault]]] = {
     "broker-stall": [(0.3, _stall_the_broker)],
     "llm-faults": [(0.4, _restart_the_simulator)],
     "bad-input": [],
+    "scale-out": [(0.3, _kill_a_worker_for_good), (0.5, _kill_a_graph_replica)],
     "baseline": [],  # no fault: what the others are compared with
 }
 
@@ -174,6 +189,11 @@ async def run_scenario(
     if scenario not in PLANS:
         raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
     base = _chaos_settings(scenario, settings)
+    if scenario == "scale-out":
+        if base.graph_dsn is None:
+            raise ValueError("scale-out runs two graph-consumer replicas on PostgreSQL: set SWARMSTREAM_GRAPH_DSN")
+        # A small cap, so that replicas deciding about the same agents at once would pass it.
+        base = base.model_copy(update={"max_friends_per_agent": SCALE_OUT_CAP})
     simulator_args = LATENCY + (FAULTS if scenario == "llm-faults" else [])
     started = time.monotonic()
     with LocalStack(base, simulator_args) as stack:
@@ -184,10 +204,15 @@ async def run_scenario(
         if scenario == "consumer-kill":
             run.children["graph"] = run.restarts["graph"]()
             run.children["metrics"] = run.restarts["metrics"]()
+        if scenario == "scale-out":
+            run.children["graph"] = run.restarts["graph"]()
+            run.children["graph-2"] = run.restarts["graph-2"]()
         try:
             async with EventPublisher(settings) as publisher:
-                await _start_society(stack, publisher, agents, seed, timeout_s)
+                await _start_society(stack, publisher, agents, seed, timeout_s, 3 if scenario == "scale-out" else 2)
                 batch = list(random_requests(requests, agents, seed))
+                if scenario == "scale-out":
+                    batch = _with_friend_requests(batch, run.rng)
                 async with ReplyReader(settings) as reader:
                     if scenario == "bad-input":
                         batch = await _publish_bad_input(settings, publisher, batch, run.rng)
@@ -201,6 +226,8 @@ async def run_scenario(
             ledger, reasons = await read_ledger(settings)
             if scenario == "consumer-kill":
                 checks = await _final_checks(run, len(ledger.responses))
+            if scenario == "scale-out":
+                checks = await _shared_graph_checks(settings, len(ledger.responses))
         finally:
             for child in run.children.values():
                 child.stop()
@@ -217,11 +244,11 @@ async def run_scenario(
 
 
 async def _start_society(
-    stack: LocalStack, publisher: EventPublisher, agents: int, seed: int, timeout_s: float
+    stack: LocalStack, publisher: EventPublisher, agents: int, seed: int, timeout_s: float, workers: int = 2
 ) -> None:
-    """Two stream workers, and ``agents`` seeded agents published and registered."""
+    """``workers`` stream workers, and ``agents`` seeded agents published and registered."""
     settings = stack.settings
-    for _ in range(2):
+    for _ in range(workers):
         stack.start_worker()
     await publisher.publish(
         settings.agents_topic, persona_batches(agents, seed, settings.partitions, settings.agent_batch_size)
@@ -242,7 +269,7 @@ def _prepare_restarts(run: Run, simulator_args: list[str]) -> None:
     assert sim_port is not None
     graph_db = run.graph_db = run_dir / "graph.sqlite3"
     metrics_port = run.metrics_port = free_port()
-    starts = {"graph": 0, "metrics": 0, "llm-sim": 0}
+    starts = {"graph": 0, "graph-2": 0, "metrics": 0, "llm-sim": 0}
 
     def start(name: str, argv: list[str], port: int | None) -> ChildProcess:
         starts[name] += 1
@@ -253,12 +280,49 @@ def _prepare_restarts(run: Run, simulator_args: list[str]) -> None:
 
     run.restarts = {
         "graph": lambda: start("graph", python_module("swarmstream", "consume", "graph", "--db", str(graph_db)), None),
+        # A second replica of the same group: PostgreSQL only (scale-out), where --db is not read.
+        "graph-2": lambda: start("graph-2", python_module("swarmstream", "consume", "graph"), None),
         "metrics": lambda: start(
             "metrics", python_module("swarmstream", "consume", "metrics", "--port", str(metrics_port)), metrics_port
         ),
         "llm-sim": lambda: start(
             "llm-sim", python_module("swarmstream", "llm-sim", "--port", str(sim_port), *simulator_args), sim_port
         ),
+    }
+
+
+# scale-out: the friend cap, and the share of requests that are friend requests.
+SCALE_OUT_CAP = 3
+FRIEND_REQUEST_SHARE = 0.5
+
+
+def _with_friend_requests(batch: list[InteractionRequested], rng: random.Random) -> list[InteractionRequested]:
+    """Half the chats turned into friend requests between the same agents: many more than the caps allow."""
+    return [
+        request.model_copy(update={"kind": "friend_request"}) if rng.random() < FRIEND_REQUEST_SHARE else request
+        for request in batch
+    ]
+
+
+async def _shared_graph_checks(settings: Settings, unique: int) -> dict[str, object]:
+    """scale-out: the shared graph has every response once, no agent past the cap, no one-sided friendship."""
+    from consumers.graph import open_store
+
+    store = open_store(settings)
+    try:
+        deadline = time.monotonic() + 120
+        while (processed := store.processed_count()) < unique and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+        most_friends, unmatched = store.most_friends(), store.one_sided_friendships()
+        friendships = store.friendship_count()
+    finally:
+        store.close()
+    return {
+        "graph_responses_recorded_once": processed == unique,
+        "friendships": friendships,
+        "most_friends_of_an_agent": most_friends,
+        "cap_never_exceeded": most_friends <= settings.max_friends_per_agent,
+        "every_friendship_mutual": unmatched == 0,
     }
 
 

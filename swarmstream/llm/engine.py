@@ -169,6 +169,11 @@ class LLMEngine:
                 route.skipped_until = self._clock() + self.fallback_cooldown_s
         return retry_after
 
+    def set_share(self, share: float) -> None:
+        """Pace every endpoint at ``share`` of its limits (this worker's part of its group's)."""
+        for route in self.routes:
+            route.limiter.set_share(share)
+
     async def close(self) -> None:
         for route in self.routes:
             if route.close is not None:

@@ -56,6 +56,12 @@ class TokenBucket:
         self._refill()
         self._tokens = min(self.capacity, self._tokens + amount)
 
+    def rescale(self, rate_per_s: float, capacity: float) -> None:
+        """New rate and ceiling from now on; what the bucket holds is kept, up to the new ceiling."""
+        self._refill()
+        self.rate, self.capacity = rate_per_s, capacity
+        self._tokens = min(self._tokens, capacity)
+
     def cap_at(self, remaining: float) -> None:
         """The provider says only ``remaining`` is left: believe it if it is less than ours."""
         self._refill()
@@ -84,8 +90,16 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
             return None
 
 
+# How often a limiter with no share (a worker without request partitions) looks again.
+NO_SHARE_POLL_S = 0.5
+
+
 class RateLimiter:
-    """RPM and TPM buckets for one endpoint and model; either may be absent (unlimited)."""
+    """RPM and TPM buckets for one endpoint and model; either may be absent (unlimited).
+
+    ``share`` (0..1) is the part of the limits this process may use: several workers calling one
+    endpoint with one key each pace at their share (see :func:`partition_share`).
+    """
 
     def __init__(
         self,
@@ -99,10 +113,25 @@ class RateLimiter:
     ):
         self._clock = clock
         self._sleep = sleep
+        self._limits = (rpm, tpm, headroom, burst_s)
         self.requests = _per_second_bucket(rpm, headroom, burst_s, clock)
         self.tokens = _per_second_bucket(tpm, headroom, burst_s, clock)
+        self.share = 1.0
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+
+    def set_share(self, share: float) -> None:
+        """Pace at ``share`` of the limits from now on; 0: start no call until the share is positive again."""
+        if not 0 <= share <= 1:
+            raise ValueError(f"a share is between 0 and 1, not {share}")
+        self.share = share
+        if share == 0:
+            return
+        rpm, tpm, headroom, burst_s = self._limits
+        for bucket, per_minute in ((self.requests, rpm), (self.tokens, tpm)):
+            if bucket is not None and per_minute:
+                rate = per_minute * share * headroom / 60
+                bucket.rescale(rate, max(1.0, rate * burst_s))
 
     @property
     def enabled(self) -> bool:
@@ -111,6 +140,8 @@ class RateLimiter:
     def delay_for(self, tokens: float) -> float:
         """Seconds to wait before a call costing ``tokens`` may start."""
         delay = max(0.0, self._paused_until - self._clock())
+        if self.share == 0 and self.enabled:
+            return max(delay, NO_SHARE_POLL_S)
         if self.requests is not None:
             delay = max(delay, self.requests.delay_for(1))
         if self.tokens is not None:
@@ -157,6 +188,17 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """Nobody calls this endpoint for ``seconds`` (a 429's ``Retry-After``)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+def partition_share(assigned: int, partitions: int) -> float:
+    """A worker's share of a limit all workers of a group share: its request partitions over all of them.
+
+    Each partition's requests are answered by one worker, so the shares of a group's workers add up
+    to 1 once a rebalance has settled, with no coordination beyond the group's own assignment.
+    """
+    if partitions <= 0:
+        raise ValueError("the topic has at least one partition")
+    return min(1.0, max(0, assigned) / partitions)
 
 
 def _per_second_bucket(per_minute: float | None, headroom: float, burst_s: float, clock: Clock) -> TokenBucket | None:

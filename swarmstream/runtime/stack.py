@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,6 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
 from swarmstream.settings import Settings
+
+T = TypeVar("T")
 
 
 class LocalStack:
@@ -51,16 +54,23 @@ class LocalStack:
         return self.settings
 
     def start_worker(
-        self, loglevel: str = "warning", cores: set[int] | None = None, metrics_port: int | None = None
+        self,
+        loglevel: str = "warning",
+        cores: set[int] | None = None,
+        metrics_port: int | None = None,
+        llm_base_url: str | None = None,
     ) -> ChildProcess:
         """A stream worker in its own process, configured like this stack (``cores``: pin it).
 
-        ``metrics_port``: its ``/metrics``, instead of the settings' ``worker_metrics_port``.
+        ``metrics_port``: its ``/metrics``, instead of the settings' ``worker_metrics_port``;
+        ``llm_base_url``: an endpoint of its own instead of the stack's.
         """
         index = len(self.workers)
         settings = self.settings
         if metrics_port is not None:
             settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
+        if llm_base_url is not None:
+            settings = settings.model_copy(update={"llm_base_url": llm_base_url})
         worker = ChildProcess(
             f"worker {index}",
             python_module("swarmstream", "worker", "--loglevel", loglevel),
@@ -97,8 +107,8 @@ class LocalStack:
             if not worker.alive() and not worker.killed:
                 raise RuntimeError(f"{worker.name} exited with code {worker.process.returncode}:\n{worker.log_tail()}")
 
-    async def watch(self, work: Awaitable[None], check: Callable[[], None] | None = None) -> None:
-        """Await ``work``, but fail at once if a worker dies (or ``check`` raises), checked every second."""
+    async def watch(self, work: Awaitable[T], check: Callable[[], None] | None = None) -> T:
+        """Await ``work`` and return its result, but fail at once if a worker dies (or ``check`` raises)."""
         task = asyncio.ensure_future(work)
         try:
             while not task.done():
@@ -106,7 +116,7 @@ class LocalStack:
                 self.check_workers()
                 if check is not None:
                     check()
-            task.result()
+            return task.result()
         finally:
             if not task.done():
                 task.cancel()

@@ -163,3 +163,65 @@ def test_a_detection_becomes_events_in_parts_of_one_detection():
     ]  # fmt: skip
     assert sorted(m for e in events for m in e.members) == sorted(membership)
     assert events[0].key == b"detected-0"
+
+
+def test_posts_read_are_edges_and_each_edge_is_dated_by_the_round_it_first_appeared_in(open_store):
+    from consumers.graph_report import graph_by_round
+
+    store = open_store()
+
+    def in_round(event: InteractionResponded, round_: int, read_from: tuple[str, ...] = ()) -> InteractionResponded:
+        return event.model_copy(update={"run_id": "run-1", "round": round_, "read_from": list(read_from)})
+
+    first = store.apply(
+        [in_round(response("r1", "a", None, "act"), 1, ("b", "c", "a")), in_round(accept("r2", "b", "c"), 1)], CAP
+    )
+    assert (first.reads, first.interactions) == (2, 1), "its own post is no edge"
+    # Round 3's response read before round 2's (another partition): each edge keeps its first round.
+    store.apply([in_round(response("r4", "a", "b"), 3), in_round(response("r3", "d", "a"), 2)], CAP)
+    store.apply([in_round(response("r5", "a", "b"), 2)], CAP)
+    assert sorted(store.round_edges("run-1")) == [
+        ("a", "b", "read", 1), ("a", "b", "talk", 2), ("a", "c", "read", 1), ("b", "c", "friend", 1),
+        ("b", "c", "talk", 1), ("d", "a", "talk", 2),
+    ]  # fmt: skip
+    rounds = graph_by_round(store, "run-1")
+    assert [(r.round, r.nodes, r.edges, r.friendships) for r in rounds] == [(1, 3, 3, 1), (2, 4, 4, 1)]
+    assert [(r.new_edges, r.new_friendships) for r in rounds] == [(3, 1), (2, 0)]
+    assert rounds[1].degree_histogram == {"1": 1, "2-3": 3} and rounds[1].communities >= 1
+
+
+def test_two_replicas_on_postgresql_never_pass_the_cap_and_leave_no_friendship_one_sided(postgres_dsn):
+    """Two stores (two graph-consumer replicas) apply conflicting acceptances at the same time."""
+    import threading
+
+    cap, hubs, fans = 3, ["h0", "h1", "h2"], [f"fan{i:02d}" for i in range(24)]
+    # Every fan asks every hub, and the hubs each other: far more acceptances than caps allow.
+    wanted = [(fan, hub) for fan in fans for hub in hubs] + [(a, b) for a in hubs for b in hubs if a < b]
+    replicas = [GraphStore(dsn=postgres_dsn), GraphStore(dsn=postgres_dsn)]
+    start = threading.Barrier(len(replicas))
+    failures: list[BaseException] = []
+
+    def replica(index: int, store: GraphStore) -> None:
+        try:
+            start.wait()
+            # Each replica holds half the partitions: half the requests, in batches of 4.
+            mine = [accept(f"e{n}", a, b) for n, (a, b) in enumerate(wanted) if n % 2 == index]
+            for offset in range(0, len(mine), 4):
+                store.apply(mine[offset : offset + 4], cap)
+        except BaseException as exc:  # raised in the test below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=replica, args=(i, store)) for i, store in enumerate(replicas)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not failures, failures
+    check = replicas[0]
+    for agent in [*hubs, *fans]:
+        friends = check.friends(agent)
+        assert len(friends) <= cap, f"{agent} has {len(friends)} friends, above the cap of {cap}"
+        assert all(agent in check.friends(friend) for friend in friends), f"{agent}: a one-sided friendship"
+    assert all(check.friend_count(hub) == cap for hub in hubs), "the caps were reached"
+    for store in replicas:
+        store.close()

@@ -84,3 +84,26 @@ async def test_tokens_are_priced_by_model_and_the_summary_is_served_as_json_and_
     assert summary["total_operations"] == 4 and summary["success_rate"] == 75.0
     assert summary["answered"] == 3 and summary["dead_letter_reasons"] == {"llm_timeout": 1}
     assert summary["duplicates"] == 1 and summary["llm_latency_ms_p50"] == 200
+
+
+async def test_society_rounds_count_actions_turns_and_feed_sizes_by_round_once_each():
+    def act(event_id: str, round_: int, action: str, malformed: bool = False, conversation: str | None = None):
+        return record(
+            InteractionResponded(
+                event_id=event_id, request_id=event_id, agent_id="a", kind="act" if conversation is None else "chat",
+                content="c", model="m", prompt_tokens=1, completion_tokens=1, llm_latency_ms=1, llm_inflight=1,
+                request_created_at=0, run_id="r", round=round_, action=action if conversation is None else None,
+                action_malformed=malformed, conversation_id=conversation, feed=["x", "y"], feed_bytes=300,
+            )
+        )  # fmt: skip
+
+    consumer = MetricsConsumer(Settings())
+    await consumer.handle([act("1", 1, "post"), act("2", 1, "none", True), act("3", 2, "message"), act("1", 1, "post")])
+    await consumer.handle([act("4", 2, "none", conversation="c1")])
+    value = consumer.registry.get_sample_value
+    assert value("swarmstream_society_round") == 2
+    assert value("swarmstream_society_actions_total", {"round": "1", "action": "post"}) == 1, "a replay counts once"
+    assert value("swarmstream_society_actions_total", {"round": "1", "action": "none"}) == 1
+    assert value("swarmstream_society_malformed_actions_total", {"round": "1"}) == 1
+    assert value("swarmstream_society_conversation_turns_total", {"round": "2"}) == 1
+    assert value("swarmstream_society_feed_bytes_count") == 3 and value("swarmstream_society_feed_bytes_sum") == 900

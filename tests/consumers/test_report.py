@@ -59,3 +59,24 @@ def test_an_empty_run_still_writes_a_report(tmp_path):
     assert report.performance["total_operations"] == 0
     assert json.loads((tmp_path / "summary.json").read_text())["end_to_end_ms_p50"] is None
     assert (tmp_path / "throughput.png").exists()
+
+
+def test_society_rounds_are_tabled_and_plotted_per_round(tmp_path):
+    def acted(request_id: str, round_: int, action: str | None, conversation: str | None = None):
+        return answer(request_id, 1000.0, 1001.0).model_copy(
+            update={"run_id": "run-1", "round": round_, "action": action, "conversation_id": conversation,
+                    "feed_bytes": 100 if action else 0}
+        )  # fmt: skip
+
+    events = [acted("a", 1, "post"), acted("b", 1, "message"), acted("c", 1, None, "conv"), acted("d", 2, "none")]
+    stats, timeline = ResponseStats(REQUESTS), Timeline()
+    tally([*events, events[0]], stats, timeline)
+    report = write_report(stats, timeline, 0, tmp_path)
+    first, second = report.rounds
+    assert (first["round"], first["answered"], first["conversation_turns"]) == (1, 3, 1)
+    assert (
+        first["actions"] == {"post": 1, "message": 1, "befriend": 0, "none": 0} and first["feed_bytes_per_act"] == 100
+    )
+    assert second["actions"]["none"] == 1
+    assert (tmp_path / "rounds.png").read_bytes().startswith(b"\x89PNG")
+    assert "| run-1 | 1 | 3 | 1 | 1 | 0 | 0 | 1 | 100 |" in (tmp_path / "report.md").read_text()

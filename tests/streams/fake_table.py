@@ -24,11 +24,11 @@ class RecordingProducer:
         return {key: value for name, key, value, _ in self.sent if name == topic}
 
 
-def fake_table(producer: RecordingProducer) -> SimpleNamespace:
+def fake_table(producer: RecordingProducer, changelog: str = "profiles-changelog") -> SimpleNamespace:
     return SimpleNamespace(
         data={},
         app=SimpleNamespace(producer=producer),
-        changelog_topic=SimpleNamespace(get_topic_name=lambda: "profiles-changelog"),
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: changelog),
     )
 
 

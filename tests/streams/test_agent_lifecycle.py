@@ -10,8 +10,8 @@ from aiokafka import TopicPartition
 from producers.personas import persona_batches, personas
 from swarmstream.events import AgentDeleted, AgentUpdated, InteractionRequested
 from swarmstream.settings import Settings
-from swarmstream.transport import fetch_highwaters
-from tests.pipeline import RunningPipeline, committed_offsets, restored_table
+from swarmstream.transport import committed_offsets, fetch_highwaters
+from tests.pipeline import RunningPipeline, restored_table
 
 pytestmark = pytest.mark.integration
 

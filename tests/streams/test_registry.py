@@ -9,11 +9,22 @@ import msgpack
 
 from producers.personas import persona_batches, personas
 from streams.faust_compat import DeliveryWatch
+from streams.feed_board import FeedBoard
 from streams.profile_store import ProfileStore
-from streams.publishing import FORWARDED_HEADER
 from streams.registry import AgentRegistry
 from swarmstream import codec
-from swarmstream.events import AgentDeleted, AgentMessage, AgentsCreated, AgentsMessaged, AgentUpdated, DeadLetter
+from swarmstream.codec import FORWARDED_HEADER
+from swarmstream.events import (
+    AgentDeleted,
+    AgentMessage,
+    AgentsCreated,
+    AgentsMessaged,
+    AgentUpdated,
+    Broadcast,
+    DeadLetter,
+    FeedPost,
+    FeedPosted,
+)
 from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
 from tests.streams.fake_table import RecordingProducer, fake_table, fake_topic
@@ -27,9 +38,10 @@ def make_registry(
 ) -> AgentRegistry:
     producer = producer or RecordingProducer()
     store = ProfileStore(fake_table(producer), cache_size)
+    board = FeedBoard(fake_table(producer, "boards-changelog"), size=3, chars=50)
     return AgentRegistry(
-        store, fake_topic(producer, "agents"), fake_topic(producer, "dead-letters"), DeliveryWatch(committed={}.get),
-        Settings(partitions=partitions),
+        store, board, fake_topic(producer, "agents"), fake_topic(producer, "dead-letters"),
+        DeliveryWatch(committed={}.get), Settings(partitions=partitions),
     )  # fmt: skip
 
 
@@ -225,3 +237,44 @@ async def test_messages_reach_their_recipients_inboxes_once_and_others_are_forwa
     forwarded = [codec.decode(v, AgentsMessaged) for t, _, v, _ in producer.sent[sent_before:] if t == "agents"]
     assert {m.agent_id for part in forwarded for m in part.messages} == {*there, "nobody-1"} - set(here)
     assert dead_letters(producer) == []
+
+
+async def test_a_broadcast_is_copied_to_every_partition_and_each_copy_kept_on_the_board_it_is_read_on():
+    producer = RecordingProducer()
+    registry = make_registry(producer)
+    broadcast = Broadcast(content="The library opens tonight.", community="readers")
+    await fold(registry, agent_event(broadcast, 2))
+    copies = [(codec.decode(v, FeedPosted), p) for t, _, v, p in producer.sent if t == "agents"]
+    assert sorted(p for _, p in copies) == list(range(PARTITIONS)), "one copy per partition"
+    assert {copy.posts[0].post_id for copy, _ in copies} == {broadcast.event_id}
+    assert len({copy.event_id for copy, _ in copies}) == PARTITIONS
+    await fold(registry, agent_event(broadcast, 0))  # the same broadcast again: the same copies
+    assert [codec.decode(v, FeedPosted).event_id for t, _, v, _ in producer.sent if t == "agents"][PARTITIONS:] == [
+        copy.event_id for copy, _ in copies
+    ]
+    for copy, partition in copies:
+        await fold(registry, agent_event(copy, partition))
+        await fold(registry, agent_event(copy, partition))  # a replay keeps it once
+    for partition in range(PARTITIONS):
+        broadcasts, _ = registry.board.feed(partition, "readers", "agent-1", "seed", posts=3, broadcasts=2)
+        assert [entry[0] for entry in broadcasts] == [broadcast.event_id]
+        assert registry.board.feed(partition, "cooks", "agent-1", "seed", 3, 2) == ([], []), "another community's"
+    boards = producer.last_values("boards-changelog")
+    assert set(boards) == {f"{p}/c/readers".encode() for p in range(PARTITIONS)}
+
+
+async def test_a_board_keeps_the_latest_posts_per_community_and_shows_a_sample_of_others_posts():
+    registry = make_registry()
+    posts = [
+        FeedPost(post_id=f"post-{i}", from_agent_id=f"agent-{i % 2}", content=f"news {i}", community="makers",
+                 created_at=1000.0 + i)
+        for i in range(5)
+    ]  # fmt: skip
+    await fold(registry, agent_event(FeedPosted(posts=posts), 1))
+    entries = registry.board.entries(1, "c/makers")
+    assert [entry[0] for entry in entries] == ["post-2", "post-3", "post-4"], "the latest 3 (its size)"
+    _, shown = registry.board.feed(1, "makers", "agent-0", "request-1", posts=3, broadcasts=2)
+    assert [entry[0] for entry in shown] == ["post-3"], "its own posts are not shown to the author"
+    _, two = registry.board.feed(1, "makers", "agent-9", "request-1", posts=2, broadcasts=2)
+    assert len(two) == 2 and two == registry.board.feed(1, "makers", "agent-9", "request-1", 2, 2)[1]
+    assert registry.board.entries(0, "c/makers") == [], "another partition's board"

@@ -15,7 +15,8 @@ from producers.personas import personas
 from producers.requests import random_requests
 from swarmstream.events import InteractionRequested, InteractionResponded
 from swarmstream.settings import Settings
-from tests.pipeline import RunningPipeline, committed_offsets, read_topic
+from swarmstream.transport import committed_offsets
+from tests.pipeline import RunningPipeline, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -41,7 +41,7 @@ async def test_a_run_with_faults_logs_no_secret(settings, start_simulator, tmp_p
     port = free_port()
     settings = settings.model_copy(
         update={
-            "llm_base_url": start_simulator("--latency-ms", "5", "--fault-5xx", "0.3"),
+            "llm_base_url": start_simulator("--latency-ms", "5", "--fault-5xx", "0.5"),
             "llm_api_key": SecretStr(SECRET),
             "llm_max_attempts": 2,
             "llm_backoff_base_s": 0.01,

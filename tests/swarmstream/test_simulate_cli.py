@@ -94,6 +94,20 @@ def test_rounds_are_accounted_logged_and_a_budget_stops_them(workers):
         "RoundCompleted", "RunEnded",
     ]  # fmt: skip
     assert [e.requested for e in log if isinstance(e, RoundCompleted)] == [r["requested"] for r in result["rounds"]]
+    # Round 1's feeds are empty (nothing posted yet); later rounds read round 1's posts.
+    assert all(r["feed_bytes_per_act"] > 0 for r in result["rounds"][1:])
+
+    # The run's graph, round by round, from its own store.
+    stats = subprocess.run(
+        [sys.executable, "-m", "swarmstream", "graph", "stats", "--run", result["run_id"], "--json"],
+        env={**os.environ, **settings.to_env()}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert stats.returncode == 0, stats.stderr[-3000:]
+    by_round = json.loads(stats.stdout)["rounds"]
+    assert [r["round"] for r in by_round] == [1, 2, 3]
+    assert 0 < by_round[0]["edges"] <= by_round[1]["edges"] <= by_round[2]["edges"]
+    assert sum(r["new_friendships"] for r in by_round) == sum(r["new_friendships"] for r in result["rounds"])
+    assert by_round[2]["friendships"] == sum(r["new_friendships"] for r in result["rounds"])
 
     budget = driver(settings, "--rounds", "3", "--budget-usd", "0.000001", *SIZE)
     out, err = budget.communicate(timeout=240)

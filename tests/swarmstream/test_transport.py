@@ -108,7 +108,7 @@ def test_topics_check_reports_what_differs_with_the_fix(settings, monkeypatch, c
         monkeypatch.setenv(f"SWARMSTREAM_{name}", value)
     assert main(["topics", "--check"]) == 1
     out, err = capsys.readouterr()
-    assert "7 topics checked" in out and "7 problem(s)" in out, "six missing, one misconfigured"
+    assert "8 topics checked" in out and "8 problem(s)" in out, "seven missing, one misconfigured"
     assert f"{settings.requests_topic}: missing" in err
     changelog = settings.profiles_changelog_topic
     (line,) = (line for line in err.splitlines() if line.startswith(f"{changelog}: configs"))

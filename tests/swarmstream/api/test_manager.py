@@ -12,8 +12,11 @@ from contextlib import aclosing
 
 import pytest
 
-from swarmstream import AsyncAgentManager, AsyncConfig, PipelineUnavailable
+from producers.personas import persona
+from swarmstream import AsyncAgentManager, AsyncConfig, PipelineUnavailable, codec
+from swarmstream.events import InteractionResponded
 from swarmstream.runtime.process import free_port
+from tests.pipeline import read_records
 
 pytestmark = pytest.mark.integration
 
@@ -163,8 +166,29 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
         with pytest.raises(ValueError, match="create at least 2 agents"):
             await anext(aiter(manager.simulate(rounds=1)))
         await manager.create_agents_async(count=20)
-        summaries = [summary async for summary in manager.simulate(rounds=2, active=0.5, turns=2)]
+        summaries = []
+        async with aclosing(manager.simulate(rounds=2, active=0.5, turns=2)) as rounds:
+            async for summary in rounds:
+                summaries.append(summary)
+                if summary.round == 1:
+                    # Published between rounds: the next round's feeds show them.
+                    everyone = await manager.broadcast("Town hall at noon.")
+                    cooks = await manager.broadcast("Cooks meet at the market.", community="cooks")
+        run_id = manager.last_run.config.run_id if manager.last_run else ""
     assert [s.round for s in summaries] == [1, 2]
+    acts = [
+        event
+        for *_, value in await read_records(manager.settings, manager.settings.responses_topic)
+        if (event := codec.decode(value, InteractionResponded)).run_id == run_id and event.action is not None
+    ]
+    communities = {persona(index, config.seed).agent_id: persona(index, config.seed).community for index in range(20)}
+    second = [event for event in acts if event.round == 2]
+    assert len({event.request_id for event in second}) == 10
+    assert all(everyone in event.feed for event in second), "every feed of round 2 has it"
+    assert all((cooks in event.feed) == (communities[event.agent_id] == "cooks") for event in second)
+    assert not any(everyone in event.feed for event in acts if event.round == 1), "not before it was published"
+    assert any(event.read_from for event in second), "round 1's posts read in round 2"
+    assert all(event.feed_bytes > 0 for event in second)
     for summary in summaries:
         assert summary.requested == summary.answered + summary.dead_lettered >= 10
         assert sum(summary.actions.values()) == 10

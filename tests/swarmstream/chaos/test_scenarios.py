@@ -48,3 +48,17 @@ async def test_a_fresh_broker_at_the_same_address_stops_the_workers_with_the_rea
     assert result.checks["every_worker_ended_saying_why"] is True
     assert result.checks["stopped_within_s"] < 60, "stopped, not hung"
     assert result.ok
+
+
+@pytest.mark.timeout(600)
+async def test_scale_out_three_workers_and_two_graph_replicas_on_postgresql_lose_nothing(tmp_path, postgres_dsn):
+    settings = Settings(data_dir=str(tmp_path), graph_dsn=postgres_dsn)
+    result = await run_scenario("scale-out", requests=1_500, agents=100, settings=settings)
+    print(f"\nscale-out: {result.accounting} faults {result.faults} checks {result.checks}")
+    accounting = result.accounting
+    assert accounting is not None and accounting.lost == 0
+    assert accounting.answered == accounting.requests == 1_500
+    assert len(result.faults) == 2, "a worker and a graph replica killed mid-run"
+    assert result.checks["graph_responses_recorded_once"] is True
+    assert result.checks["cap_never_exceeded"] is True and result.checks["every_friendship_mutual"] is True
+    assert result.checks["friendships"] > 0 and result.checks["most_friends_of_an_agent"] == 3, "the cap was reached"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from swarmstream.llm.ratelimit import RateLimiter, TokenBucket, parse_retry_after
+from swarmstream.llm.ratelimit import RateLimiter, TokenBucket, parse_retry_after, partition_share
 from tests.swarmstream.llm.fakes import FakeClock
 
 
@@ -88,3 +90,39 @@ def test_parse_retry_after_prefers_milliseconds():
     assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0, "a date in the past"
     assert parse_retry_after({}) is None
     assert parse_retry_after({"retry-after": "later"}) is None
+
+
+@pytest.mark.parametrize(
+    ("assignment", "partitions"),
+    [((12,), 12), ((6, 6), 12), ((4, 4, 4), 12), ((3, 3, 3, 3), 12), ((2, 2, 2, 2, 2, 2, 0, 0), 12), ((5, 4, 3), 12)],
+)
+def test_the_shares_of_a_groups_workers_add_up_to_one_limit(assignment, partitions):
+    shares = [partition_share(assigned, partitions) for assigned in assignment]
+    assert sum(shares) == pytest.approx(1.0)
+    assert all(share == assigned / partitions for share, assigned in zip(shares, assignment, strict=True))
+
+
+async def test_a_limiter_paces_at_its_share_and_calls_nothing_without_one():
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:  # the fake clock's, letting the test run in between
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    limiter = RateLimiter(rpm=600, tpm=60_000, headroom=1.0, burst_s=0.5, clock=clock, sleep=sleep)
+    limiter.set_share(partition_share(4, 12))  # a third of 10 requests/s: 3.33/s, a burst of 1.67
+    start = clock.now
+    for _ in range(101):
+        await limiter.acquire(tokens=10)
+    assert clock.now - start == pytest.approx((100 - 0.667) / (10 / 3), abs=0.01)
+
+    limiter.set_share(0)  # every partition moved to other workers
+    waiting = asyncio.ensure_future(limiter.acquire(tokens=10))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not waiting.done() and clock.now - start > 35, "no share, no call, however long"
+    limiter.set_share(1.0)
+    await waiting
+    assert limiter.requests is not None and limiter.requests.rate == pytest.approx(10)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        limiter.set_share(1.5)

@@ -1,0 +1,33 @@
+"""The outbox: inbox messages batched per partition, posts copied to every partition, each acked on delivery."""
+
+from __future__ import annotations
+
+from streams.outbox import Outbox
+from swarmstream import codec
+from swarmstream.events import AgentMessage, AgentsMessaged, FeedPost, FeedPosted
+from swarmstream.partitions import partition_for
+from tests.streams.fake_table import RecordingProducer, fake_topic
+
+PARTITIONS = 3
+
+
+async def test_messages_go_to_their_recipients_partitions_and_posts_to_every_partition_latest_first_kept():
+    producer = RecordingProducer()
+    outbox = Outbox(fake_topic(producer, "agents"), PARTITIONS, board_size=2)
+    said = outbox.add(AgentMessage(agent_id="agent-1", message_id="m1", from_agent_id="agent-2", content="hi"))
+    posted = [
+        outbox.post(FeedPost(post_id=f"p{i}", from_agent_id="agent-2", content=f"news {i}", community="cooks"))
+        for i in range(3)
+    ]
+    assert not said.done() and not any(future.done() for future in posted), "nothing is sent before the flush"
+    await outbox.flush()
+    await said
+    for future in posted:
+        await future
+    records = [(codec.decode(value, AgentsMessaged, FeedPosted), partition) for _, _, value, partition in producer.sent]
+    (messaged,) = [(event, p) for event, p in records if isinstance(event, AgentsMessaged)]
+    assert messaged[1] == partition_for("agent-1", PARTITIONS)
+    boards = sorted((p, [post.post_id for post in e.posts]) for e, p in records if isinstance(e, FeedPosted))
+    assert boards == [(p, ["p1", "p2"]) for p in range(PARTITIONS)], "a board keeps 2: the older post is not sent"
+    await outbox.flush()
+    assert len(producer.sent) == len(records), "an empty flush sends nothing"
