@@ -103,10 +103,21 @@ class GraphMetrics:
 
 
 class GraphConsumer:
-    """``group_suffix`` names the consumer group ``{app_id}-{suffix}``: another one reads every response again."""
+    """``group_suffix`` names the consumer group ``{app_id}-{suffix}``: another one reads every response again.
 
-    def __init__(self, settings: Settings, store: GraphStore | None = None, group_suffix: str = "graph"):
+    ``start_at``: where a new group starts reading (the responses' ends when a session began), so that
+    it reads what came since, not the topic's whole history.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: GraphStore | None = None,
+        group_suffix: str = "graph",
+        start_at: dict[TopicPartition, int] | None = None,
+    ):
         self.settings = settings
+        self.start_at = start_at
         self.group_id_suffix = group_suffix
         self.max_friends = settings.max_friends_per_agent
         self.store = store or open_store(settings)
@@ -174,6 +185,7 @@ class GraphConsumer:
                     max_wait_s=TRANSACTION_WAIT_S,
                     progress=self.progress,
                     check_assignment=self._check_assignment,
+                    start_at=self.start_at,
                 )
             finally:
                 self._publisher = None

@@ -23,9 +23,17 @@ AssignmentCheck = Callable[[list[TopicPartition]], None]
 
 
 class _CountAssignments(ConsumerRebalanceListener):
-    def __init__(self, progress: ConsumerProgress, check: AssignmentCheck | None):
+    def __init__(
+        self,
+        progress: ConsumerProgress,
+        check: AssignmentCheck | None,
+        consumer: AIOKafkaConsumer,
+        start_at: dict[TopicPartition, int] | None,
+    ):
         self.progress = progress
         self.check = check
+        self.consumer = consumer
+        self.start_at = start_at or {}
         # aiokafka logs and drops a listener's exception: the loop raises it instead.
         self.refused: Exception | None = None
 
@@ -34,6 +42,10 @@ class _CountAssignments(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.progress.assigned((tp.topic, tp.partition) for tp in assigned)
+        for tp in assigned:
+            # A group's first read of a partition starts here, not at the beginning of its history.
+            if tp in self.start_at and await self.consumer.committed(tp) is None:
+                self.consumer.seek(tp, self.start_at[tp])
         if self.check is not None:
             try:
                 self.check(list(assigned))
@@ -52,6 +64,7 @@ async def consume_batches(
     max_wait_s: float = 0.0,
     progress: ConsumerProgress | None = None,
     check_assignment: AssignmentCheck | None = None,
+    start_at: dict[TopicPartition, int] | None = None,
 ) -> None:
     """Run until ``stop`` is set; ``ready`` is set once the group has given us partitions.
 
@@ -59,9 +72,10 @@ async def consume_batches(
     pays per transaction (the graph's SQLite commit) is much faster with fewer, larger ones.
     ``progress`` gets the lag of each partition and the rebalances. ``check_assignment`` may refuse
     an assignment by raising: the loop stops with that error before handling anything more.
+    ``start_at``: where to start reading partitions this group has never committed (else: the beginning).
     """
     consumer = make_consumer(settings, group_id=group_id)
-    listener = _CountAssignments(progress or ConsumerProgress(group_id), check_assignment)
+    listener = _CountAssignments(progress or ConsumerProgress(group_id), check_assignment, consumer, start_at)
     consumer.subscribe(list(topics), listener=listener)
     await consumer.start()
     loop = asyncio.get_running_loop()

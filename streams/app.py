@@ -200,6 +200,10 @@ def create_app(settings: Settings) -> StreamApp:
         await store.flush()
         await outbox.flush()
 
+    @app.task
+    async def _watch_the_loop() -> None:
+        await metrics.loop_watch.run()
+
     if settings.worker_metrics_port is not None:
         port = settings.worker_metrics_port
 

@@ -10,13 +10,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from streams.profile_store import ProfileStore
 from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.llm.engine import LLMEngine
+from swarmstream.runtime.loop import LAG_BUCKETS, LoopWatch
 
 # Error kinds of LLM calls (swarmstream.llm.retry.error_kind) folded into the few outcomes dashboards show.
 LLM_OUTCOMES = {"success": "success", "rate_limited": "rate_limited", "timeout": "timeout"}
@@ -191,6 +192,17 @@ class _WorkerCollector(Collector):
             )  # fmt: skip
 
 
+class _LongestBlock(Collector):
+    def __init__(self, watch: LoopWatch):
+        self.watch = watch
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "swarmstream_event_loop_block_max_seconds", "The longest the event loop was held since start",
+            self.watch.longest,
+        )  # fmt: skip
+
+
 class WorkerMetrics:
     """The registry a worker serves: process, events, profiles, LLM calls, lag and rebalances."""
 
@@ -208,5 +220,13 @@ class WorkerMetrics:
         ProcessCollector(registry=self.registry)
         self.produced: Counter[str] = Counter()
         self.registry.register(_WorkerCollector(store, changes, processors or [], self.produced, engine))
+        self.loop_lag = Histogram(
+            "swarmstream_event_loop_lag_seconds",
+            "How late the event loop woke a 20 ms timer: how long callbacks held it",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_watch = LoopWatch(self.loop_lag.observe)
+        self.registry.register(_LongestBlock(self.loop_watch))
         if progress is not None:
             self.registry.register(progress)

@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_comm.add_argument("--edges", type=int, default=5_000_000)
     bench_comm.add_argument("--community-size", type=int, default=1_000)
     bench_comm.add_argument("--seed", type=int, default=7)
+    bench_comm.add_argument(
+        "--method", action="append", choices=["louvain", "leiden"], help="repeatable (default: both, side by side)"
+    )
 
     graph = commands.add_parser("graph", help="query the social graph's store")
     graph.add_argument(
@@ -204,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect = queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
     detect.add_argument("--publish", action="store_true", help="also publish them to {prefix}.communities")
     detect.add_argument("--every", type=float, help="repeat every this many seconds, until Ctrl-C")
+    detect.add_argument("--method", choices=["leiden", "louvain"], default="leiden", help="default %(default)s")
     _connection_options(detect)
     plot = queries.add_parser("plot", help="PNG of the degree distribution and community sizes")
     plot.add_argument("--out", type=Path, default=Path("graph.png"))
@@ -465,7 +469,7 @@ def _graph(args: argparse.Namespace) -> int:
         elif args.query == "detect":
             if args.every is not None and args.every <= 0:
                 raise ValueError("--every must be a positive number of seconds")
-            asyncio.run(_detect(store, settings if args.publish else None, args.every))
+            asyncio.run(_detect(store, settings if args.publish else None, args.every, args.method))
         elif args.query == "plot":
             from consumers.graph_report import plot
 
@@ -478,7 +482,7 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _detect(store: Any, publish_to: Settings | None, every_s: float | None) -> None:
+async def _detect(store: Any, publish_to: Settings | None, every_s: float | None, method: str) -> None:
     """Detect (and publish) once, or every ``every_s`` seconds until SIGINT/SIGTERM."""
     from consumers.communities import detect_in_store, detection_events
     from producers.publisher import EventPublisher
@@ -489,7 +493,7 @@ async def _detect(store: Any, publish_to: Settings | None, every_s: float | None
     if publish_to is not None:
         await ensure_topics(publish_to)
     while True:
-        found = detect_in_store(store)  # blocking, and the store's connection belongs to this thread
+        found = detect_in_store(store, method=method)  # blocking, and the store's connection belongs to this thread
         print(
             f"{len(found.sizes):,} communities, modularity {found.modularity:.3f}, largest {found.sizes[:5]} "
             f"({found.build_s + found.detect_s:.1f} s)",
@@ -536,7 +540,8 @@ def _bench(args: argparse.Namespace) -> int:
     elif args.bench == "communities":
         from swarmstream.bench.communities import bench_communities
 
-        report = bench_communities(args.nodes, args.edges, args.community_size, args.seed)
+        methods = tuple(args.method or ("louvain", "leiden"))
+        report = bench_communities(args.nodes, args.edges, args.community_size, args.seed, methods)
     elif args.bench == "agents":
         from swarmstream.bench.agents import bench_agents
 

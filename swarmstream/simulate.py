@@ -7,6 +7,8 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from aiokafka import TopicPartition
+
 from consumers.graph import GraphConsumer
 from producers.personas import agent_id, persona_batches
 from producers.publisher import EventPublisher
@@ -16,7 +18,7 @@ from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society import RoundSummary, RunConfig, SimulationResult, Society, read_run
 from swarmstream.topics import workers_warning
-from swarmstream.transport import ensure_topics
+from swarmstream.transport import ensure_topics, fetch_highwaters
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,12 @@ async def run_rounds(
             update={"graph_db_path": str(run_graph_path(settings, config.run_id)), "graph_dsn": None}
         )
         stop = asyncio.Event()
-        graph = GraphConsumer(settings, group_suffix=f"graph-run-{config.run_id}")
+        # A new run's graph reads the responses from where they end now; a resumed one from its group's commits.
+        start_at = None
+        if resume is None:
+            responses = [TopicPartition(settings.responses_topic, p) for p in range(settings.partitions)]
+            start_at = await fetch_highwaters(settings, responses)
+        graph = GraphConsumer(settings, group_suffix=f"graph-run-{config.run_id}", start_at=start_at)
         graph_task = asyncio.create_task(graph.run(stop))
 
         def check() -> None:

@@ -11,6 +11,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
+from aiokafka import TopicPartition
+
 from consumers.graph import GraphConsumer
 from producers.communities import assign_communities
 from producers.personas import persona_batches
@@ -21,12 +23,12 @@ from swarmstream.api.replies import InteractionResult
 from swarmstream.events import BROADCAST_AUTHOR, AgentSpec, Broadcast, DeadLetter, Event, InteractionRequested
 from swarmstream.outcomes import ReplyReader
 from swarmstream.performance import ResponseStats
-from swarmstream.registration import wait_for_registration
+from swarmstream.registration import changelog_ends, wait_for_registration
 from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society import RoundSummary, Society, new_config
-from swarmstream.transport import BrokerUnavailable, ensure_topics
+from swarmstream.transport import BrokerUnavailable, ensure_topics, fetch_highwaters
 
 Agents = Sequence[AgentSpec] | Sequence[str]
 T = TypeVar("T")
@@ -81,6 +83,8 @@ class AsyncAgentManager:
         self._starting = asyncio.Lock()
         # The last simulate() call's run: its config and, once over, how it ended.
         self.last_run: Society | None = None
+        # Changelog records the last registration wait read: what the call changed, not the topic's size.
+        self.last_registration_read = 0
         # Closes the manager when the event loop ends (asyncio.run cancels every task left then).
         self._closer: asyncio.Task[None] | None = None
 
@@ -128,7 +132,10 @@ class AsyncAgentManager:
             await self._watch(self._stack.until_assigned(ports, self.config.connect_timeout_s + 60))
             self._publisher = EventPublisher(self.settings)
             await self._publisher.__aenter__()
-            self._graph = GraphConsumer(self.settings, group_suffix=f"graph-api-{session}")
+            # This session's graph: what its calls lead to, read from the responses' ends at its start.
+            responses = [TopicPartition(self.settings.responses_topic, p) for p in range(self.settings.partitions)]
+            ends = await fetch_highwaters(self.settings, responses)
+            self._graph = GraphConsumer(self.settings, group_suffix=f"graph-api-{session}", start_at=ends)
             self._graph_task = asyncio.create_task(self._graph.run(self._stop))
         except BaseException:
             await self.close()
@@ -174,8 +181,12 @@ class AsyncAgentManager:
         )
         agents = sorted((spec for event in events for spec in event.agents), key=lambda spec: spec.agent_id)
         self._mark_start()
+        since = await changelog_ends(self.settings)
         await self._publish(self.settings.agents_topic, events)
-        await self._watch(wait_for_registration(self.settings, {a.agent_id for a in agents}, self._patience(count)))
+        wanted = {a.agent_id for a in agents}
+        self.last_registration_read = await self._watch(
+            wait_for_registration(self.settings, wanted, self._patience(count), since=since)
+        )
         self._mark_end()
         return agents
 
@@ -221,14 +232,15 @@ class AsyncAgentManager:
         members, updates = assign_communities(agent_ids(agents), list(community_names), max_members_per_community)
         await self.start()
         self._mark_start()
+        since = await changelog_ends(self.settings)
         await self._publish(self.settings.agents_topic, updates)
         wanted = {agent: name for name, group in members.items() for agent in group}
 
         def assigned(agent: str, value: bytes) -> bool:
             return profiles.unpack(agent, value)["community"] == wanted[agent]
 
-        await self._watch(
-            wait_for_registration(self.settings, set(wanted), self._patience(len(wanted)), None, assigned)
+        self.last_registration_read = await self._watch(
+            wait_for_registration(self.settings, set(wanted), self._patience(len(wanted)), None, assigned, since)
         )
         self._mark_end()
         return members
@@ -350,9 +362,9 @@ class AsyncAgentManager:
         if self._graph_task is not None and self._graph_task.done():
             self._graph_task.result()
 
-    async def _watch(self, work: Awaitable[None]) -> None:
+    async def _watch(self, work: Awaitable[T]) -> T:
         """Await ``work``, failing at once if a worker this manager started, or its graph consumer, dies."""
-        await self._require(self._stack).watch(work, self._check_graph)
+        return await self._require(self._stack).watch(work, self._check_graph)
 
     async def _until(self, condition: Callable[[], bool]) -> None:
         deadline = asyncio.get_running_loop().time() + self.config.response_timeout_s

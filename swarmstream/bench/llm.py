@@ -38,12 +38,20 @@ class Run:
     cpu_us_per_call: float
     p50_ms: float
     p99_ms: float
+    # Shares of one core busy in the window: the measured side's (pinned), and the simulator's.
+    busy: float = 0.0
+    simulator_busy: float = 0.0
 
     def line(self) -> str:
         return (
             f"  {self.name:<11} {self.per_s:>8,.0f}/s  {self.cpu_us_per_call:>6,.0f} µs CPU/call  "
-            f"p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  ({self.calls:,} calls)"
+            f"p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  ({self.calls:,} calls)  "
+            f"core {self.busy:.0%} busy, simulator {self.simulator_busy:.0%}"
         )
+
+
+# The bare client's core must be at least this busy for the ratio to compare CPU costs, not waits.
+BUSY_ENOUGH = 0.9
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,28 +68,33 @@ def pin(pid: int, cores: set[int]) -> None:
 
 
 class Window:
-    """Answer times and CPU readings, reduced to a rate between 10 % and 90 % of ``total``."""
+    """Answer times and CPU readings, reduced to a rate between 10 % and 90 % of ``total``.
 
-    def __init__(self, total: int, pid: int | None):
+    ``simulator``: the pid of the simulator, whose CPU is read at the same marks.
+    """
+
+    def __init__(self, total: int, pid: int | None, simulator: int | None = None):
         self.total = total
         self.pid = pid
+        self.simulator = simulator
         self.count = 0
-        self.marks: dict[str, tuple[float, float, int]] = {}
+        self.marks: dict[str, tuple[float, float, float, int]] = {}
 
     def answered(self, n: int = 1) -> None:
         self.count += n
         for name, fraction in (("start", 0.1), ("end", 0.9)):
             if name not in self.marks and self.count >= self.total * fraction:
                 cpu = cpu_seconds(self.pid) if self.pid else time.process_time()
-                self.marks[name] = (time.perf_counter(), cpu, self.count)
+                simulator = cpu_seconds(self.simulator) if self.simulator else 0.0
+                self.marks[name] = (time.perf_counter(), cpu, simulator, self.count)
 
-    def rate(self) -> tuple[float, float]:
-        """Calls per second and CPU µs per call inside the window."""
-        (t0, c0, n0), (t1, c1, n1) = self.marks["start"], self.marks["end"]
-        return (n1 - n0) / (t1 - t0), (c1 - c0) / (n1 - n0) * 1e6
+    def rate(self) -> tuple[float, float, float, float]:
+        """Calls per second, CPU µs per call, and the measured side's and simulator's busy shares of a core."""
+        (t0, c0, s0, n0), (t1, c1, s1, n1) = self.marks["start"], self.marks["end"]
+        return (n1 - n0) / (t1 - t0), (c1 - c0) / (n1 - n0) * 1e6, (c1 - c0) / (t1 - t0), (s1 - s0) / (t1 - t0)
 
 
-async def bare_client(settings: Settings, calls: int, agents: int, seed: int) -> Run:
+async def bare_client(settings: Settings, calls: int, agents: int, seed: int, simulator: int | None = None) -> Run:
     """The engine in a tight loop, ``max_concurrent`` calls in flight, no Kafka."""
     from streams.profiles import apply
     from streams.prompts import build_messages
@@ -90,7 +103,7 @@ async def bare_client(settings: Settings, calls: int, agents: int, seed: int) ->
     profiles = [apply(None, event) for event in personas(agents, seed)]
     requests = list(random_requests(calls, agents, seed))
     engine = build_engine(settings)
-    window = Window(calls, pid=None)
+    window = Window(calls, pid=None, simulator=simulator)
     latencies: list[float] = []
     queue = iter(requests)
 
@@ -109,9 +122,10 @@ async def bare_client(settings: Settings, calls: int, agents: int, seed: int) ->
 
 
 def _run(name: str, window: Window, latencies: list[float]) -> Run:
-    per_s, cpu_us = window.rate()
+    per_s, cpu_us, busy, simulator_busy = window.rate()
     latencies.sort()
-    return Run(name, window.count, per_s, cpu_us, percentile(latencies, 50), percentile(latencies, 99))
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    return Run(name, window.count, per_s, cpu_us, p50, p99, busy, simulator_busy)
 
 
 async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agents: int, seed: int, core: int) -> Run:
@@ -136,7 +150,7 @@ async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agent
             warm_ids = {r.request_id for r in warmup}
             await _collect(consumer, worker, warm_ids, Window(len(warm_ids), None), [], 180)
             measured = list(random_requests(requests, agents, seed))
-            window = Window(requests, pid=worker.pid)
+            window = Window(requests, pid=worker.pid, simulator=stack.simulator.pid if stack.simulator else None)
             latencies: list[float] = []
             await publisher.publish_requests(measured)
             await _collect(consumer, worker, {r.request_id for r in measured}, window, latencies, 120 + requests / 200)
@@ -174,7 +188,11 @@ async def _collect(
 def run_bare_in_child(stack: LocalStack, calls: int, agents: int, seed: int, core: int) -> Run:
     """The bare loop in its own process, pinned like the worker, so both measure the same way."""
     result = stack.run_dir / "bench-bare.json"
-    code = f"from swarmstream.bench.llm import _bare_main; _bare_main({calls}, {agents}, {seed}, {str(result)!r})"
+    simulator = stack.simulator.pid if stack.simulator else None
+    code = (
+        f"from swarmstream.bench.llm import _bare_main; "
+        f"_bare_main({calls}, {agents}, {seed}, {str(result)!r}, {simulator!r})"
+    )
     child = ChildProcess(
         "bare client",
         [sys.executable, "-c", code],
@@ -188,11 +206,11 @@ def run_bare_in_child(stack: LocalStack, calls: int, agents: int, seed: int, cor
     return Run(**json.loads(result.read_text()))
 
 
-def _bare_main(calls: int, agents: int, seed: int, result_path: str) -> None:
+def _bare_main(calls: int, agents: int, seed: int, result_path: str, simulator: int | None = None) -> None:
     # The same event loop and garbage collection as the worker's (which runs through the CLI).
     use_uvloop()
     tune_gc()
-    run = asyncio.run(bare_client(Settings(), calls, agents, seed))
+    run = asyncio.run(bare_client(Settings(), calls, agents, seed, simulator))
     with open(result_path, "w") as out:
         json.dump(asdict(run), out)
 
@@ -218,5 +236,14 @@ async def bench_llm(settings: Settings, requests: int, agents: int, seed: int, s
             bare.line(),
             e2e.line(),
             f"  ratio       {ratio:.2f} (end to end / bare client)",
+            *(
+                [
+                    f"  WARNING     the bare client's core was {bare.busy:.0%} busy, not at least {BUSY_ENOUGH:.0%}: "
+                    "something else (the simulator, the broker) was the limit, and the ratio does not measure "
+                    "the worker's cost"
+                ]
+                if bare.busy < BUSY_ENOUGH
+                else []
+            ),
         ]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 
 # Python's default (700, 10, 10) runs a young collection every 700 allocations, and each tenth of
 # those a middle one. A worker keeps tens of thousands of tasks, futures and pending events alive
@@ -29,3 +30,31 @@ def use_uvloop() -> bool:
         return False
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return True
+
+
+# How often the loop watch asks to be woken: a block shorter than this may go unseen.
+WATCH_INTERVAL_S = 0.02
+# Seconds a wake-up came late, in buckets: 100 ms is the longest block a worker should ever cause.
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class LoopWatch:
+    """How long the event loop was blocked: how late each of its timed wake-ups came.
+
+    Nothing else runs while a callback holds the loop, so a wake-up due in 20 ms that comes after
+    200 ms means a block of about 180 ms. ``observe`` is called with each lateness (a metric).
+    """
+
+    def __init__(self, observe: Callable[[float], None], interval_s: float = WATCH_INTERVAL_S):
+        self.observe = observe
+        self.interval_s = interval_s
+        self.longest = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.interval_s
+            await asyncio.sleep(self.interval_s)
+            late = max(0.0, loop.time() - due)
+            self.longest = max(self.longest, late)
+            self.observe(late)

@@ -225,3 +225,15 @@ def test_two_replicas_on_postgresql_never_pass_the_cap_and_leave_no_friendship_o
     assert all(check.friend_count(hub) == cap for hub in hubs), "the caps were reached"
     for store in replicas:
         store.close()
+
+
+def test_leiden_finds_the_same_two_cliques_with_the_same_seed_and_an_unknown_method_is_refused():
+    from consumers.communities import detect
+
+    edges = [(f"{g}{i}", f"{g}{j}", 1) for g in "xy" for i in range(5) for j in range(5) if i < j] + [("x0", "y0", 1)]
+    louvain, leiden = detect(edges, method="louvain"), detect(edges, method="leiden")
+    assert leiden.sizes == louvain.sizes == [5, 5]
+    assert leiden.modularity == pytest.approx(louvain.modularity)
+    assert detect(edges, method="leiden").membership == leiden.membership
+    with pytest.raises(ValueError, match="unknown detection method"):
+        detect(edges, method="girvan-newman")

@@ -194,3 +194,26 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
         assert sum(summary.actions.values()) == 10
     assert manager.last_run is not None and manager.last_run.ended is not None
     assert manager.last_run.ended.reason == "done"
+
+
+async def test_calls_read_what_they_changed_not_the_topics_whole_history(settings, start_simulator):
+    config = AsyncConfig(
+        settings=settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")}), workers=1
+    )
+    async with AsyncAgentManager(config) as first:
+        society = await first.create_agents_async(count=3_000)
+        assert first.last_registration_read >= 3_000
+        await first.create_agents_async(count=5)
+        assert first.last_registration_read < 100, "5 agents more: 5 changelog records to read, not 3,005"
+        answered = [r async for batch in first.stream_interactions(society[:200], context="Hi") for r in batch]
+        assert len(answered) == 200
+    # A new session on the same topics: its graph starts at the responses' ends, not their beginning.
+    async with AsyncAgentManager(config) as second:
+        again = await second.create_agents_async(count=5)
+        assert second.last_registration_read < 100
+        results = [r async for batch in second.stream_interactions(again, context="Hello") for r in batch]
+        graph = second._graph
+        assert graph is not None
+        await asyncio.wait_for(second._until(lambda: graph.store.processed_count() >= len(results)), 60)
+        await asyncio.sleep(1)
+        assert graph.store.processed_count() == len(results) == 5, "this session's responses only"
