@@ -305,10 +305,6 @@ class GraphStore:
         """(src, dst, kind, round) of every edge run ``run_id`` made first, by the round it first appeared in."""
         return self._run("SELECT src, dst, kind, round FROM edge_rounds WHERE run_id = ?", (run_id,)).fetchall()
 
-    def runs(self) -> list[str]:
-        """The runs that made edges first, by id."""
-        return [row[0] for row in self._run("SELECT DISTINCT run_id FROM edge_rounds ORDER BY run_id").fetchall()]
-
     def save_communities(self, membership: dict[str, str]) -> None:
         """Replace the stored communities with ``membership`` (agent id -> community)."""
         with self._transaction():
