@@ -127,7 +127,6 @@ class GraphConsumer:
         self._publisher: EventPublisher | None = None
         self._recount_due = time.monotonic() + SHARED_RECOUNT_S
         self._held_all = False  # SQLite: whether this replica has held every partition (see _check_assignment)
-        self._held_all = False  # SQLite: whether this replica has held every partition (see _check_assignment)
 
     @property
     def group_id(self) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import faust
 from aiokafka.errors import KafkaError
 
-from streams import faust_compat, faust_speed
+from streams import faust_compat, faust_speed, memory_store
 from streams.feed_board import FeedBoard
 from streams.interactions import InteractionProcessor
 from streams.metrics import ProcessorCounts, WorkerMetrics, count_sends
@@ -73,7 +73,8 @@ def create_app(settings: Settings) -> StreamApp:
         broker_credentials=broker_credentials(settings),
         # An empty environment: faust would otherwise let BROKER_URL, WEB_PORT, ... override us.
         env={},
-        store=f"{settings.table_store}://",
+        # Memory tables are restored from their changelogs in bulk (streams/memory_store.py).
+        store=f"{memory_store.SCHEME if settings.table_store == 'memory' else settings.table_store}://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -106,6 +107,9 @@ def create_app(settings: Settings) -> StreamApp:
     boards = app.Table(
         settings.feeds_table, partitions=settings.partitions, default=None, key_type=bytes, value_type=bytes
     )
+    for restored in (table, boards):
+        if isinstance(restored.data, memory_store.RestoredMemoryStore):
+            restored.data.configure(settings)
 
     # One watch for both stream topics: it keys its state by topic and partition.
     watch = faust_compat.DeliveryWatch(committed=lambda tp: app.consumer._committed_offset.get(tp))

@@ -43,6 +43,7 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT
 
+from swarmstream import aiokafka_compat
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters
 
@@ -53,6 +54,8 @@ _FAUST_ADD_GAP = faust_consumer.Consumer._add_gap
 
 
 def install(settings: Settings) -> None:
+    aiokafka_compat.install()  # faust's consumers are aiokafka's
+
     async def highwaters(self: faust_aiokafka.AIOKafkaConsumerThread, *partitions: TP) -> Mapping[TP, int]:
         found = await fetch_highwaters(settings, [TopicPartition(tp.topic, tp.partition) for tp in partitions])
         return {tp: found[TopicPartition(tp.topic, tp.partition)] for tp in partitions}

@@ -8,7 +8,7 @@ import logging
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from consumers.graph import GraphConsumer
 from consumers.metrics import MetricsConsumer
@@ -42,6 +42,9 @@ class DemoSummary:
     peak_inflight_llm_calls: int
     graph_nodes: int
     graph_edges: int
+    # Peak resident memory of each process, in bytes: the workers, the simulator, the broker, and the
+    # demo's own (publisher, graph and metrics consumers).
+    peak_rss_bytes: dict[str, int] = field(default_factory=dict)
     # Interrupted (SIGINT, SIGTERM): the figures so far, and the signal and the stage it came in.
     partial: bool = False
     interrupted_by: str | None = None
@@ -73,6 +76,14 @@ class DemoSummary:
                 f"{ms(self.llm_latency_ms_p99)}",
                 f"  peak in-flight LLM     {self.peak_inflight_llm_calls:,}",
                 f"  graph                  {self.graph_nodes:,} nodes, {self.graph_edges:,} edges",
+                *(
+                    [
+                        "  peak RSS               "
+                        + ", ".join(f"{name} {size / 2**20:,.0f} MiB" for name, size in self.peak_rss_bytes.items())
+                    ]
+                    if self.peak_rss_bytes
+                    else []
+                ),
             ]
         )
 
@@ -146,6 +157,7 @@ async def run_demo(
             # Bounded: with the broker gone (a signal to the whole process group), consumers may not stop.
             await asyncio.wait(runners, timeout=10) if runners else None
         result = metrics.stats.summary()
+        peaks = stack.peak_memory()
         nodes, edges = graph.store.counts()
         graph.store.close()
     if run.interactions_s is None and run.interactions_started is not None:
@@ -166,6 +178,7 @@ async def run_demo(
         peak_inflight_llm_calls=result.peak_inflight,
         graph_nodes=nodes,
         graph_edges=edges,
+        peak_rss_bytes=peaks,
         partial=bool(interrupted),
         interrupted_by=interrupted[0] if interrupted else None,
         stage=run.stage if interrupted else None,

@@ -80,8 +80,10 @@ class Settings(BaseSettings):
     # (it may still be reading the speaker's creation), and at the latest after the max wait.
     unknown_agent_grace_s: float = Field(10.0, ge=0)
     unknown_agent_max_wait_s: float = Field(300.0, ge=0)
-    # A killed worker keeps its partitions until this expires; faust's default is 60 s.
-    session_timeout_s: float = Field(30.0, gt=0)
+    # A killed worker keeps its partitions until this expires (faust's default is 60 s, aiokafka's 10 s).
+    # The embedded broker also holds every JoinGroup for half of it: 10 s makes a worker's join 5 s.
+    # Heartbeats come from faust's consumer thread, so a busy event loop does not miss them.
+    session_timeout_s: float = Field(10.0, gt=0)
     # The profiles table's store: "memory" (rebuilt from the changelog on start; the embedded broker
     # needs it) or "rocksdb" (on disk under data_dir, for real Kafka: Tansu 0.6.0's wrong end
     # offsets make faust's RocksDB recovery fail with ConsistencyError).

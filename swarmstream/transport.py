@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -16,6 +17,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, Unkno
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 
+from swarmstream import aiokafka_compat
 from swarmstream.settings import Settings
 from swarmstream.topics import TopicProblem, TopicSpec, config_fix, partitions_fix, topic_specs
 
@@ -77,6 +79,7 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
         "max_poll_records": 2_000,
     }
     options.update(overrides)
+    aiokafka_compat.install()
     return AIOKafkaConsumer(*topics, **options)
 
 
@@ -214,6 +217,22 @@ async def fetch_highwaters(settings: Settings, partitions: list[TopicPartition])
         return result
     finally:
         await consumer.stop()
+
+
+@dataclass(frozen=True)
+class GroupDescription:
+    """A consumer group as its coordinator describes it: ``state`` (Empty, PreparingRebalance, Stable...)."""
+
+    state: str
+    members: list[str]
+
+
+async def describe_group(settings: Settings, group: str) -> GroupDescription:
+    """The group's state and member ids now (no members once all have left)."""
+    async with _admin(settings) as admin:
+        (response,) = await admin.describe_consumer_groups([group])
+    (described,) = response.to_object()["groups"]
+    return GroupDescription(described["state"], [member["member_id"] for member in described["members"]])
 
 
 async def committed_offsets(settings: Settings, topic: str, group: str | None = None) -> dict[int, int]:

@@ -14,16 +14,16 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import msgpack
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from producers.personas import personas
+from producers.personas import persona_batches, personas
 from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream.runtime.loop import tune_gc, use_uvloop
-from swarmstream.runtime.process import ChildProcess
+from swarmstream.runtime.process import ChildProcess, memory_bytes
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.stats import percentile
@@ -41,12 +41,15 @@ class Run:
     # Shares of one core busy in the window: the measured side's (pinned), and the simulator's.
     busy: float = 0.0
     simulator_busy: float = 0.0
+    # The worker's resident memory once every answer is in (0: not measured).
+    rss_bytes: int = 0
 
     def line(self) -> str:
         return (
             f"  {self.name:<11} {self.per_s:>8,.0f}/s  {self.cpu_us_per_call:>6,.0f} µs CPU/call  "
             f"p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  ({self.calls:,} calls)  "
             f"core {self.busy:.0%} busy, simulator {self.simulator_busy:.0%}"
+            + (f", RSS {self.rss_bytes / 2**20:,.0f} MiB" if self.rss_bytes else "")
         )
 
 
@@ -138,7 +141,12 @@ async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agent
     await ensure_topics(settings)
     warmup = list(random_requests(settings.partitions * 4, agents, seed + 1))
     async with EventPublisher(settings) as publisher:
-        await publisher.publish(settings.agents_topic, personas(agents, seed))
+        # Bulk creations, as `bench agents` and the demo publish them: one record per agent would time
+        # faust's per-record path through a million agents before the first warm-up answer.
+        await publisher.publish(
+            settings.agents_topic,
+            persona_batches(agents, seed, settings.partitions, settings.agent_batch_size),
+        )
         await publisher.publish_requests(warmup)
         consumer = make_consumer(settings, group_id=None)
         await consumer.start()
@@ -148,13 +156,14 @@ async def end_to_end(settings: Settings, stack: LocalStack, requests: int, agent
             await consumer.seek_to_beginning()
             worker = stack.start_worker(cores={core})
             warm_ids = {r.request_id for r in warmup}
-            await _collect(consumer, worker, warm_ids, Window(len(warm_ids), None), [], 180)
+            # The worker registers every agent before the warm-up's speakers are all known.
+            await _collect(consumer, worker, warm_ids, Window(len(warm_ids), None), [], 180 + agents / 5_000)
             measured = list(random_requests(requests, agents, seed))
             window = Window(requests, pid=worker.pid, simulator=stack.simulator.pid if stack.simulator else None)
             latencies: list[float] = []
             await publisher.publish_requests(measured)
             await _collect(consumer, worker, {r.request_id for r in measured}, window, latencies, 120 + requests / 200)
-            return _run("end to end", window, latencies)
+            return replace(_run("end to end", window, latencies), rss_bytes=memory_bytes(worker.pid))
         finally:
             await consumer.stop()
 

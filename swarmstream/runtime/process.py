@@ -38,6 +38,15 @@ def _before_exec(cores: set[int] | None) -> Callable[[], None]:
     return setup
 
 
+def memory_bytes(pid: int, field: str = "VmRSS") -> int:
+    """A process's memory from ``/proc``: resident now (``VmRSS``) or at its peak (``VmHWM``)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -14,7 +14,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from swarmstream.runtime.broker import EmbeddedBroker
-from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
+from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes, python_module, wait_for_port
 from swarmstream.settings import Settings
 
 T = TypeVar("T")
@@ -122,6 +122,14 @@ class LocalStack:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    def peak_memory(self) -> dict[str, int]:
+        """Peak resident memory (bytes) of each process started here that still runs, and of this one."""
+        processes = [(worker.name, worker) for worker in self.workers]
+        processes += [("simulator", self.simulator), ("broker", self.broker.child if self.broker else None)]
+        peaks = {name: memory_bytes(child.pid, "VmHWM") for name, child in processes if child and child.alive()}
+        peaks["this process"] = memory_bytes(os.getpid(), "VmHWM")
+        return peaks
 
     def stop(self) -> None:
         for worker in self.workers:

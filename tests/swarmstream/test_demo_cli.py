@@ -36,6 +36,9 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert 100 <= summary["llm_latency_ms_p50"] < 1000, "the simulator's 100 ms default latency"
     assert summary["peak_inflight_llm_calls"] >= 1
     assert 0 < summary["graph_edges"] <= 200 and summary["graph_nodes"] <= 60
+    peaks = summary["peak_rss_bytes"]
+    assert set(peaks) == {"worker 0", "simulator", "broker", "this process"}
+    assert all(2**20 < size < 2**32 for size in peaks.values()), peaks
 
 
 def test_demo_rejects_bad_sizes(tmp_path):
