@@ -2,12 +2,13 @@
 
 faust restores a memory table record by record through its consumer, conductor and recovery
 loop; a worker taking over a million profiles spent most of its restart there. This store reads
-each newly assigned changelog partition itself when the assignment arrives, before faust's
-recovery starts: large fetches on a consumer of its own, up to the partition's high-watermark
-(read from the broker, see :func:`swarmstream.transport.fetch_highwaters`), every record put in
-the dictionary as it is (keys and values are raw bytes here). It then reports the last offset it
-applied as the partition's persisted offset, so faust's recovery reads only what was written
-after (normally nothing).
+each assigned changelog partition itself when the assignment arrives, before faust's recovery
+starts: large fetches on a consumer of its own, up to the partition's high-watermark (read from
+the broker, see :func:`swarmstream.transport.fetch_highwaters`), every record put in the
+dictionary as it is (keys and values are raw bytes here). A newly assigned partition is read from
+its beginning, a kept one from where its last read ended (what this worker wrote since). The
+store then reports the end as the partition's persisted offset, so faust's recovery reads only
+what was written after (normally nothing).
 
 A revoked partition forgets its offset: if it comes back, it is read again from the beginning
 (set semantics, tombstones included, so stale keys are overwritten or deleted). Standby
@@ -59,34 +60,42 @@ class RestoredMemoryStore(memory.Store):
             self._restored.pop(tp, None)
         changelog = self.table.changelog_topic.get_topic_name()
         actives = self.app.assignor.assigned_actives()
-        todo = sorted(
-            (tp for tp in assigned if tp.topic == changelog and tp in actives and tp not in self._restored),
-            key=lambda tp: tp.partition,
-        )
-        if todo and self._settings is not None:
-            await self._restore(self._settings, todo)
+        mine = sorted((tp for tp in assigned if tp.topic == changelog and tp in actives), key=lambda tp: tp.partition)
+        if mine and self._settings is not None:
+            await self._restore(self._settings, mine)
 
     async def _restore(self, settings: Settings, tps: list[TP]) -> None:
-        partitions = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-        ends = await fetch_highwaters(settings, partitions)
+        """Read each partition from after what was applied before (kept ones: what this worker wrote since) to its end.
+
+        The streams are paused and this worker's deferred changelog writes sent (on revocation) before an
+        assignment; once the producer has delivered them, the changelog holds the latest value of every key.
+        """
+        if self._restored:
+            await self.app.producer.flush()
+        partitions = {TopicPartition(tp.topic, tp.partition): tp for tp in tps}
+        ends = await fetch_highwaters(settings, list(partitions))
+        starts = {tp: self._restored.get(faust_tp, -1) + 1 for tp, faust_tp in partitions.items()}
+        pending = [tp for tp in partitions if starts[tp] < ends[tp]]
         started = time.perf_counter()
-        last = {tp: -1 for tp in partitions}
-        pending = [tp for tp in partitions if ends[tp] > 0]
-        applied = await self._read(settings, pending, ends, last) if pending else 0
-        for tp in tps:
-            self._restored[tp] = last[TopicPartition(tp.topic, tp.partition)]
+        applied = await self._read(settings, pending, starts, ends) if pending else 0
+        for tp, faust_tp in partitions.items():
+            self._restored[faust_tp] = max(starts[tp], ends[tp]) - 1
         log.info(
             "%s: restored %d records of %d changelog partitions in %.1f s",
             self.table.name,
             applied,
-            len(tps),
+            len(pending),
             time.perf_counter() - started,
         )
 
     async def _read(
-        self, settings: Settings, pending: list[TopicPartition], ends: dict[TopicPartition, int], last: dict
+        self,
+        settings: Settings,
+        pending: list[TopicPartition],
+        starts: dict[TopicPartition, int],
+        ends: dict[TopicPartition, int],
     ) -> int:
-        """Apply each partition's records below its end; ``last`` gets the last offset applied."""
+        """Apply each partition's records from ``starts`` to below ``ends``; returns how many."""
         consumer = make_consumer(
             settings,
             group_id=None,
@@ -99,7 +108,12 @@ class RestoredMemoryStore(memory.Store):
         applied = 0
         try:
             consumer.assign(pending)
-            await consumer.seek_to_beginning(*pending)
+            for tp in pending:
+                if starts[tp] > 0:
+                    consumer.seek(tp, starts[tp])
+            fresh = [tp for tp in pending if starts[tp] == 0]
+            if fresh:  # with no partitions, aiokafka would seek every assigned one to its beginning
+                await consumer.seek_to_beginning(*fresh)
             while pending:
                 batches = await consumer.getmany(*pending, timeout_ms=1_000)
                 for tp, records in batches.items():
@@ -110,9 +124,9 @@ class RestoredMemoryStore(memory.Store):
                             data.pop(record.key, None)
                         else:
                             data[record.key] = record.value
-                        last[tp] = record.offset
                         applied += 1
-                pending = [tp for tp in pending if last[tp] < ends[tp] - 1]
+                # By position, not by the last record: offsets a compaction removed leave gaps.
+                pending = [tp for tp in pending if await consumer.position(tp) < ends[tp]]
         finally:
             await consumer.stop()
         return applied
