@@ -206,7 +206,11 @@ def create_app(settings: Settings) -> StreamApp:
 
     @app.task
     async def _watch_the_loop() -> None:
-        await metrics.loop_watch.run()
+        metrics.gc_watch.install()
+        try:
+            await metrics.loop_watch.run()
+        finally:
+            metrics.gc_watch.uninstall()
 
     if settings.worker_metrics_port is not None:
         port = settings.worker_metrics_port

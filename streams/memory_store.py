@@ -27,7 +27,7 @@ from faust.stores import memory
 from faust.types import TP
 
 from swarmstream.settings import Settings
-from swarmstream.transport import fetch_highwaters, make_consumer
+from swarmstream.transport import fetch_highwaters, read_partitions
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,10 @@ class RestoredMemoryStore(memory.Store):
         """Read each partition from after what was applied before (kept ones: what this worker wrote since) to its end.
 
         The streams are paused and this worker's deferred changelog writes sent (on revocation) before an
-        assignment; once the producer has delivered them, the changelog holds the latest value of every key.
+        assignment; once the producer has delivered them, the changelog holds the latest value of every key
+        (a partition revoked and given back is read from its beginning, and needs them as much as a kept one).
         """
-        if self._restored:
-            await self.app.producer.flush()
+        await self.app.producer.flush()
         partitions = {TopicPartition(tp.topic, tp.partition): tp for tp in tps}
         ends = await fetch_highwaters(settings, list(partitions))
         starts = {tp: self._restored.get(faust_tp, -1) + 1 for tp, faust_tp in partitions.items()}
@@ -96,37 +96,21 @@ class RestoredMemoryStore(memory.Store):
         ends: dict[TopicPartition, int],
     ) -> int:
         """Apply each partition's records from ``starts`` to below ``ends``; returns how many."""
-        consumer = make_consumer(
+        data = self.data
+        applied = 0
+        batches = read_partitions(
             settings,
-            group_id=None,
+            {tp: starts[tp] for tp in pending},
+            ends,
             max_poll_records=FETCH_RECORDS,
             max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
             fetch_max_bytes=FETCH_PARTITION_BYTES * 4,
         )
-        await consumer.start()
-        data = self.data
-        applied = 0
-        try:
-            consumer.assign(pending)
-            for tp in pending:
-                if starts[tp] > 0:
-                    consumer.seek(tp, starts[tp])
-            fresh = [tp for tp in pending if starts[tp] == 0]
-            if fresh:  # with no partitions, aiokafka would seek every assigned one to its beginning
-                await consumer.seek_to_beginning(*fresh)
-            while pending:
-                batches = await consumer.getmany(*pending, timeout_ms=1_000)
-                for tp, records in batches.items():
-                    for record in records:
-                        if record.offset >= ends[tp]:
-                            break  # written since the assignment: faust's recovery reads it
-                        if record.value is None:
-                            data.pop(record.key, None)
-                        else:
-                            data[record.key] = record.value
-                        applied += 1
-                # By position, not by the last record: offsets a compaction removed leave gaps.
-                pending = [tp for tp in pending if await consumer.position(tp) < ends[tp]]
-        finally:
-            await consumer.stop()
+        async for _, records in batches:
+            for record in records:
+                if record.value is None:
+                    data.pop(record.key, None)
+                else:
+                    data[record.key] = record.value
+            applied += len(records)
         return applied

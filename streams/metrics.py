@@ -5,6 +5,7 @@ Read at scrape time: the hot path only bumps plain integers.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -17,9 +18,14 @@ from prometheus_client.registry import Collector
 from streams.profile_store import ProfileStore
 from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.llm.engine import LLMEngine
-from swarmstream.runtime.loop import LAG_BUCKETS, LoopWatch
+from swarmstream.runtime.loop import LAG_BUCKETS, GcWatch, LoopWatch
 
 # Error kinds of LLM calls (swarmstream.llm.retry.error_kind) folded into the few outcomes dashboards show.
+log = logging.getLogger(__name__)
+
+# A collection longer than this is logged: the longest block a worker should cause (LAG_BUCKETS).
+LONG_GC_S = 0.1
+
 LLM_OUTCOMES = {"success": "success", "rate_limited": "rate_limited", "timeout": "timeout"}
 
 
@@ -203,6 +209,17 @@ class _LongestBlock(Collector):
         )  # fmt: skip
 
 
+class _LongestCollection(Collector):
+    def __init__(self, watch: GcWatch):
+        self.watch = watch
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "swarmstream_gc_pause_max_seconds", "The longest garbage collection since start",
+            self.watch.longest,
+        )  # fmt: skip
+
+
 class WorkerMetrics:
     """The registry a worker serves: process, events, profiles, LLM calls, lag and rebalances."""
 
@@ -228,5 +245,23 @@ class WorkerMetrics:
         )
         self.loop_watch = LoopWatch(self.loop_lag.observe)
         self.registry.register(_LongestBlock(self.loop_watch))
+        gc_pause = Histogram(
+            "swarmstream_gc_pause_seconds",
+            "How long each garbage collection held the process, by generation",
+            ["generation"],
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+
+        def collected(generation: int, seconds: float, freed: int) -> None:
+            gc_pause.labels(str(generation)).observe(seconds)
+            if seconds > LONG_GC_S:
+                log.warning(
+                    "garbage collection of generation %d held the worker %.2f s (%d objects freed)",
+                    generation, seconds, freed,
+                )  # fmt: skip
+
+        self.gc_watch = GcWatch(collected)
+        self.registry.register(_LongestCollection(self.gc_watch))
         if progress is not None:
             self.registry.register(progress)

@@ -18,6 +18,7 @@ from producers.requests import random_requests
 from swarmstream.progress import Progress, Tally, progress_bar
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.lifeline import stop_on_signals
+from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.topics import workers_warning
@@ -45,6 +46,9 @@ class DemoSummary:
     # Peak resident memory of each process, in bytes: the workers, the simulator, the broker, and the
     # demo's own (publisher, graph and metrics consumers).
     peak_rss_bytes: dict[str, int] = field(default_factory=dict)
+    # Each worker's longest event-loop block and longest garbage collection, in seconds (its /metrics).
+    loop_block_max_s: dict[str, float] = field(default_factory=dict)
+    gc_pause_max_s: dict[str, float] = field(default_factory=dict)
     # Interrupted (SIGINT, SIGTERM): the figures so far, and the signal and the stage it came in.
     partial: bool = False
     interrupted_by: str | None = None
@@ -84,11 +88,26 @@ class DemoSummary:
                     if self.peak_rss_bytes
                     else []
                 ),
+                *(
+                    [
+                        "  longest loop block     "
+                        + ", ".join(
+                            f"{name} {block * 1000:,.0f} ms (GC {self.gc_pause_max_s.get(name, math.nan) * 1000:,.0f})"
+                            for name, block in self.loop_block_max_s.items()
+                        )
+                    ]
+                    if self.loop_block_max_s
+                    else []
+                ),
             ]
         )
 
     def to_json(self) -> str:
         return json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()})
+
+
+# Scraped from each worker at the end: its longest event-loop block and longest garbage collection.
+BLOCK_METRICS = ("swarmstream_event_loop_block_max_seconds", "swarmstream_gc_pause_max_seconds")
 
 
 @dataclass
@@ -145,7 +164,7 @@ async def run_demo(
         try:
             await ensure_topics(settings)
             for _ in range(workers):
-                stack.start_worker()
+                stack.start_worker(metrics_port=free_port(settings.metrics_host))
             runners += [asyncio.create_task(metrics.run(stop)), asyncio.create_task(graph.run(stop))]
             await _society(stack, settings, metrics, graph, run, agents, interactions, seed, timeout_s, show_progress)
         except asyncio.CancelledError:
@@ -158,6 +177,7 @@ async def run_demo(
             await asyncio.wait(runners, timeout=10) if runners else None
         result = metrics.stats.summary()
         peaks = stack.peak_memory()
+        blocks = await stack.worker_metrics(BLOCK_METRICS)
         nodes, edges = graph.store.counts()
         graph.store.close()
     if run.interactions_s is None and run.interactions_started is not None:
@@ -179,6 +199,8 @@ async def run_demo(
         graph_nodes=nodes,
         graph_edges=edges,
         peak_rss_bytes=peaks,
+        loop_block_max_s={name: block for name, (block, _) in blocks.items() if not math.isnan(block)},
+        gc_pause_max_s={name: pause for name, (_, pause) in blocks.items() if not math.isnan(pause)},
         partial=bool(interrupted),
         interrupted_by=interrupted[0] if interrupted else None,
         stage=run.stage if interrupted else None,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 
 async def serve_metrics(
@@ -43,3 +45,14 @@ def _json_handler(produce: Callable[[], object]) -> Callable[[web.Request], Awai
         return web.json_response(produce())
 
     return handler
+
+
+async def scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """Unlabelled samples of a /metrics page by name (the first sample of labelled ones)."""
+    async with session.get(url) as response:
+        text = await response.text()
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, sample.value)
+    return found

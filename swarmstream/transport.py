@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -281,18 +281,50 @@ async def read_to_end(
     """
     partitions = [TopicPartition(topic, p) for topic in topics for p in range(settings.partitions)]
     ends = await fetch_highwaters(settings, partitions)
-    consumer = make_consumer(settings, group_id=None)
+    async for _, batch in read_partitions(settings, dict.fromkeys(partitions, 0), ends, idle_timeout_s=idle_timeout_s):
+        yield batch
+
+
+async def read_partitions(
+    settings: Settings,
+    starts: Mapping[TopicPartition, int],
+    ends: Mapping[TopicPartition, int],
+    *,
+    idle_timeout_s: float = 60.0,
+    **consumer_options: Any,
+) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord]]]:
+    """Each partition's records from ``starts`` (0: its beginning) to below ``ends``, in batches, outside any group.
+
+    ``ends``: high-watermarks (:func:`fetch_highwaters`); a record at or past its end is not yielded.
+    ``consumer_options``: for :func:`make_consumer` (fetch sizes).
+    Raises :class:`TimeoutError` when no record arrives for ``idle_timeout_s`` before the ends.
+    """
+    pending = [tp for tp in starts if starts[tp] < ends[tp]]
+    if not pending:
+        return
+    consumer = make_consumer(settings, group_id=None, **consumer_options)
     await consumer.start()
     try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning()
+        consumer.assign(pending)
+        for tp in pending:
+            if starts[tp] > 0:
+                consumer.seek(tp, starts[tp])
+        fresh = [tp for tp in pending if starts[tp] == 0]
+        if fresh:  # with no partitions, aiokafka would seek every assigned one to its beginning
+            await consumer.seek_to_beginning(*fresh)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + idle_timeout_s
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+        while pending:
             if loop.time() > deadline:
-                raise TimeoutError(f"could not read {', '.join(topics)} to the end")
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                raise TimeoutError(f"no record in {idle_timeout_s:.0f} s before the end of {sorted(pending)}")
+            for tp, records in (await consumer.getmany(*pending, timeout_ms=200)).items():
                 deadline = loop.time() + idle_timeout_s
-                yield batch
+                end = ends[tp]
+                if records and records[-1].offset >= end:
+                    records = [record for record in records if record.offset < end]
+                if records:
+                    yield tp, records
+            # By position, not by the last record: offsets a compaction removed leave gaps.
+            pending = [tp for tp in pending if await consumer.position(tp) < ends[tp]]
     finally:
         await consumer.stop()

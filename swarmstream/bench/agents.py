@@ -19,7 +19,6 @@ from pathlib import Path
 
 import aiohttp
 from aiokafka import TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from producers.personas import persona_batches, personas
 from producers.publisher import EventPublisher
@@ -27,6 +26,7 @@ from producers.requests import random_requests
 from streams import profiles
 from swarmstream import codec
 from swarmstream.events import InteractionResponded
+from swarmstream.metrics_http import scrape
 from swarmstream.progress import progress_bar
 from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes
 from swarmstream.runtime.stack import LocalStack
@@ -36,17 +36,6 @@ from swarmstream.transport import describe_group, ensure_topics, make_consumer
 
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
-
-
-async def scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
-    """Unlabelled samples of a /metrics page by name (the first sample of labelled ones)."""
-    async with session.get(url) as response:
-        text = await response.text()
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found.setdefault(sample.name, sample.value)
-    return found
 
 
 async def wait_for_profiles(

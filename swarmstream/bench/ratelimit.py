@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 from producers.personas import personas
 from producers.requests import random_requests
 from swarmstream.llm.engine import LLMFailure, build_engine
+from swarmstream.metrics_http import scrape
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 
@@ -184,15 +184,8 @@ async def _shares(settings: Settings, ports: list[int]) -> list[float]:
     shares = []
     async with aiohttp.ClientSession() as session:
         for port in ports:
-            async with session.get(f"http://{settings.metrics_host}:{port}/metrics") as answer:
-                text = await answer.text()
-            found = [
-                sample.value
-                for family in text_string_to_metric_families(text)
-                for sample in family.samples
-                if sample.name == "swarmstream_llm_rate_share"
-            ]
-            shares.append(found[0] if found else -1.0)
+            found = await scrape(session, f"http://{settings.metrics_host}:{port}/metrics")
+            shares.append(found.get("swarmstream_llm_rate_share", -1.0))
     return shares
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Callable
+from typing import Any
 
 # Python's default (700, 10, 10) runs a young collection every 700 allocations, and each tenth of
 # those a middle one. A worker keeps tens of thousands of tasks, futures and pending events alive
@@ -58,3 +60,36 @@ class LoopWatch:
             late = max(0.0, loop.time() - due)
             self.longest = max(self.longest, late)
             self.observe(late)
+
+
+class GcWatch:
+    """How long each garbage collection held the process, by generation (``gc.callbacks``).
+
+    A collection runs inside whatever allocation triggered it, so a profiler shows it as time spent
+    in that caller; this names it. ``observe(generation, seconds, collected)`` is called after each
+    collection (``collected``: unreachable objects it freed).
+    """
+
+    def __init__(self, observe: Callable[[int, float, int], None]):
+        self.observe = observe
+        self.longest = 0.0
+        self.collected = 0
+        self._started = 0.0
+
+    def install(self) -> None:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        self.longest = max(self.longest, took)
+        collected = info.get("collected", 0)
+        self.collected += collected
+        self.observe(info["generation"], took, collected)

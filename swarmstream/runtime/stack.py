@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
+from swarmstream.metrics_http import scrape
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes, python_module, wait_for_port
 from swarmstream.settings import Settings
@@ -34,6 +35,7 @@ class LocalStack:
         self.broker: EmbeddedBroker | None = None
         self.simulator: ChildProcess | None = None
         self.workers: list[ChildProcess] = []
+        self.metrics_ports: dict[str, int] = {}  # worker name -> its /metrics port
 
     def start(self) -> Settings:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,8 @@ class LocalStack:
         settings = self.settings
         if metrics_port is not None:
             settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
+        if settings.worker_metrics_port is not None:
+            self.metrics_ports[f"worker {index}"] = settings.worker_metrics_port
         if llm_base_url is not None:
             settings = settings.model_copy(update={"llm_base_url": llm_base_url})
         worker = ChildProcess(
@@ -88,13 +92,8 @@ class LocalStack:
             for port in ports:
                 while True:
                     with contextlib.suppress(aiohttp.ClientError):
-                        async with session.get(f"http://{self.settings.metrics_host}:{port}/metrics") as answer:
-                            text = await answer.text()
-                        if any(
-                            sample.name == "swarmstream_rebalances_total" and sample.value >= 1
-                            for family in text_string_to_metric_families(text)
-                            for sample in family.samples
-                        ):
+                        found = await scrape(session, f"http://{self.settings.metrics_host}:{port}/metrics")
+                        if found.get("swarmstream_rebalances_total", 0) >= 1:
                             break
                     self.check_workers()
                     if asyncio.get_running_loop().time() > deadline:
@@ -122,6 +121,19 @@ class LocalStack:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def worker_metrics(self, names: Sequence[str]) -> dict[str, list[float]]:
+        """These unlabelled samples of each running worker that serves /metrics (NaN: not exported)."""
+        found: dict[str, list[float]] = {}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            for worker in self.workers:
+                port = self.metrics_ports.get(worker.name)
+                if port is None or not worker.alive():
+                    continue
+                with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                    samples = await scrape(session, f"http://{self.settings.metrics_host}:{port}/metrics")
+                    found[worker.name] = [samples.get(name, math.nan) for name in names]
+        return found
 
     def peak_memory(self) -> dict[str, int]:
         """Peak resident memory (bytes) of each process started here that still runs, and of this one."""

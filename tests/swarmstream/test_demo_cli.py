@@ -39,6 +39,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     peaks = summary["peak_rss_bytes"]
     assert set(peaks) == {"worker 0", "simulator", "broker", "this process"}
     assert all(2**20 < size < 2**32 for size in peaks.values()), peaks
+    # Scraped from the worker: its 20 ms timer came late at least once (a block of 0 is a watch not running).
+    assert set(summary["loop_block_max_s"]) == set(summary["gc_pause_max_s"]) == {"worker 0"}
+    assert 0 < summary["loop_block_max_s"]["worker 0"] < 60
+    assert 0 <= summary["gc_pause_max_s"]["worker 0"] < 60
 
 
 def test_demo_rejects_bad_sizes(tmp_path):
