@@ -20,12 +20,12 @@ from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.llm.engine import LLMEngine
 from swarmstream.runtime.loop import LAG_BUCKETS, GcWatch, LoopWatch
 
-# Error kinds of LLM calls (swarmstream.llm.retry.error_kind) folded into the few outcomes dashboards show.
 log = logging.getLogger(__name__)
 
 # A collection longer than this is logged: the longest block a worker should cause (LAG_BUCKETS).
 LONG_GC_S = 0.1
 
+# Error kinds of LLM calls (swarmstream.llm.retry.error_kind) folded into the few outcomes dashboards show.
 LLM_OUTCOMES = {"success": "success", "rate_limited": "rate_limited", "timeout": "timeout"}
 
 
@@ -198,26 +198,14 @@ class _WorkerCollector(Collector):
             )  # fmt: skip
 
 
-class _LongestBlock(Collector):
-    def __init__(self, watch: LoopWatch):
-        self.watch = watch
+class _Longest(Collector):
+    """A watch's ``longest`` (seconds) as a gauge, read at scrape time."""
+
+    def __init__(self, name: str, documentation: str, watch: LoopWatch | GcWatch):
+        self.name, self.documentation, self.watch = name, documentation, watch
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            "swarmstream_event_loop_block_max_seconds", "The longest the event loop was held since start",
-            self.watch.longest,
-        )  # fmt: skip
-
-
-class _LongestCollection(Collector):
-    def __init__(self, watch: GcWatch):
-        self.watch = watch
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            "swarmstream_gc_pause_max_seconds", "The longest garbage collection since start",
-            self.watch.longest,
-        )  # fmt: skip
+        yield GaugeMetricFamily(self.name, self.documentation, self.watch.longest)
 
 
 class WorkerMetrics:
@@ -244,7 +232,12 @@ class WorkerMetrics:
             registry=self.registry,
         )
         self.loop_watch = LoopWatch(self.loop_lag.observe)
-        self.registry.register(_LongestBlock(self.loop_watch))
+        self.registry.register(
+            _Longest(
+                "swarmstream_event_loop_block_max_seconds", "The longest the event loop was held since start",
+                self.loop_watch,
+            )
+        )  # fmt: skip
         gc_pause = Histogram(
             "swarmstream_gc_pause_seconds",
             "How long each garbage collection held the process, by generation",
@@ -262,6 +255,8 @@ class WorkerMetrics:
                 )  # fmt: skip
 
         self.gc_watch = GcWatch(collected)
-        self.registry.register(_LongestCollection(self.gc_watch))
+        self.registry.register(
+            _Longest("swarmstream_gc_pause_max_seconds", "The longest garbage collection since start", self.gc_watch)
+        )
         if progress is not None:
             self.registry.register(progress)

@@ -73,7 +73,6 @@ class GcWatch:
     def __init__(self, observe: Callable[[int, float, int], None]):
         self.observe = observe
         self.longest = 0.0
-        self.collected = 0
         self._started = 0.0
 
     def install(self) -> None:
@@ -90,6 +89,4 @@ class GcWatch:
             return
         took = time.perf_counter() - self._started
         self.longest = max(self.longest, took)
-        collected = info.get("collected", 0)
-        self.collected += collected
-        self.observe(info["generation"], took, collected)
+        self.observe(info["generation"], took, info.get("collected", 0))
