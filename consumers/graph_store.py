@@ -43,6 +43,9 @@ _FIRST_ROUND = (
 )
 
 
+# The advisory lock (any fixed 64-bit key) that serializes replicas creating the schema.
+SCHEMA_LOCK = 0x5357_4152_4D47_5246
+
 # Times a PostgreSQL batch is run again after the server aborted it to break a deadlock between replicas.
 DEADLOCK_RETRIES = 5
 
@@ -92,8 +95,13 @@ class GraphStore:
             self.db.execute("PRAGMA wal_autocheckpoint=20000")
             suffix = " WITHOUT ROWID"
         blob = "BYTEA" if self.postgres else "BLOB"
-        for name, columns in _TABLES.items():
-            self._run(f"CREATE TABLE IF NOT EXISTS {name} ({columns.format(blob=blob)}){suffix}")
+        with self._transaction():
+            if self.postgres:
+                # Replicas starting together: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a
+                # concurrent one (the loser fails on the table's row type), so one creates while the others wait.
+                self._run("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+            for name, columns in _TABLES.items():
+                self._run(f"CREATE TABLE IF NOT EXISTS {name} ({columns.format(blob=blob)}){suffix}")
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
         # psycopg's placeholder is %s, sqlite3's is ?; our SQL has no literal question marks.

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.settings import Settings
@@ -103,9 +103,19 @@ async def consume_batches(
                 continue
             # A failing batch raises before the commit: it is redelivered, never skipped.
             await handle(records)
-            await consumer.commit(ends)
+            await _commit(consumer, ends, group_id)
     finally:
         await consumer.stop()
+
+
+async def _commit(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], group_id: str) -> None:
+    """Commit ``ends``; a group that rebalanced while the batch was handled refuses: the batch's partitions
+    are read again from their last commit, by whoever holds them now, and handled again (each handler is
+    idempotent). That costs a repeat, never a record; raising would stop a replica that has work to do."""
+    try:
+        await consumer.commit(ends)
+    except (CommitFailedError, IllegalStateError) as exc:
+        log.warning("group %s rebalanced during a batch: %d partitions are read again (%s)", group_id, len(ends), exc)
 
 
 async def _update_lag(consumer: AIOKafkaConsumer, progress: ConsumerProgress) -> None:

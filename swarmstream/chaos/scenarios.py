@@ -319,6 +319,8 @@ async def _shared_graph_checks(settings: Settings, unique: int) -> dict[str, obj
         store.close()
     return {
         "graph_responses_recorded_once": processed == unique,
+        "graph_processed": processed,
+        "unique_responses": unique,
         "friendships": friendships,
         "most_friends_of_an_agent": most_friends,
         "cap_never_exceeded": most_friends <= settings.max_friends_per_agent,

@@ -190,6 +190,30 @@ def test_posts_read_are_edges_and_each_edge_is_dated_by_the_round_it_first_appea
     assert rounds[1].degree_histogram == {"1": 1, "2-3": 3} and rounds[1].communities >= 1
 
 
+def test_replicas_starting_together_on_an_empty_postgresql_database_all_open_the_store(postgres_dsn):
+    """Without a lock, concurrent CREATE TABLE IF NOT EXISTS fails one of them (a replica dead at start)."""
+    import threading
+
+    start, stores, failures = threading.Barrier(6), [], []
+
+    def replica() -> None:
+        try:
+            start.wait()
+            stores.append(GraphStore(dsn=postgres_dsn))
+        except BaseException as exc:  # raised in the test below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=replica) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures
+    assert len(stores) == 6 and all(store.processed_count() == 0 for store in stores)
+    for store in stores:
+        store.close()
+
+
 def test_two_replicas_on_postgresql_never_pass_the_cap_and_leave_no_friendship_one_sided(postgres_dsn):
     """Two stores (two graph-consumer replicas) apply conflicting acceptances at the same time."""
     import threading
