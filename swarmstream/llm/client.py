@@ -14,8 +14,9 @@ from typing import Any
 import httpx2
 import openai
 import orjson
-from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import DefaultAsyncHttpxClient
 
+from swarmstream.llm.chat_request import ChatOpenAI
 from swarmstream.llm.http_transport import KeepAliveTransport
 from swarmstream.llm.retry import BadResponseError
 from swarmstream.settings import LLMEndpoint
@@ -62,13 +63,13 @@ class DirectHttpClient(DefaultAsyncHttpxClient):
 
 
 class LLMClient:
-    """An ``AsyncOpenAI`` client for one endpoint; retries are the engine's job, not the package's."""
+    """An ``AsyncOpenAI`` client (:class:`ChatOpenAI`) for one endpoint; retries are the engine's job."""
 
     def __init__(self, endpoint: LLMEndpoint, *, timeout_s: float, max_connections: int):
         self.endpoint = endpoint
         self.name = f"{endpoint.model}@{endpoint.base_url}"
         api_key = endpoint.api_key.get_secret_value() if endpoint.api_key else "unused"
-        self._client = AsyncOpenAI(
+        self._client = ChatOpenAI(
             base_url=endpoint.base_url,
             api_key=api_key,
             timeout=timeout_s,
