@@ -1,4 +1,4 @@
-"""The agent-profiles table: packed profiles in faust's store, hot ones unpacked in an LRU cache.
+"""The agent-profiles table: packed profiles in faust's store, hot ones (read twice) unpacked in an LRU cache.
 
 Writes go to the store and straight to the table's changelog through the app's producer, one
 record per profile. faust's own ``table[key] = value`` costs about 25 µs per write in its send
@@ -24,6 +24,11 @@ class ProfileStore:
         self.table = table
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Profile] = OrderedDict()
+        # Agents read once since this was last emptied: a profile is cached on its second miss. With
+        # speakers drawn from a million agents most are read once in a long while; caching each kept a
+        # dozen young containers per read alive just long enough for the garbage collector to walk them
+        # in long pauses while the cache filled, for few hits (BENCHMARKS.md, the 1M demo).
+        self._seen_once: set[str] = set()
         self.hits = 0
         self.misses = 0
         # Keys written by put_soon whose changelog record is not sent yet, with their partition.
@@ -54,7 +59,14 @@ class ProfileStore:
         if data is None:
             return None
         profile = profiles.unpack(agent_id, data)
-        self._keep(agent_id, profile)
+        seen = self._seen_once
+        if agent_id in seen:
+            seen.discard(agent_id)
+            self._keep(agent_id, profile)
+        elif self.cache_size:
+            if len(seen) >= self.cache_size:
+                seen.clear()
+            seen.add(agent_id)
         return profile
 
     def peek(self, agent_id: str) -> Profile | None:
@@ -99,6 +111,7 @@ class ProfileStore:
     def forget_cache(self) -> None:
         """After a rebalance the store may have been restored: cached copies could be stale."""
         self._cache.clear()
+        self._seen_once.clear()
 
     def _store(self, profile: Profile) -> tuple[bytes, bytes]:
         """Write the packed profile and refresh its cached copy; returns the key and value written."""

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     agent_batch_size: int = Field(500, ge=1, le=10_000)
     # Interaction requests per bulk record (producers, demo, API); 1: one record per request.
     request_batch_size: int = Field(100, ge=1, le=10_000)
-    # Profiles kept unpacked by a worker, most recently used first.
+    # Profiles kept unpacked by a worker from their second read, most recently used first.
     profile_cache_size: int = Field(100_000, ge=0)
     # Recent replies each agent remembers and is reminded of in its prompt; 0: no memory.
     agent_memory_size: int = Field(3, ge=0, le=100)

@@ -74,16 +74,36 @@ def test_memory_is_bounded_and_remembers_a_request_once():
     assert profiles.remember(profile, "r4", "line 4 again", size=3) is None
 
 
-async def test_the_cache_keeps_the_most_recently_used_and_counts_hits():
+async def test_the_cache_takes_profiles_read_twice_keeps_the_most_recently_used_and_counts_hits():
     store = ProfileStore(fake_table(RecordingProducer()), cache_size=2)
     for index in range(3):
         await store.put(profiles.created(persona(index, seed=7)), partition=0)
     assert store.cached == 0, "writes do not fill the cache"
-    for agent_id in ("agent-0000000", "agent-0000001", "agent-0000000", "agent-0000002", "agent-0000001"):
+    a, b, c = (f"agent-000000{index}" for index in range(3))
+    for agent_id in (a, b):
         assert store.get(agent_id) is not None
-    assert (store.hits, store.misses) == (1, 4)
-    assert store.cached == 2
-    assert store.get("agent-0000404") is None and store.misses == 5
+    assert store.cached == 0, "a profile read once is not cached"
+    for agent_id in (a, b, a):
+        assert store.get(agent_id) is not None
+    assert (store.hits, store.misses, store.cached) == (1, 4, 2)
+    store.get(c)
+    store.get(c)  # its second read: cached, and b, the least recently used, goes
+    assert store.get(a) is not None and (store.hits, store.misses) == (2, 6)
+    assert store.get(b) is not None and store.misses == 7
+    assert store.get("agent-0000404") is None and store.misses == 8
+
+
+async def test_agents_read_once_are_remembered_only_up_to_the_cache_size():
+    store = ProfileStore(fake_table(RecordingProducer()), cache_size=2)
+    for index in range(3):
+        await store.put(profiles.created(persona(index, seed=7)), partition=0)
+    a, b, c = (f"agent-000000{index}" for index in range(3))
+    for agent_id in (a, b, c):  # the third read once empties what the first two left
+        store.get(agent_id)
+    store.get(a)
+    assert store.cached == 0, "a was forgotten: this is its first read again"
+    store.get(c)
+    assert store.cached == 1, "c was remembered: its second read caches it"
 
 
 async def test_a_write_replaces_the_cached_copy():
