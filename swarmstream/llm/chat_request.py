@@ -21,6 +21,12 @@ from openai._models import FinalRequestOptions
 
 _Parts = tuple[httpx2.URL, list[tuple[str, str]], dict[str, Any]]
 
+# orjson writes datetimes, dataclasses and subclasses its own way: left to the package's encoder.
+_ORJSON_ONLY_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+# Shapes kept per client: a caller varying a header per call (a trace id) gets the package's build past this.
+MAX_SHAPES = 64
+
 
 class ChatOpenAI(AsyncOpenAI):
     """``AsyncOpenAI`` (same arguments) whose plain JSON posts reuse the first one's URL and headers."""
@@ -38,14 +44,18 @@ class ChatOpenAI(AsyncOpenAI):
         # A client sending an idempotency key sends a new one per call: not a fixed header.
         shape = _shape(options, retries_taken) if not self._idempotency_header else None
         parts = self._shapes.get(shape) if shape is not None else None
+        if parts is not None:
+            try:
+                content = orjson.dumps(options.json_data, option=_ORJSON_ONLY_JSON)
+            except TypeError:  # not plain JSON (a datetime, a model, a date): the package's encoder decides
+                parts = None
         if parts is None:
             request = super()._build_request(options, retries_taken=retries_taken)
-            if shape is not None:
+            if shape is not None and len(self._shapes) < MAX_SHAPES:
                 headers = [(k, v) for k, v in request.headers.multi_items() if k != "content-length"]
                 self._shapes[shape] = (request.url, headers, request.extensions)
             return request
         url, headers, extensions = parts
-        content = orjson.dumps(options.json_data)
         # httpx2 adds the content-length of the new body.
         return httpx2.Request("POST", url, headers=headers, content=content, extensions=dict(extensions))
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
 import httpx2
 import openai
 import pytest
@@ -77,3 +80,18 @@ async def test_custom_headers_make_their_own_shape():
         )
     assert [r.headers["x-trace"] for r in ours] == ["a", "b", "a"]
     assert len(fast._shapes) == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", [Decimal("0.5"), datetime(2026, 12, 2, 18, 30, tzinfo=UTC), date(2026, 12, 2)])
+async def test_a_body_that_is_not_plain_json_is_left_to_the_package(value: object):
+    outcomes: dict[type[AsyncOpenAI], list[object]] = {}
+    for cls in (ChatOpenAI, AsyncOpenAI):
+        sent: list[httpx2.Request] = []
+        client, outcome = _client(cls, sent), outcomes.setdefault(cls, [])
+        for body in (_bodies()[0], {**_bodies()[0], "metadata": {"value": value}}):
+            try:
+                await client.post("/chat/completions", body=body, cast_to=httpx2.Response)
+                outcome.append(_seen(sent[-1]))
+            except TypeError as exc:
+                outcome.append(str(exc))
+    assert outcomes[ChatOpenAI] == outcomes[AsyncOpenAI]
