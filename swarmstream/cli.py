@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections import Counter
@@ -527,9 +528,11 @@ def _broker(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.bench == "llm":
-        from swarmstream.bench.llm import bench_llm
+        from swarmstream.bench.llm import DEFAULT_MAX_CONCURRENT, bench_llm
 
         settings = settings_from(args)
+        if args.max_concurrent is None and "SWARMSTREAM_MAX_CONCURRENT" not in os.environ:
+            settings = settings.model_copy(update={"max_concurrent": DEFAULT_MAX_CONCURRENT})
         if args.batch_size:
             settings = settings.model_copy(update={"request_batch_size": args.batch_size})
         report = asyncio.run(bench_llm(settings, args.requests, args.agents, args.seed, _simulator_argv(args)))

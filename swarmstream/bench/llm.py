@@ -56,6 +56,10 @@ class Run:
 # The bare client's core must be at least this busy for the ratio to compare CPU costs, not waits.
 BUSY_ENOUGH = 0.9
 
+# Calls in flight on both sides unless the user chose (flag or env): the bare client makes several
+# thousand calls a second, and against the simulator's 100 ms a smaller number would cap it below that.
+DEFAULT_MAX_CONCURRENT = 1024
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its threads so far."""
