@@ -21,7 +21,7 @@ from streams.outbox import Outbox
 from streams.prompts import FeedView, build_messages, feed_view
 from streams.publishing import dead_letter, forward, forwarded_from, send
 from streams.registry import AgentRegistry
-from streams.request_records import BadRequest, RequestRecord, read_request_record
+from streams.request_records import BadRequest, RequestRecord, read_request_record, request_count
 from swarmstream import codec
 from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
@@ -37,14 +37,14 @@ class _Record:
 
     __slots__ = ("batched", "deliveries", "done", "event", "origin", "remaining")
 
-    def __init__(self, event: faust.EventT, count: int, batched: bool):
+    def __init__(self, event: faust.EventT, count: int, batched: bool, done: asyncio.Future[object]):
         self.event = event
         self.batched = batched
         self.remaining = count
         # Where a forwarded record was first read (partition, offset, index of its first request).
         self.origin = forwarded_from(event.message)
         self.deliveries: list[asyncio.Future[RecordMetadata]] = []
-        self.done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.done = done
 
     def place(self, index: int) -> tuple[int, int, int]:
         """Where the request at ``index`` was first read: a forwarded copy is at the place it came from."""
@@ -80,6 +80,18 @@ class _Record:
             self.done.set_result(None)
 
 
+def _settle(done: asyncio.Future[object], task: asyncio.Task[None]) -> None:
+    """Pass a whole record's forward task's outcome on to the future its ack waits for."""
+    if done.done():
+        return
+    if task.cancelled():
+        done.cancel()
+    elif (exc := task.exception()) is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(None)
+
+
 class InteractionProcessor:
     def __init__(
         self,
@@ -112,7 +124,12 @@ class InteractionProcessor:
         # requests started by answers (turn_started, request_started) and read twice (repeat_skipped).
         self.outcomes: Counter[str] = Counter()
         self.consumed = 0
-        # Requests read but not started (a bulk record's rest), and started but not ended.
+        # Records taken from faust and not yet decoded, each with the outcome its ack waits for and the
+        # requests it holds. They stay bytes until there is room to start their requests: a paused worker
+        # still receives up to stream_buffer_size + fetch_max_records records, each up to 10,000 requests.
+        self._unread: deque[tuple[faust.EventT, asyncio.Future[object], int]] = deque()
+        self._unread_requests = 0
+        # Requests decoded but not started (the rest of a bulk record), and started but not ended.
         self._backlog: deque[tuple[_Record, int, InteractionRequested | BadRequest]] = deque()
         self._running: set[asyncio.Task[None]] = set()  # requests, and whole records forwarded
         # Recent request event ids -> where each was read (partition, offset, index in the record).
@@ -123,11 +140,15 @@ class InteractionProcessor:
         self._paused: set[TP] = set()
         self._pause_at = settings.max_pending_events // 2
         self._resume_at = settings.max_pending_events // 4
+        # Requests started at once, beyond those waiting for their speaker's creation. A few times the
+        # LLM calls in flight keeps the engine fed; each started request holds a task, its coroutines and
+        # futures, and the garbage collector walks every one of them (the loop blocks, BENCHMARKS.md).
+        self._start_at = min(self._pause_at, 4 * settings.max_concurrent)
 
     @property
     def pending(self) -> int:
-        """Requests read and not yet ended."""
-        return len(self._backlog) + len(self._running)
+        """Requests read and not yet ended: waiting as bytes, decoded, or started."""
+        return self._unread_requests + len(self._backlog) + len(self._running)
 
     async def run(self, stream: faust.StreamT) -> None:
         # One actor, acks off: requests run concurrently as tasks, records are acked in arrival order.
@@ -149,7 +170,17 @@ class InteractionProcessor:
             await self.llm.close()
 
     def _accept(self, event: faust.EventT) -> None:
-        """Queue the record's requests (one, or a bulk record's many) and start what there is room for."""
+        """Count the record in for its ack, in arrival order, and start what there is room for."""
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.acks.track(event, done)
+        count = request_count(event.value)
+        self._unread.append((event, done, count))
+        self._unread_requests += count
+        self._start_more()
+
+    def _read(self, event: faust.EventT, done: asyncio.Future[object], count: int) -> None:
+        """Decode a record and queue its requests (one, or a bulk record's many)."""
+        self._unread_requests -= count
         read = read_request_record(event.value)
         items: list[tuple[int, InteractionRequested | BadRequest]] = [*read.requests]
         items += ((bad.index or 0, bad) for bad in read.bad)
@@ -159,13 +190,11 @@ class InteractionProcessor:
             self.outcomes["forwarded"] += len(read.requests)
             task = asyncio.create_task(self._forward_record(event, home, read.requests[0][1].key))
             self._running.add(task)
+            task.add_done_callback(functools.partial(_settle, done))
             task.add_done_callback(self._ended)
-            self.acks.track(event, task)
             return
-        record = _Record(event, len(items), read.batched)
-        self.acks.track(event, record.done)
+        record = _Record(event, len(items), read.batched, done)
         self._backlog.extend((record, index, item) for index, item in items)
-        self._start_more()
 
     def _home_of_all(self, read: RequestRecord, event: faust.EventT) -> int | None:
         """The partition every request of a misrouted, never forwarded, record hashes to; else None."""
@@ -180,13 +209,26 @@ class InteractionProcessor:
         await (await forward(self.requests, event, event.value, key, home))
 
     def _start_more(self) -> None:
-        # Tasks only up to the pause threshold: what arrives after a pause waits here as data.
-        backlog, running = self._backlog, self._running
-        while backlog and len(running) < self._pause_at:
-            record, index, request = backlog.popleft()
+        # Up to _start_at requests run, and a record is decoded only when there is room for its first.
+        # A request whose speaker is not created yet starts beyond that (up to the pause threshold):
+        # it only waits, and requests stuck behind it would slow every speaker to its grace.
+        backlog, running, unread = self._backlog, self._running, self._unread
+        while len(running) < self._pause_at:
+            if not backlog:
+                if not unread or len(running) >= self._start_at:
+                    return
+                self._read(*unread.popleft())
+                continue
+            record, index, request = backlog[0]
+            if len(running) >= self._start_at and not self._awaits_speaker(request):
+                return
+            backlog.popleft()
             task = asyncio.create_task(self._run_request(record, index, request))
             running.add(task)
             task.add_done_callback(self._ended)
+
+    def _awaits_speaker(self, request: InteractionRequested | BadRequest) -> bool:
+        return not isinstance(request, BadRequest) and request.agent_id not in self.registry.store
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -257,6 +299,8 @@ class InteractionProcessor:
         self.acks.forget(revoked)
         self._paused -= revoked
         self._backlog = deque(item for item in self._backlog if item[0].event.message.tp not in revoked)
+        self._unread = deque(item for item in self._unread if item[0].message.tp not in revoked)
+        self._unread_requests = sum(count for _, _, count in self._unread)
 
     def _remember(self, request: InteractionRequested, reply: str, partition: int) -> None:
         """Add the reply to the speaker's bounded memory; its changelog record goes out with the next flush.

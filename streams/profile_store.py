@@ -18,6 +18,9 @@ from faust.types import RecordMetadata
 from streams import profiles
 from streams.profiles import Profile
 
+# Changelog records a flush sends before it lets the event loop run the rest.
+FLUSH_SLICE = 256
+
 
 class ProfileStore:
     def __init__(self, table: faust.Table, cache_size: int):
@@ -41,6 +44,10 @@ class ProfileStore:
             return len(data)
         # Counting RocksDB keys means reading them all; its own estimate is what a scrape can afford.
         return sum(db.property_int_value("rocksdb.estimate-num-keys") or 0 for db in dbs.values())
+
+    def __contains__(self, agent_id: str) -> bool:
+        """Whether the agent has a profile here; nothing is unpacked or counted as a lookup."""
+        return agent_id in self._cache or agent_id.encode() in self.table.data
 
     @property
     def cached(self) -> int:
@@ -96,10 +103,15 @@ class ProfileStore:
         """Send the changelog records :meth:`put_soon` deferred: each agent's latest profile, once."""
         unsent, self._unsent = self._unsent, {}
         data = self.table.data
-        for key, partition in unsent.items():
+        for sent, (key, partition) in enumerate(unsent.items(), 1):
             value = data.get(key)
             if value is not None:  # deleted since: its tombstone is already on the changelog
                 await self._changelog(key, value, partition)
+            if not sent % FLUSH_SLICE:
+                # A send seldom waits, so a flush of a thousand agents would hold the loop in one go.
+                # Each record carries the profile as it is when sent: a write during the pause is sent
+                # by this flush or the next, never overtaken by an older copy.
+                await asyncio.sleep(0)
 
     async def delete(self, agent_id: str, partition: int) -> asyncio.Future[RecordMetadata]:
         key = agent_id.encode()

@@ -2,6 +2,10 @@
 
 A stored profile is a msgpack array, not a map: field names repeated a million times would be a
 fifth of the table. The agent id is the table key and is not stored again.
+
+A profile is a value, never changed in place: a change makes a new one. Its sequences are tuples
+(entries too), so that the garbage collector stops tracking a profile after its first collection:
+the worker caches many, and with lists each was a dozen containers walked by every full collection.
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ def created(spec: AgentSpec, current: Profile | None = None) -> Profile:
         "agent_id": spec.agent_id,
         "name": spec.name,
         "persona": spec.persona,
-        "traits": list(spec.traits),
-        "interests": list(spec.interests),
+        "traits": tuple(spec.traits),
+        "interests": tuple(spec.interests),
         "community": spec.community,
-        "friends": current["friends"] if current else [],
-        "memory": current["memory"] if current else [],
-        "inbox": current["inbox"] if current else [],
+        "friends": current["friends"] if current else (),
+        "memory": current["memory"] if current else (),
+        "inbox": current["inbox"] if current else (),
     }
 
 
@@ -55,12 +59,12 @@ def apply(current: Profile | None, event: AgentCreated | AgentUpdated) -> Profil
     for field in _UPDATABLE:
         value = getattr(event, field)
         if value is not None:
-            updated[field] = list(value) if isinstance(value, list) else value
+            updated[field] = tuple(value) if isinstance(value, list) else value
     if event.add_friends or event.remove_friends:
         friends = set(current["friends"]) | set(event.add_friends or ())
         friends -= set(event.remove_friends or ())
         friends.discard(current["agent_id"])
-        updated["friends"] = sorted(friends)
+        updated["friends"] = tuple(sorted(friends))
     return updated
 
 
@@ -72,21 +76,21 @@ def remember(profile: Profile, request_id: str, line: str, size: int) -> Profile
     memory = profile["memory"]
     if any(entry[0] == request_id for entry in memory):
         return None
-    return {**profile, "memory": [*memory, [request_id, line]][-size:]}
+    return {**profile, "memory": (*memory, (request_id, line))[-size:]}
 
 
 def deliver(profile: Profile, messages: list[AgentMessage], size: int, chars: int) -> Profile | None:
     """``profile`` with ``messages`` as the newest in its inbox, keeping the last ``size``; None if all were there.
 
-    An entry is ``[message_id, from_agent_id, text, kind]`` (said to it, or a friend's post), text cut
+    An entry is ``(message_id, from_agent_id, text, kind)`` (said to it, or a friend's post), text cut
     at ``chars``; keyed by message id, so a message delivered twice (at-least-once) is kept once.
     """
     inbox = profile["inbox"]
     known = {entry[0] for entry in inbox}
-    new = [[m.message_id, m.from_agent_id, m.content[:chars], m.kind] for m in messages if m.message_id not in known]
+    new = [(m.message_id, m.from_agent_id, m.content[:chars], m.kind) for m in messages if m.message_id not in known]
     if not new:
         return None
-    return {**profile, "inbox": [*inbox, *new][-size:] if size else []}
+    return {**profile, "inbox": (*inbox, *new)[-size:] if size else ()}
 
 
 def pack(profile: Profile) -> bytes:
@@ -94,11 +98,11 @@ def pack(profile: Profile) -> bytes:
 
 
 def unpack(agent_id: str, data: bytes) -> Profile:
-    values = msgpack.unpackb(data, raw=False, use_list=True)
+    values = msgpack.unpackb(data, raw=False, use_list=False)
     fields = _FIELDS_OF_LAYOUT.get(values[0])
     if fields is None:
         raise ValueError(f"profile of {agent_id!r} has layout {values[0]!r}; this build reads 1 and {_LAYOUT}")
     profile = dict(zip(fields, values[1:], strict=True))
-    profile.setdefault("inbox", [])
+    profile.setdefault("inbox", ())
     profile["agent_id"] = agent_id
     return profile

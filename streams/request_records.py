@@ -57,6 +57,26 @@ def read_request_record(value: bytes | None) -> RequestRecord:
     return RequestRecord(False, [(0, decoded)])
 
 
+def request_count(value: bytes | None) -> int:
+    """How many requests a record holds, from its bulk list's header alone; 1 for any other record.
+
+    Nothing is decoded but the envelope's keys: a record waiting for room stays bytes, yet counts
+    as the requests it will start.
+    """
+    if not value:
+        return 1
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(value)
+    try:
+        for _ in range(unpacker.read_map_header()):
+            if unpacker.unpack() == "requests":
+                return max(1, unpacker.read_array_header())
+            unpacker.skip()
+    except Exception:  # msgpack raises several unrelated types for bad bytes; decoding will say which
+        return 1
+    return 1
+
+
 def _split(fields: dict[Any, Any], inner: list[Any], whole: DecodeError) -> RequestRecord:
     """A bulk record that failed validation, read request by request."""
     record = RequestRecord(True)

@@ -61,7 +61,7 @@ async def test_friendships_are_capped_mutual_told_to_profiles_and_survive_a_rest
         friends = {agent_id(n): again.store.friends(agent_id(n)) for n in range(AGENTS)}
 
         def told(table) -> bool:
-            return all(table[agent]["friends"] == friends[agent] for agent in friends)
+            return all(list(table[agent]["friends"]) == friends[agent] for agent in friends)
 
         for _ in range(100):  # the registry applies the published updates
             table = await restored_table(settings)

@@ -70,12 +70,12 @@ async def test_replays_change_nothing_and_a_restarted_worker_serves_from_the_cha
     assert len(once) == AGENTS - 1 and "agent-0000004" not in once
     assert twice == once, "replaying every agent event leaves the table as it was"
     first = once["agent-0000001"]
-    assert first["community"] == "readers" and first["friends"] == ["agent-0000002", "agent-0000003"]
-    assert once["agent-0000002"]["friends"] == ["agent-0000001"]
+    assert first["community"] == "readers" and first["friends"] == ("agent-0000002", "agent-0000003")
+    assert once["agent-0000002"]["friends"] == ("agent-0000001",)
 
     (answer,) = pipe.responses.events
     assert answer.request_id == speaks.request_id
     (letter,) = pipe.dead_letters.events
     assert letter.reason == "unknown_agent" and letter.request_id == gone.request_id
     memory = remembered["agent-0000001"]["memory"]
-    assert memory == [[speaks.request_id, answer.content[: settings.agent_memory_chars]]]
+    assert memory == ((speaks.request_id, answer.content[: settings.agent_memory_chars]),)

@@ -108,6 +108,6 @@ async def test_a_conversation_alternates_fills_both_inboxes_and_a_replayed_turn_
     assert len(mine) == 4 and all(r.max_turns == 4 for r in mine), "the repeat led to no answer and no fifth turn"
     assert pipe.dead_letters.events == [], "a repeated turn is not a dead letter"
     said = {r.turn: r for r in mine}
-    assert [entry[:2] for entry in table[b]["inbox"]] == [[said[1].request_id, a], [said[3].request_id, a]]
-    assert [entry[:2] for entry in table[a]["inbox"]] == [[said[2].request_id, b], [said[4].request_id, b]]
+    assert [entry[:2] for entry in table[b]["inbox"]] == [(said[1].request_id, a), (said[3].request_id, a)]
+    assert [entry[:2] for entry in table[a]["inbox"]] == [(said[2].request_id, b), (said[4].request_id, b)]
     assert table[a]["inbox"][0][2] == said[2].content[: settings.agent_inbox_chars]

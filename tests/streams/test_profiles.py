@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgpack
 import pytest
 
 from producers.personas import persona
 from streams import profiles
-from streams.profile_store import ProfileStore
+from streams.profile_store import FLUSH_SLICE, ProfileStore
 from swarmstream.events import AgentMessage, AgentUpdated
 from tests.streams.fake_table import RecordingProducer, fake_table
 
@@ -29,7 +31,7 @@ def test_a_layout_1_profile_reads_with_an_empty_inbox():
     profile = profiles.created(persona(1, seed=7))
     old = msgpack.packb([1, *(profile[f] for f in ("name", "persona", "traits", "interests", "community",
                                                      "friends", "memory"))])  # fmt: skip
-    assert profiles.unpack(profile["agent_id"], old) == profile and profile["inbox"] == []
+    assert profiles.unpack(profile["agent_id"], old) == profile and profile["inbox"] == ()
 
 
 def test_inbox_messages_are_kept_once_each_newest_last_and_bounded():
@@ -38,7 +40,7 @@ def test_inbox_messages_are_kept_once_each_newest_last_and_bounded():
             for i in range(4)]  # fmt: skip
     first = profiles.deliver(profile, said[:2], size=3, chars=10)
     assert first is not None and [entry[0] for entry in first["inbox"]] == ["m0", "m1"]
-    assert first["inbox"][0] == ["m0", "b", ("hi 0" * 50)[:10], "said"]
+    assert first["inbox"][0] == ("m0", "b", ("hi 0" * 50)[:10], "said")
     assert profiles.deliver(first, said[:2], size=3, chars=10) is None, "delivered twice, kept once"
     later = profiles.deliver(first, said[1:], size=3, chars=10)
     assert later is not None and [entry[0] for entry in later["inbox"]] == ["m1", "m2", "m3"]
@@ -60,7 +62,7 @@ def test_friends_are_a_set_without_the_agent_itself():
     me = profile["agent_id"]
     update = AgentUpdated(agent_id=me, add_friends=["c", "a", me, "a"], remove_friends=["x"])
     once = profiles.apply(profile, update)
-    assert once is not None and once["friends"] == ["a", "c"]
+    assert once is not None and once["friends"] == ("a", "c")
     assert profiles.apply(once, update) == once
 
 
@@ -70,7 +72,7 @@ def test_memory_is_bounded_and_remembers_a_request_once():
         updated = profiles.remember(profile, f"r{n}", f"line {n}", size=3)
         assert updated is not None
         profile = updated
-    assert profile["memory"] == [["r2", "line 2"], ["r3", "line 3"], ["r4", "line 4"]]
+    assert profile["memory"] == (("r2", "line 2"), ("r3", "line 3"), ("r4", "line 4"))
     assert profiles.remember(profile, "r4", "line 4 again", size=3) is None
 
 
@@ -133,6 +135,38 @@ async def test_deferred_writes_are_read_at_once_and_sent_once_per_agent_at_the_f
     await store.flush()
     assert len(producer.sent) == 2
     _, key, value, partition = producer.sent[-1]
-    assert partition == 2 and profiles.unpack(key.decode(), value)["memory"][-1] == ["r2", "line 2"]
+    assert partition == 2 and profiles.unpack(key.decode(), value)["memory"][-1] == ("r2", "line 2")
     await store.flush()
     assert len(producer.sent) == 2, "a flush sends each deferred write once"
+
+
+async def test_a_large_flush_lets_the_loop_run_and_sends_every_agent_as_it_is_when_sent():
+    producer = RecordingProducer()
+    store = ProfileStore(fake_table(producer), cache_size=0)
+    agents = [profiles.created(persona(index, seed=9)) for index in range(FLUSH_SLICE * 2 + 10)]
+    for profile in agents:
+        store.put_soon(profile, partition=1)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+            if ticks == 1:  # mid-flush: the first agent (sent already) and the last (not yet) speak again
+                for profile in (agents[0], agents[-1]):
+                    store.put_soon(profiles.remember(profile, "r", "again", size=3), partition=1)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    await store.flush()
+    assert ticks >= 2, "the loop ran during the flush"
+    sent = {key.decode(): profiles.unpack(key.decode(), value) for _, key, value, _ in producer.sent}
+    assert len(producer.sent) == len(agents) and sent.keys() == {p["agent_id"] for p in agents}
+    assert sent[agents[-1]["agent_id"]]["memory"], "the last agent went out with its newer memory"
+    await store.flush()
+    ticker.cancel()
+    # The next flush sends both again (the last one's record is the same once more): the first one's newer memory.
+    again = {key.decode(): profiles.unpack(key.decode(), value) for _, key, value, _ in producer.sent[len(agents) :]}
+    assert again.keys() == {agents[0]["agent_id"], agents[-1]["agent_id"]}
+    assert all(profile["memory"] for profile in again.values())

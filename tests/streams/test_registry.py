@@ -138,7 +138,7 @@ async def test_bulk_creations_store_every_agent_and_write_one_changelog_record_e
         assert partition == partition_for(key.decode(), PARTITIONS), "same partition as the agent's requests"
     profile = registry.get("agent-0000007")
     expected = next(spec for batch in batches for spec in batch.agents if spec.agent_id == "agent-0000007")
-    assert profile is not None and profile["name"] == expected.name and profile["friends"] == []
+    assert profile is not None and profile["name"] == expected.name and profile["friends"] == ()
     assert registry.changes["created"] == 40
 
 
@@ -157,7 +157,7 @@ async def test_replaying_the_same_events_leaves_the_table_and_changelog_identica
     assert registry.get("agent-0000044") is None
     assert changelog_once[b"agent-0000044"] is None, "a deletion writes a tombstone"
     updated = registry.get("agent-0000001")
-    assert updated is not None and updated["friends"] == ["agent-0000002"] and updated["community"] == "readers"
+    assert updated is not None and updated["friends"] == ("agent-0000002",) and updated["community"] == "readers"
     assert dead_letters(producer) == []
 
 
@@ -233,7 +233,7 @@ async def test_messages_reach_their_recipients_inboxes_once_and_others_are_forwa
     await fold(registry, agent_event(batch, home))  # delivered twice: kept once
     for agent in here:
         inbox = registry.get(agent)["inbox"]  # type: ignore[index]
-        assert inbox == [[f"m-{agent}", "x", "hi", "said"]]
+        assert inbox == ((f"m-{agent}", "x", "hi", "said"),)
     forwarded = [codec.decode(v, AgentsMessaged) for t, _, v, _ in producer.sent[sent_before:] if t == "agents"]
     assert {m.agent_id for part in forwarded for m in part.messages} == {*there, "nobody-1"} - set(here)
     assert dead_letters(producer) == []
