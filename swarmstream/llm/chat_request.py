@@ -1,16 +1,18 @@
 """The openai package's client, with each chat call's HTTP request built from parts the package built once.
 
 ``AsyncOpenAI._build_request`` (a private method: openai 3.57 was read) merges the default, auth and
-custom headers, parses and joins the URL twice and serializes the body with the standard json encoder
-on every call, although for one endpoint only the body ever changes. ``ChatOpenAI`` lets the package
-build the first request of each shape itself and keeps its URL, headers and timeouts; later requests of
-that shape get a new body only. Anything else (files, query parameters, other options) goes through the
-package unchanged. ``tests/swarmstream/llm/test_chat_request.py`` compares both builds request by
-request, so a package that changes what it sends fails there.
+custom headers, parses the URL three times (once itself, twice in httpx2) and serializes the body with
+the standard json encoder on every call, although for one endpoint only the body ever changes.
+``ChatOpenAI`` lets the package build the first request of each shape itself and keeps its URL, headers
+and timeouts; later requests of that shape get a new body only. Anything else (files, query parameters,
+other options, a body that is not plain JSON or holds NaN) goes through the package unchanged.
+``tests/swarmstream/llm/test_chat_request.py`` compares both builds request by request, so a package
+that changes what it sends fails there.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -46,6 +48,8 @@ class ChatOpenAI(AsyncOpenAI):
         parts = self._shapes.get(shape) if shape is not None else None
         if parts is not None:
             try:
+                if not _finite(options.json_data):
+                    raise TypeError("NaN or infinity")  # orjson writes null where the package's encoder refuses
                 content = orjson.dumps(options.json_data, option=_ORJSON_ONLY_JSON)
             except TypeError:  # not plain JSON (a datetime, a model, a date): the package's encoder decides
                 parts = None
@@ -58,6 +62,17 @@ class ChatOpenAI(AsyncOpenAI):
         url, headers, extensions = parts
         # httpx2 adds the content-length of the new body.
         return httpx2.Request("POST", url, headers=headers, content=content, extensions=dict(extensions))
+
+
+def _finite(value: object) -> bool:
+    """No float in ``value`` is NaN or infinite (strings, the bulk of a chat body, are not looked into)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(item) for item in value)
+    return True
 
 
 def _shape(options: FinalRequestOptions, retries_taken: int) -> Hashable | None:

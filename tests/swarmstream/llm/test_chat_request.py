@@ -82,7 +82,10 @@ async def test_custom_headers_make_their_own_shape():
     assert len(fast._shapes) == 2  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("value", [Decimal("0.5"), datetime(2026, 12, 2, 18, 30, tzinfo=UTC), date(2026, 12, 2)])
+@pytest.mark.parametrize(
+    "value",
+    [Decimal("0.5"), datetime(2026, 12, 2, 18, 30, tzinfo=UTC), date(2026, 12, 2), float("nan"), [float("-inf")]],
+)
 async def test_a_body_that_is_not_plain_json_is_left_to_the_package(value: object):
     outcomes: dict[type[AsyncOpenAI], list[object]] = {}
     for cls in (ChatOpenAI, AsyncOpenAI):
@@ -92,6 +95,6 @@ async def test_a_body_that_is_not_plain_json_is_left_to_the_package(value: objec
             try:
                 await client.post("/chat/completions", body=body, cast_to=httpx2.Response)
                 outcome.append(_seen(sent[-1]))
-            except TypeError as exc:
-                outcome.append(str(exc))
+            except (TypeError, ValueError) as exc:
+                outcome.append(repr(exc))
     assert outcomes[ChatOpenAI] == outcomes[AsyncOpenAI]
