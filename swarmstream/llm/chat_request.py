@@ -48,9 +48,11 @@ class ChatOpenAI(AsyncOpenAI):
         parts = self._shapes.get(shape) if shape is not None else None
         if parts is not None:
             try:
-                if not _finite(options.json_data):
-                    raise TypeError("NaN or infinity")  # orjson writes null where the package's encoder refuses
                 content = orjson.dumps(options.json_data, option=_ORJSON_ONLY_JSON)
+                # orjson writes NaN and infinity as null where the package's encoder refuses them; a body
+                # without any null cannot hold one, so most bodies skip the walk.
+                if b"null" in content and not _finite(options.json_data):
+                    raise TypeError("NaN or infinity")
             except TypeError:  # not plain JSON (a datetime, a model, a date): the package's encoder decides
                 parts = None
         if parts is None:
