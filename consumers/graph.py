@@ -21,8 +21,9 @@ from consumers.runner import consume_batches
 from producers.publisher import EventPublisher
 from swarmstream import codec
 from swarmstream.consumer_progress import ConsumerProgress
-from swarmstream.events import AgentUpdated, InteractionResponded, derived_id
+from swarmstream.events import AgentUpdated, derived_id
 from swarmstream.metrics_http import serve_metrics
+from swarmstream.responses_codec import decode_responded
 from swarmstream.settings import Settings
 
 # Responses per store transaction, or what arrived in this long: SQLite's commit is most of the cost
@@ -136,7 +137,7 @@ class GraphConsumer:
         responses = []
         for record in records:
             try:
-                responses.append(codec.decode(record.value, InteractionResponded))
+                responses.append(decode_responded(record.value))
             except codec.DecodeError:
                 continue  # only workers write this topic; the metrics consumer counts strays
         changes = self.store.apply(responses, self.max_friends)

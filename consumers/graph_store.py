@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from swarmstream.events import InteractionResponded
+from swarmstream.responses_codec import Responded
 
 _TABLES = {
     # A 16-byte digest of each event id: a fixed, small key whatever the id (up to 128 characters).
@@ -42,6 +42,8 @@ _FIRST_ROUND = (
     "THEN excluded.round ELSE edge_rounds.round END"
 )
 
+
+T = TypeVar("T")
 
 # The advisory lock (any fixed 64-bit key) that serializes replicas creating the schema.
 SCHEMA_LOCK = 0x5357_4152_4D47_5246
@@ -121,7 +123,7 @@ class GraphStore:
                 raise
             self.db.execute("COMMIT")
 
-    def apply(self, responses: Sequence[InteractionResponded], max_friends: int) -> GraphChanges:
+    def apply(self, responses: Sequence[Responded], max_friends: int) -> GraphChanges:
         """Record a batch in one transaction.
 
         Set-wise, not row by row: which events are new in one query per 500, then one statement each
@@ -142,19 +144,19 @@ class GraphStore:
                     raise
         raise AssertionError("unreachable")
 
-    def _apply(self, responses: Sequence[InteractionResponded], max_friends: int) -> GraphChanges:
+    def _apply(self, responses: Sequence[Responded], max_friends: int) -> GraphChanges:
         changes = GraphChanges()
+        order = self._lock_order
         with self._transaction():
             keys = [event_key(response.event_id) for response in responses]
-            seen = self._recorded(set(keys))
-            fresh: list[InteractionResponded] = []
-            fresh_keys: list[tuple[bytes]] = []
+            unique = sorted(set(keys))
+            seen = self._recorded(unique)
+            self._run_many("INSERT INTO processed_events VALUES (?)", [(key,) for key in unique if key not in seen])
+            fresh: list[Responded] = []
             for key, response in zip(keys, responses, strict=True):
                 if key not in seen:
                     seen.add(key)
                     fresh.append(response)
-                    fresh_keys.append((key,))
-            self._run_many("INSERT INTO processed_events VALUES (?)", sorted(fresh_keys))
             talks = Counter(
                 (response.agent_id, response.target_agent_id) for response in fresh if response.target_agent_id
             )
@@ -166,14 +168,14 @@ class GraphStore:
             )
             changes.interactions = sum(talks.values())
             changes.reads = sum(reads.values())
-            weights = talks + reads
+            weights = talks + reads if reads else talks
             changes.new_nodes = self._run_many(
                 "INSERT INTO nodes VALUES (?) ON CONFLICT DO NOTHING",
-                [(agent,) for agent in sorted({*chain(*weights)})],
+                [(agent,) for agent in order({*chain(*weights)})],
             )
             self._run_many(
                 "INSERT INTO edges VALUES (?, ?, ?) ON CONFLICT (src, dst) DO UPDATE SET weight = edges.weight + ?",
-                [(src, dst, count, count) for (src, dst), count in sorted(weights.items())],
+                [(src, dst, count, count) for (src, dst), count in order(weights.items())],
             )
             firsts: dict[tuple[str, str, str], tuple[str, int]] = {}
             for response in fresh:
@@ -204,13 +206,19 @@ class GraphStore:
                     if outcome == "formed" and response.run_id is not None and response.round is not None:
                         pair = sorted((response.agent_id, response.target_agent_id))
                         firsts.setdefault((pair[0], pair[1], "friend"), (response.run_id, response.round))
-            self._run_many(_FIRST_ROUND, [(*edge, *run) for edge, run in sorted(firsts.items())])
+            self._run_many(_FIRST_ROUND, [(*edge, *run) for edge, run in order(firsts.items())])
             for response in responses:
                 src, dst = response.agent_id, response.target_agent_id
                 accepted = response.kind == "friend_request" and response.decision == "accept"
                 if accepted and dst is not None and self.are_friends(src, dst):
                     changes.friendships.add((src, dst))
         return changes
+
+    def _lock_order(self, rows: Iterable[T]) -> Iterable[T]:
+        """Rows in the order their statement takes row locks: sorted on PostgreSQL, where replicas writing
+        the same rows in one order wait for each other instead of deadlocking; as they come on SQLite,
+        whose one writer needs no order (sorting 20,000 pairs of agent ids costs more than it saves)."""
+        return sorted(rows) if self.postgres else rows  # type: ignore[type-var]
 
     def _lock_agents(self, agents: set[str]) -> None:
         """PostgreSQL: hold these agents' node rows until the transaction ends (they exist: every friend
@@ -220,9 +228,9 @@ class GraphStore:
                 "SELECT agent_id FROM nodes WHERE agent_id = ANY(?) ORDER BY agent_id FOR UPDATE", (sorted(agents),)
             )
 
-    def _recorded(self, keys: set[bytes]) -> set[bytes]:
-        """Which of these event keys are recorded already."""
-        ordered, found = sorted(keys), set()
+    def _recorded(self, ordered: list[bytes]) -> set[bytes]:
+        """Which of these event keys (sorted, distinct) are recorded already."""
+        found: set[bytes] = set()
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
             marks = ", ".join("?" * len(chunk))
