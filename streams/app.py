@@ -19,6 +19,7 @@ from streams.profile_store import ProfileStore
 from streams.registry import AgentRegistry
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.metrics_http import serve_metrics
+from swarmstream.runtime.loop import freeze_startup_objects
 from swarmstream.settings import Settings
 from swarmstream.transport import partition_counts, ssl_context
 
@@ -206,6 +207,7 @@ def create_app(settings: Settings) -> StreamApp:
 
     @app.task
     async def _watch_the_loop() -> None:
+        freeze_startup_objects()
         metrics.gc_watch.install()
         try:
             await metrics.loop_watch.run()

@@ -14,7 +14,7 @@ from streams import faust_compat, profiles
 from streams.faust_compat import DeliveryWatch
 from streams.feed_board import FeedBoard
 from streams.ordered_acks import OrderedAcks
-from streams.profile_store import ProfileStore
+from streams.profile_store import FLUSH_SLICE, ProfileStore
 from streams.publishing import dead_letter, forward, forwarded_from, send
 from swarmstream import codec
 from swarmstream.events import (
@@ -289,10 +289,13 @@ class AgentRegistry:
     async def _create(self, specs: list[AgentSpec], partition: int) -> list[asyncio.Future[RecordMetadata]]:
         store = self.store
         deliveries = []
-        for spec in specs:
+        for created, spec in enumerate(specs, 1):
             agent_id = spec.agent_id
             deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
             self._wake(agent_id)
+            if not created % FLUSH_SLICE:
+                # A send seldom waits: a record of 10,000 agents would otherwise hold the loop in one go.
+                await asyncio.sleep(0)
         self.changes["created"] += len(deliveries)
         return deliveries
 

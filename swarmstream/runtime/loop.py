@@ -12,13 +12,24 @@ from typing import Any
 # those a middle one. A worker keeps tens of thousands of tasks, futures and pending events alive
 # and allocates a few hundred objects per interaction, so it collected all the time: `bench llm`
 # end to end went from 544 to 426-448 µs CPU per interaction with larger thresholds (BENCHMARKS.md).
-# Cycles are still collected, only in larger steps.
-GC_THRESHOLDS = (50_000, 20, 100)
+# Cycles are still collected, only in larger steps. Not larger still: a young collection walks every
+# young object still alive, so its pause grows with the threshold, and at a million agents 50,000 held
+# the loop for up to 56 ms (the middle generation, twenty of those, 187 ms).
+GC_THRESHOLDS = (20_000, 10, 100)
 
 
 def tune_gc() -> None:
     """Collect garbage in larger steps (:data:`GC_THRESHOLDS`); for our own long-running processes."""
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def freeze_startup_objects() -> None:
+    """Leave what exists now (modules, classes, functions, schemas) out of every later collection.
+
+    Call once a process has started: a full collection then walks only what it made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def use_uvloop() -> bool:
