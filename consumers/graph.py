@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollecto
 
 from consumers.graph_store import GraphChanges, GraphStore
 from consumers.runner import consume_batches
-from producers.publisher import EventPublisher
 from swarmstream import codec
 from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.events import AgentUpdated, derived_id
 from swarmstream.metrics_http import serve_metrics
+from swarmstream.publisher import EventPublisher
 from swarmstream.responses_codec import decode_responded
 from swarmstream.settings import Settings
 

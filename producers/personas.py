@@ -6,7 +6,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 
-from producers.batching import by_partition
+from swarmstream.batching import by_partition
 from swarmstream.events import SCHEMA_VERSION, AgentCreated, AgentsCreated, AgentSpec, derived_id, new_id
 
 FIRST = [

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from producers.batching import by_partition
 from producers.personas import agent_id
-from swarmstream.events import SCHEMA_VERSION, InteractionRequested, InteractionsRequested, derived_id, new_id
+from swarmstream.events import InteractionRequested
 
 CONTEXTS = (
     "Tell your neighbour about your day.",
@@ -43,27 +41,6 @@ def random_requests(count: int, agents: int, seed: int, max_turns: int = 1) -> I
             target_agent_id=agent_id(target),
             context=rng.choice(CONTEXTS),
             max_turns=max_turns,
-        )
-
-
-def request_batches(
-    requests: Iterable[InteractionRequested], partitions: int, batch_size: int
-) -> Iterator[InteractionRequested | InteractionsRequested]:
-    """``requests`` as bulk records of up to ``batch_size``, grouped by their speakers' partitions.
-
-    ``partitions`` must be the requests topic's. A batch size of 1 yields the requests themselves.
-    """
-    if batch_size == 1:
-        yield from requests
-        return
-    for group in by_partition(requests, lambda request: request.agent_id, partitions, batch_size):
-        yield InteractionsRequested.model_construct(
-            event_id=derived_id("interactions.requested", group[0].event_id, len(group)),
-            schema_version=SCHEMA_VERSION,
-            created_at=time.time(),
-            request_id=new_id(),
-            type="interactions.requested",
-            requests=group,
         )
 
 

@@ -10,18 +10,20 @@ from pathlib import Path
 import faust
 from aiokafka.errors import KafkaError
 
-from streams import faust_compat, faust_speed, memory_store
+from streams import memory_store
+from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
 from streams.interactions import InteractionProcessor
-from streams.metrics import ProcessorCounts, WorkerMetrics, count_sends
+from streams.metrics import ProcessorCounts, WorkerMetrics
 from streams.outbox import Outbox
 from streams.profile_store import ProfileStore
 from streams.registry import AgentRegistry
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.metrics_http import serve_metrics
+from swarmstream.patches import faust_access, faust_commits
 from swarmstream.runtime.loop import freeze_startup_objects
 from swarmstream.settings import Settings
-from swarmstream.transport import partition_counts, ssl_context
+from swarmstream.transport import install_patches, partition_counts, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,7 @@ def broker_credentials(settings: Settings) -> faust.SSLCredentials | faust.SASLC
 
 
 def create_app(settings: Settings) -> StreamApp:
-    faust_compat.install(settings)
-    faust_speed.install()
+    install_patches(settings)
     datadir = Path(settings.data_dir) / "faust"
     # faust creates only the last level: a fresh DATA_DIR would stop the worker at start.
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,7 @@ def create_app(settings: Settings) -> StreamApp:
         key_serializer="raw",
         value_serializer="raw",
     )
-    faust_compat.keep_queued_events(app)
+    faust_commits.keep_queued_events(app)
     agents = app.topic(settings.agents_topic, partitions=settings.partitions, **_RAW)
     requests = app.topic(settings.requests_topic, partitions=settings.partitions, **_RAW)
     responses = app.topic(settings.responses_topic, partitions=settings.partitions, **_RAW)
@@ -113,7 +114,7 @@ def create_app(settings: Settings) -> StreamApp:
             restored.data.configure(settings)
 
     # One watch for both stream topics: it keys its state by topic and partition.
-    watch = faust_compat.DeliveryWatch(committed=lambda tp: app.consumer._committed_offset.get(tp))
+    watch = DeliveryWatch(committed=lambda tp: faust_access.committed_offset(app.consumer, tp))
     store = ProfileStore(table, settings.profile_cache_size)
     board = FeedBoard(boards, settings.feed_board_size, settings.agent_inbox_chars)
     registry = AgentRegistry(store, board, agents, dead_letters, watch, settings)
@@ -130,7 +131,7 @@ def create_app(settings: Settings) -> StreamApp:
         progress=progress,
         engine=lambda: interactions.llm,
     )
-    count_sends(app.producer, metrics.produced)
+    faust_access.count_sends(app.producer, metrics.produced)
     app.agent(agents, name="agent-registry")(registry.run)
     app.agent(requests, name="interaction-processor")(interactions.run)
 
@@ -167,7 +168,7 @@ def create_app(settings: Settings) -> StreamApp:
         for tp in consumer.assignment():
             if tp.topic not in stream_topics:
                 continue  # the changelog, read only to restore the table, has no committed offset
-            highwater, committed = consumer.highwater(tp), consumer._committed_offset.get(tp)
+            highwater, committed = consumer.highwater(tp), faust_access.committed_offset(consumer, tp)
             if highwater is not None and committed is not None and highwater < committed:
                 await _stop_for_lost_data(
                     f"{tp.topic}[{tp.partition}] ends at offset {highwater} but this worker committed {committed}"
@@ -183,7 +184,7 @@ def create_app(settings: Settings) -> StreamApp:
         Asked afresh each time: once the topics are gone, fetches fail and the high-watermarks
         above stay as they were, so that check alone can miss a fresh cluster.
         """
-        producer = getattr(app.producer, "_producer", None)
+        producer = faust_access.kafka_producer(app)
         if producer is None:
             return
         try:

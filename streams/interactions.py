@@ -12,9 +12,9 @@ from typing import Any
 import faust
 from faust.types import TP, ConsumerT, RecordMetadata
 
-from streams import faust_compat, profiles
+from streams import delivery_watch, profiles
 from streams.decisions import parse_decision
-from streams.faust_compat import DeliveryWatch
+from streams.delivery_watch import DeliveryWatch
 from streams.follow_ups import follow_ups
 from streams.ordered_acks import OrderedAcks
 from streams.outbox import Outbox
@@ -162,7 +162,7 @@ class InteractionProcessor:
                 message = event.message
                 watched = delivered(message.tp, message.offset)
                 if watched is not None:
-                    await faust_compat.apply(consumer, message.tp, watched)
+                    await delivery_watch.apply(consumer, message.tp, watched)
                 self._accept(event)
                 if not self._paused and self.pending >= self._pause_at:
                     self._pause_requests()

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from streams.profile_store import ProfileStore
 from swarmstream.consumer_progress import ConsumerProgress
+from swarmstream.llm.call_metrics import CallMetrics
 from swarmstream.llm.engine import LLMEngine
 from swarmstream.runtime.loop import LAG_BUCKETS, GcWatch, LoopWatch
 
@@ -38,15 +38,24 @@ class ProcessorCounts:
     outcomes: Counter[str]
 
 
-def count_sends(producer: Any, produced: Counter[str]) -> None:
-    """Count every record handed to ``producer``, by topic (ours, dead letters, the changelog)."""
-    send: Callable[..., Awaitable[Any]] = producer.send
-
-    async def counting_send(topic: str, *args: Any, **kwargs: Any) -> Any:
-        produced[topic] += 1
-        return await send(topic, *args, **kwargs)
-
-    producer.send = counting_send
+def _genai_client_metrics(timed: CallMetrics) -> Iterator[HistogramMetricFamily]:
+    """The OpenTelemetry GenAI client metrics, under their Prometheus names."""
+    durations = HistogramMetricFamily(
+        "gen_ai_client_operation_duration_seconds",
+        "Duration of each LLM call, failed ones too (error_type names why)",
+        labels=["gen_ai_operation_name", "gen_ai_request_model", "error_type"],
+    )
+    for (model, error_type), histogram in sorted(timed.durations.items()):
+        durations.add_metric(["chat", model, error_type], histogram.cumulative(), histogram.sum)
+    usage = HistogramMetricFamily(
+        "gen_ai_client_token_usage",
+        "Tokens each answered LLM call used, by type (input: the prompt, output: the completion)",
+        labels=["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"],
+    )
+    for (model, token_type), histogram in sorted(timed.tokens.items()):
+        usage.add_metric(["chat", model, token_type], histogram.cumulative(), histogram.sum)
+    yield durations
+    yield usage
 
 
 class _WorkerCollector(Collector):
@@ -158,7 +167,7 @@ class _WorkerCollector(Collector):
             if kind != "success":
                 errors.add_metric([kind], count)
         requests = CounterMetricFamily(
-            "swarmstream_llm_requests",
+            "swarmstream_llm_attempts",
             "LLM calls (attempts, retries included) by outcome: success, rate_limited, timeout, error",
             labels=["outcome"],
         )
@@ -176,6 +185,7 @@ class _WorkerCollector(Collector):
             "swarmstream_llm_requests_failed", "Requests that failed every attempt (dead-lettered)",
             engine.stats.requests_failed,
         )  # fmt: skip
+        yield from _genai_client_metrics(engine.stats.timed)
         yield GaugeMetricFamily("swarmstream_llm_inflight", "LLM calls in flight now", engine.gate.inflight)
         yield GaugeMetricFamily(
             "swarmstream_llm_rate_share",

@@ -17,6 +17,7 @@ from faust.types import RecordMetadata
 
 from streams import profiles
 from streams.profiles import Profile
+from swarmstream.patches import faust_access
 
 # Changelog records a flush sends before it lets the event loop run the rest.
 FLUSH_SLICE = 256
@@ -39,7 +40,7 @@ class ProfileStore:
 
     def __len__(self) -> int:
         data = self.table.data
-        dbs = getattr(data, "_dbs", None)  # faust's RocksDB store: one database per partition
+        dbs = faust_access.rocksdb_databases(data)  # faust's RocksDB store: one database per partition
         if dbs is None:
             return len(data)
         # Counting RocksDB keys means reading them all; its own estimate is what a scrape can afford.

@@ -10,8 +10,8 @@ from collections import Counter, defaultdict
 import faust
 from faust.types import RecordMetadata
 
-from streams import faust_compat, profiles
-from streams.faust_compat import DeliveryWatch
+from streams import delivery_watch, profiles
+from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
 from streams.ordered_acks import OrderedAcks
 from streams.profile_store import FLUSH_SLICE, ProfileStore
@@ -140,7 +140,7 @@ class AgentRegistry:
             message = event.message
             watched = self.watch.delivered(message.tp, message.offset)
             if watched is not None:
-                await faust_compat.apply(consumer, message.tp, watched)
+                await delivery_watch.apply(consumer, message.tp, watched)
             delivery: asyncio.Future[object] | None
             try:
                 delivery = await self.handle(event)

@@ -14,6 +14,7 @@ import faust
 from aiokafka.errors import UnknownTopicOrPartitionError
 
 from streams.app import BrokerDataLost, create_app
+from swarmstream.patches import faust_access
 from swarmstream.runtime.lifeline import exit_after
 from swarmstream.runtime.loop import use_uvloop
 from swarmstream.settings import Settings
@@ -68,7 +69,7 @@ CRASH_GRACE_S = 15.0
 
 
 def _exit_after_crash(app: faust.App) -> None:
-    while not app._crashed.is_set():
+    while not faust_access.has_crashed(app):
         time.sleep(0.5)
     time.sleep(CRASH_GRACE_S)
     _stop(app.crash_reason)

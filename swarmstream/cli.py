@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from swarmstream.events import BROADCAST_AUTHOR
+from swarmstream.patches import versions
 from swarmstream.runtime.lifeline import stop_on_signals
 from swarmstream.runtime.loop import tune_gc
 from swarmstream.settings import Settings
@@ -325,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        # Before anything runs: the corrections of third-party internals fit only the tested versions.
+        versions.check(Settings().allow_untested_versions)
         return _dispatch(args)
     except KeyboardInterrupt:
         return 130
@@ -486,7 +489,7 @@ def _graph(args: argparse.Namespace) -> int:
 async def _detect(store: Any, publish_to: Settings | None, every_s: float | None, method: str) -> None:
     """Detect (and publish) once, or every ``every_s`` seconds until SIGINT/SIGTERM."""
     from consumers.communities import detect_in_store, detection_events
-    from producers.publisher import EventPublisher
+    from swarmstream.publisher import EventPublisher
     from swarmstream.transport import ensure_topics
 
     stop = asyncio.Event()
@@ -596,9 +599,10 @@ def _run_until_signal(coro: Any) -> None:
 
 async def _produce(args: argparse.Namespace) -> int:
     from producers.personas import persona_batches, personas
-    from producers.publisher import EventPublisher
-    from producers.requests import random_requests, request_batches, requests_from_jsonl
+    from producers.requests import random_requests, requests_from_jsonl
+    from swarmstream.batching import request_batches
     from swarmstream.progress import progress_bar
+    from swarmstream.publisher import EventPublisher
     from swarmstream.transport import ensure_topics
 
     settings = settings_from(args)

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from consumers.graph import GraphConsumer
 from consumers.metrics import MetricsConsumer
 from producers.personas import agent_id, persona_batches
-from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream.progress import Progress, Tally, progress_bar
+from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.lifeline import stop_on_signals
 from swarmstream.runtime.process import free_port

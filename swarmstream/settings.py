@@ -35,6 +35,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SWARMSTREAM_", extra="ignore")
 
+    # Run on other versions of aiokafka, faust, mode and openai than the ones swarmstream/patches was
+    # written for (it corrects their internals): a warning instead of a refusal at start.
+    allow_untested_versions: bool = False
+
     # Kafka. None means: start the embedded Tansu broker.
     bootstrap_servers: str | None = None
     topic_prefix: str = "swarmstream"

@@ -11,8 +11,8 @@ from aiokafka import TopicPartition
 
 from consumers.graph import GraphConsumer
 from producers.personas import agent_id, persona_batches
-from producers.publisher import EventPublisher
 from swarmstream.progress import progress_bar
+from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 
 from consumers.graph import GraphConsumer
 from producers.personas import agent_id
-from producers.publisher import EventPublisher
 from swarmstream import codec
 from swarmstream.events import (
     ACTIONS,
@@ -34,6 +33,7 @@ from swarmstream.events import (
 )
 from swarmstream.outcomes import ReplyReader
 from swarmstream.progress import progress_bar
+from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
 from swarmstream.transport import read_to_end, until_consumed
 

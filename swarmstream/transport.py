@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, Unkno
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.metadata import MetadataRequest
 
-from swarmstream import aiokafka_compat
+from swarmstream import patches
 from swarmstream.settings import Settings
 from swarmstream.topics import TopicProblem, TopicSpec, config_fix, partitions_fix, topic_specs
 
@@ -79,8 +80,13 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
         "max_poll_records": 2_000,
     }
     options.update(overrides)
-    aiokafka_compat.install()
+    install_patches(settings)
     return AIOKafkaConsumer(*topics, **options)
+
+
+def install_patches(settings: Settings) -> None:
+    """The corrections of aiokafka's and faust's internals (:mod:`swarmstream.patches`), for this broker."""
+    patches.install(functools.partial(fetch_highwaters, settings), settings.allow_untested_versions)
 
 
 async def ensure_topics(settings: Settings) -> list[TopicProblem]:

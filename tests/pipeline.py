@@ -10,10 +10,10 @@ import aiohttp
 from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from producers.publisher import EventPublisher
 from streams import profiles
 from swarmstream import codec
 from swarmstream.events import DeadLetter, Event, InteractionResponded
+from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.transport import ensure_topics, make_consumer, read_to_end

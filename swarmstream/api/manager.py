@@ -16,13 +16,13 @@ from aiokafka import TopicPartition
 from consumers.graph import GraphConsumer
 from producers.communities import assign_communities
 from producers.personas import persona_batches
-from producers.publisher import EventPublisher
 from streams import profiles
 from swarmstream.api.config import AsyncConfig
 from swarmstream.api.replies import InteractionResult
 from swarmstream.events import BROADCAST_AUTHOR, AgentSpec, Broadcast, DeadLetter, Event, InteractionRequested
 from swarmstream.outcomes import ReplyReader
 from swarmstream.performance import ResponseStats
+from swarmstream.publisher import EventPublisher
 from swarmstream.registration import changelog_ends, wait_for_registration
 from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack

@@ -21,13 +21,13 @@ import aiohttp
 from aiokafka import TopicPartition
 
 from producers.personas import persona_batches, personas
-from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from streams import profiles
 from swarmstream import codec
 from swarmstream.events import InteractionResponded
 from swarmstream.metrics_http import scrape
 from swarmstream.progress import progress_bar
+from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings

@@ -20,8 +20,8 @@ import msgpack
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producers.personas import persona_batches, personas
-from producers.publisher import EventPublisher
 from producers.requests import random_requests
+from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.loop import tune_gc, use_uvloop
 from swarmstream.runtime.process import ChildProcess, memory_bytes
 from swarmstream.runtime.stack import LocalStack

@@ -137,7 +137,7 @@ async def bench_group_ratelimit(
     The window opens once every worker holds partitions and the shares add up to 1.
     """
     from producers.personas import persona_batches
-    from producers.publisher import EventPublisher
+    from swarmstream.publisher import EventPublisher
     from swarmstream.registration import wait_for_registration
     from swarmstream.runtime.process import free_port
     from swarmstream.transport import ensure_topics

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from aiokafka import TopicPartition
 
 from producers.personas import agent_id, persona_batches
-from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream import codec
 from swarmstream.bench.llm import cpu_seconds
 from swarmstream.events import InteractionResponded
+from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
 from swarmstream.runtime.stack import LocalStack

@@ -25,12 +25,12 @@ import msgpack
 
 from consumers.dlq import read_dead_letters, replay
 from producers.personas import agent_id, persona_batches
-from producers.publisher import EventPublisher
 from producers.requests import random_requests
 from swarmstream import codec
 from swarmstream.chaos.accounting import Accounting, account, read_ledger, recovery_s
 from swarmstream.events import InteractionRequested
 from swarmstream.outcomes import ReplyReader
+from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port

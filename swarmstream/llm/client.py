@@ -16,9 +16,9 @@ import openai
 import orjson
 from openai import DefaultAsyncHttpxClient
 
-from swarmstream.llm.chat_request import ChatOpenAI
 from swarmstream.llm.http_transport import KeepAliveTransport
 from swarmstream.llm.retry import BadResponseError
+from swarmstream.patches.openai_request import ChatOpenAI
 from swarmstream.settings import LLMEndpoint
 
 # Headers the package adds for its own telemetry: building them is a measurable share of a call.

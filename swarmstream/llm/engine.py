@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import openai
 
 from swarmstream.llm.adaptive import AimdController, ConcurrencyGate
+from swarmstream.llm.call_metrics import CallMetrics
 from swarmstream.llm.client import Completion, LLMClient, RawCompletion, estimate_tokens
 from swarmstream.llm.ratelimit import RateLimiter, parse_retry_after
 from swarmstream.llm.retry import RetryPolicy, error_kind, is_overload, is_retryable
@@ -44,6 +45,7 @@ class Route:
     call: Caller
     limiter: RateLimiter
     close: Callable[[], Awaitable[None]] | None = None
+    model: str = ""  # the model requested from this endpoint
     failures: int = 0
     skipped_until: float = 0.0
 
@@ -51,6 +53,7 @@ class Route:
 @dataclass
 class EngineStats:
     calls: Counter[str] = field(default_factory=Counter)  # attempts by outcome
+    timed: CallMetrics = field(default_factory=CallMetrics)  # every attempt's duration, every answer's tokens
     requests_failed: int = 0
     retries: int = 0
     fallbacks: int = 0
@@ -110,6 +113,7 @@ class LLMEngine:
                 self.stats.fallbacks += 1
             await self.gate.acquire()
             inflight = self.gate.inflight
+            started = 0.0
             try:
                 await route.limiter.acquire(estimated)
                 started = time.perf_counter()
@@ -125,6 +129,8 @@ class LLMEngine:
                 exc = failure
                 kind = error_kind(exc)
                 self.stats.calls[kind] += 1
+                if started:  # the call was made (not refused by the limiter)
+                    self.stats.timed.call(route.model, time.perf_counter() - started, kind)
                 retry_after = self._after_failure(route, kind, exc, estimated)
                 if not is_retryable(kind) or attempt >= self.policy.max_attempts:
                     self.stats.requests_failed += 1
@@ -134,6 +140,8 @@ class LLMEngine:
                 continue
             latency = time.perf_counter() - started
             self.stats.calls["success"] += 1
+            self.stats.timed.call(route.model, latency)
+            self.stats.timed.usage(route.model, raw.prompt_tokens, raw.completion_tokens)
             route.failures = 0
             if self.aimd:
                 self.aimd.on_success(latency)
@@ -201,4 +209,4 @@ def build_engine(settings: Settings) -> LLMEngine:
 def _route(settings: Settings, endpoint: LLMEndpoint) -> Route:
     client = LLMClient(endpoint, timeout_s=settings.llm_timeout_s, max_connections=settings.max_concurrent * 2)
     limiter = RateLimiter(endpoint.rpm, endpoint.tpm, headroom=settings.llm_rate_headroom)
-    return Route(name=client.name, call=client.call, limiter=limiter, close=client.close)
+    return Route(name=client.name, call=client.call, limiter=limiter, close=client.close, model=endpoint.model)

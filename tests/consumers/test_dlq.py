@@ -9,9 +9,9 @@ import os
 import pytest
 
 from consumers.dlq import RETRYABLE, DeadLetterIndex, inspect_report, read_dead_letters, replay
-from producers.publisher import EventPublisher
 from swarmstream import codec
 from swarmstream.events import DeadLetter, InteractionRequested, derived_id
+from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.process import python_module
 from swarmstream.transport import ensure_topics
 from tests.pipeline import read_records

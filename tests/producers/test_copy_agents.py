@@ -8,11 +8,11 @@ import pytest
 
 from producers.copy_agents import copy_agents
 from producers.personas import agent_id, persona_batches
-from producers.publisher import EventPublisher
 from swarmstream import codec
 from swarmstream.cli import main
 from swarmstream.events import AgentsCreated, AgentUpdated, Broadcast, FeedPosted
 from swarmstream.partitions import partition_for
+from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.topics import workers_warning

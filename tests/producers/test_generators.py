@@ -66,7 +66,7 @@ def test_bulk_creations_hold_the_same_agents_grouped_by_partition():
 
 
 def test_bulk_requests_hold_every_request_once_grouped_by_partition():
-    from producers.requests import request_batches
+    from swarmstream.batching import request_batches
     from swarmstream.events import InteractionsRequested
     from swarmstream.partitions import partition_for
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import faust
 from faust.types import TP, ConsumerT
 from faust.types.tuples import ConsumerMessage as Message
 
@@ -22,3 +23,11 @@ def delivered(consumer: ConsumerT, offsets: Iterable[int]) -> list[Message]:
         consumer.track_message(message)
         messages.append(message)
     return messages
+
+
+async def faust_consumer() -> faust.types.ConsumerT:
+    """faust's real Consumer, as the worker has it, with no broker behind it."""
+    app = faust.App("test-606", broker="kafka://127.0.0.1:1", env={})
+    app.topics.add(app.topic(TOPIC))
+    await app.topics._update_indices()
+    return app.consumer

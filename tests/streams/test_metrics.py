@@ -10,11 +10,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producers.personas import persona
 from streams import profiles
-from streams.metrics import ProcessorCounts, WorkerMetrics, count_sends
+from streams.metrics import ProcessorCounts, WorkerMetrics
 from streams.profile_store import ProfileStore
 from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.llm.adaptive import AimdController
 from swarmstream.llm.engine import LLMFailure
+from swarmstream.patches.faust_access import count_sends
 from tests.streams.fake_table import RecordingProducer, fake_table
 from tests.swarmstream.llm.fakes import FakeClock, status_error
 from tests.swarmstream.llm.test_engine import MESSAGES, Script, engine
@@ -87,12 +88,21 @@ async def test_worker_metrics_count_events_sends_llm_outcomes_and_lag():
     assert processed == {"success": 5, "dead_letter": 2, "error": 0}
     assert found[("swarmstream_events_produced_total", (("topic", "responses"),))] == 2
     assert found[("swarmstream_events_produced_total", (("topic", "dead-letters"),))] == 1
-    calls = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_llm_requests_total"}
+    calls = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_llm_attempts_total"}
     # 429, then 503, then a 400 that fails the first request; the second is answered.
     assert calls == {"success": 1, "rate_limited": 1, "timeout": 0, "error": 2}
     errors = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_llm_request_errors_total"}
     assert errors == {"rate_limited": 1, "server_error": 1, "http_400": 1}
     assert found[("swarmstream_llm_retries_total", ())] == 2
+    # The GenAI client metrics: every attempt timed, by error type (none for the answered one).
+    timed = {
+        dict(k[1])["error_type"]: v
+        for k, v in found.items()
+        if k[0] == "gen_ai_client_operation_duration_seconds_count"
+    }
+    assert timed == {"": 1, "rate_limited": 1, "server_error": 1, "http_400": 1}
+    tokens = {dict(k[1])["gen_ai_token_type"]: v for k, v in found.items() if k[0] == "gen_ai_client_token_usage_sum"}
+    assert tokens == {"input": 5, "output": 3}
     assert found[("swarmstream_llm_requests_failed_total", ())] == 1
     assert found[("swarmstream_llm_inflight", ())] == 0
     assert found[("swarmstream_llm_concurrency_limit", ())] == llm.limit < 8, "cut by the 429"

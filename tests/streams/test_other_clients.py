@@ -13,8 +13,9 @@ import pytest
 from confluent_kafka import Producer
 
 from producers.personas import persona_batches, personas
-from producers.requests import random_requests, request_batches
+from producers.requests import random_requests
 from swarmstream import codec
+from swarmstream.batching import request_batches
 from swarmstream.events import Event
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.process import free_port

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import msgpack
 
 from producers.personas import persona_batches, personas
-from streams.faust_compat import DeliveryWatch
+from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
 from streams.profile_store import ProfileStore
 from streams.registry import AgentRegistry

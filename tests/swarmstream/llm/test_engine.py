@@ -137,3 +137,15 @@ async def test_a_cancelled_call_gives_its_slot_back():
     call.cancel()
     await asyncio.gather(call, return_exceptions=True)
     assert llm.gate.inflight == 0
+
+
+async def test_every_call_is_timed_failed_ones_too_and_answers_count_their_tokens():
+    clock = FakeClock()
+    llm = engine(Script(status_error(503)), clock=clock)
+    llm.routes[0].model = "m-1"
+    await llm.complete(MESSAGES)
+    timed = llm.stats.timed
+    assert sorted(timed.durations) == [("m-1", ""), ("m-1", "server_error")]
+    assert [sum(h.counts) for _, h in sorted(timed.durations.items())] == [1, 1]
+    assert timed.tokens["m-1", "input"].sum == OK.prompt_tokens
+    assert timed.tokens["m-1", "output"].sum == OK.completion_tokens

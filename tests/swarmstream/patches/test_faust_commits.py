@@ -1,4 +1,4 @@
-"""The at-least-once fixes to faust: strict commits, no gaps, queues kept on resume, the delivery watch, the seek."""
+"""The at-least-once fixes to faust: strict commits, no gaps, queues kept on resume, the seek."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from aiokafka import TopicPartition
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from streams import faust_compat
-from streams.faust_compat import DeliveryWatch, NoSuchOffsets, SeekBack
+from swarmstream.patches import faust_commits
 from swarmstream.settings import Settings
-from swarmstream.transport import ensure_topics, make_consumer, make_producer
+from swarmstream.transport import ensure_topics, install_patches, make_consumer, make_producer
 from tests.streams.faust_messages import PARTITION, delivered
 
 
 @pytest.fixture(autouse=True)
 def installed():
-    faust_compat.install(Settings())
+    install_patches(Settings())
 
 
 def ack(messages, consumer) -> None:
@@ -77,7 +76,7 @@ async def test_resume_keeps_queued_events():
     assert queue.empty(), "faust's own resume empties the agents' queues"
 
     app = faust.App("resume-kept", broker="kafka://127.0.0.1:1", env={})
-    faust_compat.keep_queued_events(app)
+    faust_commits.keep_queued_events(app)
     queue = queued(app)
     app.flow_control.suspend()
     assert not app.flow_control.is_active()
@@ -89,7 +88,7 @@ async def test_resume_keeps_queued_events():
 
 
 async def test_a_never_committed_partition_commits_only_from_where_the_seek_put_it(consumer):
-    faust_compat._start_offsets(consumer)[PARTITION] = 0
+    faust_commits._start_offsets(consumer)[PARTITION] = 0
     messages = delivered(consumer, range(8))
     ack(messages[5:], consumer)
     assert consumer._new_offset(PARTITION) is None, "offsets 0..4 are not done"
@@ -100,7 +99,7 @@ async def test_a_never_committed_partition_commits_only_from_where_the_seek_put_
 async def test_offsets_the_fetch_skipped_are_not_counted_as_done(consumer, caplog):
     """faust's fetch loop reports a jump as a gap, and faust would commit past it."""
     consumer._committed_offset[PARTITION] = 2
-    with caplog.at_level(logging.WARNING, logger="streams.faust_compat"):
+    with caplog.at_level(logging.WARNING, logger=faust_commits.__name__):
         await consumer._add_gap(PARTITION, 2, 60)
     assert not consumer._gap[PARTITION]
     assert "offsets 2..59" in caplog.text
@@ -108,49 +107,13 @@ async def test_offsets_the_fetch_skipped_are_not_counted_as_done(consumer, caplo
     assert consumer._new_offset(PARTITION) is None
 
 
-def test_delivery_watch_seeks_back_for_records_that_never_reached_the_stream(caplog):
-    """The crash-test run: committed 1, recovery's seek, then the stream got offset 60 next."""
-    committed = {PARTITION: 1}
-    watch = DeliveryWatch(committed=committed.get)
-    with caplog.at_level(logging.ERROR, logger="streams.faust_compat"):
-        assert [watch.delivered(PARTITION, offset) for offset in (0, 1, 2, 1, 2)] == [None] * 5  # a rewind is normal
-        assert caplog.records == []
-        assert watch.delivered(PARTITION, 60) == SeekBack(3)
-        assert "offsets 3..59" in caplog.text
-    # Still queued from before the seek: handled, no second seek.
-    assert [watch.delivered(PARTITION, offset) for offset in (61, 62)] == [None, None]
-    # The re-read: the awaited offset, then on, through the copies of 60..62 and beyond.
-    assert [watch.delivered(PARTITION, offset) for offset in range(3, 64)] == [None] * 61
-    assert watch.delivered(PARTITION, 70) == SeekBack(64)
-
-
-def test_delivery_watch_accepts_offsets_the_re_read_shows_do_not_exist():
-    watch = DeliveryWatch(committed={}.get)
-    watch.delivered(PARTITION, 10)
-    assert watch.delivered(PARTITION, 15) == SeekBack(11)
-    assert watch.delivered(PARTITION, 16) is None
-    assert watch.delivered(PARTITION, 15) == NoSuchOffsets(11, 15), "the re-read began at 15"
-    assert watch.delivered(PARTITION, 16) is None
-    assert watch.delivered(PARTITION, 17) is None
-
-
-def test_delivery_watch_lets_seeks_to_work_already_done_pass_and_forgets_revoked_partitions():
-    committed: dict = {}
-    watch = DeliveryWatch(committed=committed.get)
-    watch.delivered(PARTITION, 0)
-    committed[PARTITION] = 10
-    assert watch.delivered(PARTITION, 10) is None  # recovery's seek forward to the committed offset
-    assert watch.delivered(PARTITION, 14) == SeekBack(11)
-    watch.forget([PARTITION])
-    assert watch.delivered(PARTITION, 30) is None  # the first event after an assignment
-    assert watch.delivered(PARTITION, 31) is None
-
-
-async def test_offsets_that_do_not_exist_let_the_commit_pass(consumer):
-    consumer._committed_offset[PARTITION] = 11
-    await faust_compat.apply(consumer, PARTITION, NoSuchOffsets(11, 15))
-    ack(delivered(consumer, [15, 16]), consumer)
-    assert consumer._new_offset(PARTITION) == 17
+async def test_faust_alone_counts_the_skipped_offsets_as_done(consumer):
+    """When this fails, faust no longer treats a jump as done: read whether the correction is still needed."""
+    consumer._committed_offset[PARTITION] = 2
+    await faust_commits._FAUST_ADD_GAP(consumer, PARTITION, 2, 59)
+    assert consumer._gap[PARTITION]
+    ack(delivered(consumer, [60, 61]), consumer)
+    assert Consumer._new_offset.__wrapped__(consumer, PARTITION) == 62, "offsets 2..59 committed unprocessed"
 
 
 class _Thread:
@@ -176,7 +139,7 @@ async def test_seek_to_committed_rewinds_stream_partitions_never_committed(setti
     a rebalance (a seek back is its way to get them again) were skipped for good on a partition
     with no commit yet, or committed at 0 (the likely cause of a restarted worker leaving a whole
     partition unanswered)."""
-    faust_compat.install(settings)
+    install_patches(settings)
     await ensure_topics(settings)
     stream, internal = settings.requests_topic, settings.responses_topic
     app = faust.App(f"{settings.app_id}-seek", broker="kafka://127.0.0.1:1", env={})
@@ -211,6 +174,6 @@ async def test_seek_to_committed_rewinds_stream_partitions_never_committed(setti
         assert committed == {never: None, at_zero: 0, at_two: 2, changelog: None}
         assert [await consumer.position(tp) for tp in (never, at_zero, at_two)] == [0, 0, 2]
         assert await consumer.position(changelog) == 3
-        assert faust_compat._start_offsets(thread.consumer) == {(stream, 0): 0}, "where its first commit must start"
+        assert faust_commits._start_offsets(thread.consumer) == {(stream, 0): 0}, "where its first commit must start"
     finally:
         await consumer.stop()

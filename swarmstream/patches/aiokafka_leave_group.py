@@ -5,22 +5,20 @@ from 1, Tansu 0.6.0 (the embedded broker) from 0: a consumer stopped in its grou
 left no word, and stayed a member until its session timed out. The next one to join waited for it:
 a worker restarted after one that had joined once took 15 s longer to join, had its sync refused
 when the old member expired, and joined again. The Java client's test is whether the member has an
-id; so is this one's. Written for the aiokafka version in :data:`WRITTEN_FOR`; on others it is
-not installed, and ``tests/swarmstream/test_aiokafka_compat.py`` tells when upstream changed.
+id; so is this one's. ``tests/swarmstream/patches/test_aiokafka_leave_group.py`` tells when upstream
+changed.
 """
 
 from __future__ import annotations
 
 import logging
 
-import aiokafka
 import aiokafka.errors as errors
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
 log = logging.getLogger(__name__)
 
-WRITTEN_FOR = "0.14.0"
 # aiokafka's own, kept for the test that tells whether upstream still needs the correction.
 ORIGINAL_MAYBE_LEAVE_GROUP = GroupCoordinator._maybe_leave_group
 
@@ -37,19 +35,6 @@ async def _maybe_leave_group(self: GroupCoordinator) -> None:
     self.reset_generation()
 
 
-def install() -> bool:
-    """Correct the group coordinator (idempotent); False, and a warning once, on an untested aiokafka."""
-    if GroupCoordinator._maybe_leave_group is _maybe_leave_group:
-        return True
-    if aiokafka.__version__ != WRITTEN_FOR:
-        if not getattr(install, "_warned", False):
-            install._warned = True  # type: ignore[attr-defined]
-            log.warning(
-                "aiokafka %s: the LeaveGroup correction was written for %s and is not installed; a consumer "
-                "stopped in its group's first generation may leave a ghost member until its session times out",
-                aiokafka.__version__,
-                WRITTEN_FOR,
-            )
-        return False
+def install() -> None:
+    """Correct the group coordinator (idempotent)."""
     GroupCoordinator._maybe_leave_group = _maybe_leave_group  # type: ignore[method-assign]
-    return True

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from producers.requests import request_batches
 from swarmstream import codec
+from swarmstream.batching import request_batches
 from swarmstream.events import Event, InteractionRequested
 from swarmstream.progress import Progress
 from swarmstream.settings import Settings

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from swarmstream.events import SCHEMA_VERSION, InteractionRequested, InteractionsRequested, derived_id, new_id
 from swarmstream.partitions import partition_for
 
 T = TypeVar("T")
@@ -27,3 +29,24 @@ def by_partition(items: Iterable[T], key: Callable[[T], str], partitions: int, s
     for group in pending.values():
         if group:
             yield group
+
+
+def request_batches(
+    requests: Iterable[InteractionRequested], partitions: int, batch_size: int
+) -> Iterator[InteractionRequested | InteractionsRequested]:
+    """``requests`` as bulk records of up to ``batch_size``, grouped by their speakers' partitions.
+
+    ``partitions`` must be the requests topic's. A batch size of 1 yields the requests themselves.
+    """
+    if batch_size == 1:
+        yield from requests
+        return
+    for group in by_partition(requests, lambda request: request.agent_id, partitions, batch_size):
+        yield InteractionsRequested.model_construct(
+            event_id=derived_id("interactions.requested", group[0].event_id, len(group)),
+            schema_version=SCHEMA_VERSION,
+            created_at=time.time(),
+            request_id=new_id(),
+            type="interactions.requested",
+            requests=group,
+        )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import aiokafka
 import pytest
 from aiokafka.protocol.group import JoinGroupRequest, LeaveGroupRequest
 
-from swarmstream import aiokafka_compat
+from swarmstream.patches import aiokafka_leave_group
 from swarmstream.transport import describe_group, ensure_topics, make_consumer
 
 
@@ -33,23 +32,17 @@ def coordinator(generation: int, member_id: str) -> SimpleNamespace:
     return fake
 
 
-def test_written_for_the_installed_aiokafka():
-    """A new aiokafka: read whether it still needs the correction, then move WRITTEN_FOR (and the pin)."""
-    assert aiokafka.__version__ == aiokafka_compat.WRITTEN_FOR
-    assert aiokafka_compat.install() is True
-
-
 async def test_upstream_still_skips_the_leave_in_generation_0():
-    """When this fails, aiokafka leaves from generation 0 itself: drop swarmstream/aiokafka_compat.py."""
+    """When this fails, aiokafka leaves from generation 0 itself: drop swarmstream/patches/aiokafka_leave_group.py."""
     fake = coordinator(generation=0, member_id="member-1")
-    await aiokafka_compat.ORIGINAL_MAYBE_LEAVE_GROUP(fake)
+    await aiokafka_leave_group.ORIGINAL_MAYBE_LEAVE_GROUP(fake)
     assert fake.sent == []
 
 
 @pytest.mark.parametrize("generation", [0, 1, 7])
 async def test_a_member_with_an_id_leaves_whatever_its_generation(generation):
     fake = coordinator(generation=generation, member_id="member-1")
-    await aiokafka_compat._maybe_leave_group(fake)
+    await aiokafka_leave_group._maybe_leave_group(fake)
     (request,) = fake.sent
     assert isinstance(request, LeaveGroupRequest)
     assert fake.member_id == JoinGroupRequest.UNKNOWN_MEMBER_ID
@@ -57,10 +50,10 @@ async def test_a_member_with_an_id_leaves_whatever_its_generation(generation):
 
 async def test_no_leave_without_a_member_id_or_for_a_static_member():
     fake = coordinator(generation=-1, member_id=JoinGroupRequest.UNKNOWN_MEMBER_ID)
-    await aiokafka_compat._maybe_leave_group(fake)
+    await aiokafka_leave_group._maybe_leave_group(fake)
     static = coordinator(generation=3, member_id="member-1")
     static._group_instance_id = "worker-0"
-    await aiokafka_compat._maybe_leave_group(static)
+    await aiokafka_leave_group._maybe_leave_group(static)
     assert fake.sent == [] and static.sent == []
 
 

@@ -6,7 +6,7 @@ the standard json encoder on every call, although for one endpoint only the body
 ``ChatOpenAI`` lets the package build the first request of each shape itself and keeps its URL, headers
 and timeouts; later requests of that shape get a new body only. Anything else (files, query parameters,
 other options, a body that is not plain JSON or holds NaN) goes through the package unchanged.
-``tests/swarmstream/llm/test_chat_request.py`` compares both builds request by request, so a package
+``tests/swarmstream/patches/test_openai_request.py`` compares both builds request by request, so a package
 that changes what it sends fails there.
 """
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from streams import faust_speed
+from swarmstream.patches import faust_speed
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from swarmstream.llm.chat_request import ChatOpenAI
 from swarmstream.llm.client import _OMITTED_HEADERS
+from swarmstream.patches.openai_request import ChatOpenAI
 
 COMPLETION = b'{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1},"model":"m"}'
 

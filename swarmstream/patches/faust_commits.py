@@ -1,4 +1,4 @@
-"""Adjustments to faust-streaming 0.15.3 and aiokafka: at-least-once fixes, and one for the embedded broker.
+"""faust-streaming's at-least-once defects, corrected; and its recovery fitted to the embedded broker.
 
 Queued events survive recovery: see :func:`keep_queued_events`.
 
@@ -13,9 +13,10 @@ Offset gaps: when faust sees a partition's offsets jump, it treats the skipped o
 and may commit past them. That is right for compacted or transactional topics, not ours: a jump in
 ours means records faust fetched but never delivered (a crash-test run lost 26 requests that way,
 offset 1 to 60 right after recovery's seek). Here faust registers no gap. The stream's
-:class:`DeliveryWatch` sees the jump and seeks back for the missing records; only if the re-read
-shows they do not exist (a transactional producer's markers) are they counted as done. Until they
-are processed the strict commit above keeps the committed offset at the hole.
+``DeliveryWatch`` (``streams/delivery_watch.py``) sees the jump and seeks back for the missing
+records; only if the re-read shows they do not exist (a transactional producer's markers) are they
+counted as done (:func:`accept_gap`). Until they are processed the strict commit above keeps the
+committed offset at the hole.
 
 Rewinds: faust's way to get back records it fetched and then dropped in a rebalance is to seek
 every partition to its committed offset. aiokafka seeks only to committed offsets above 0, so on a
@@ -26,16 +27,15 @@ ours), or to 0.
 
 Recovery: faust recovers a table by reading its changelog up to ``end_offsets``. Tansu 0.6.0 (the embedded
 broker) answers that with the last batch's base offset + 1, so a restarted worker would stop
-recovery early and lose profiles. :func:`swarmstream.transport.fetch_highwaters` reads the real
-high-watermark; on Kafka it agrees with ``end_offsets``.
+recovery early and lose profiles. The ``highwaters`` given to :func:`install` read the real
+high-watermark (:func:`swarmstream.transport.fetch_highwaters`); on Kafka they agree with ``end_offsets``.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable, Mapping
 
 import faust
 from aiokafka import TopicPartition
@@ -43,21 +43,20 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT
 
-from swarmstream import aiokafka_compat
-from swarmstream.settings import Settings
-from swarmstream.transport import fetch_highwaters
-
 log = logging.getLogger(__name__)
+
+# Reads the real high-watermark of each partition (one call for many).
+Highwaters = Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]]
 
 # faust's own, for offsets shown not to exist (its interval includes ``offset_to``).
 _FAUST_ADD_GAP = faust_consumer.Consumer._add_gap
 
 
-def install(settings: Settings) -> None:
-    aiokafka_compat.install()  # faust's consumers are aiokafka's
+def install(read_highwaters: Highwaters) -> None:
+    """Apply the corrections to every faust consumer of the process (idempotent; the last reader given wins)."""
 
     async def highwaters(self: faust_aiokafka.AIOKafkaConsumerThread, *partitions: TP) -> Mapping[TP, int]:
-        found = await fetch_highwaters(settings, [TopicPartition(tp.topic, tp.partition) for tp in partitions])
+        found = await read_highwaters([TopicPartition(tp.topic, tp.partition) for tp in partitions])
         return {tp: found[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
 
     faust_aiokafka.AIOKafkaConsumerThread.highwaters = highwaters  # type: ignore[method-assign]
@@ -161,78 +160,6 @@ def keep_queued_events(app: faust.App) -> None:
     flow.resume = resume  # type: ignore[method-assign]
 
 
-class SeekBack(NamedTuple):
-    """Records from ``offset`` on never reached the stream: read again from ``offset``."""
-
-    offset: int
-
-
-class NoSuchOffsets(NamedTuple):
-    """Offsets ``first`` to ``end - 1`` do not exist (the re-read skipped them too): count them as done."""
-
-    first: int
-    end: int
-
-
-class DeliveryWatch:
-    """Finds records that never reached the stream (a forward jump in a partition's offsets).
-
-    Our topics are neither compacted nor transactional, so a jump past the committed offset means
-    faust dropped records before the stream: :meth:`delivered` answers :class:`SeekBack` and
-    :func:`apply` seeks there. Records still queued from before the seek arrive first and are
-    handled as usual (their re-read copies are duplicates, which downstream tolerates); the jump is
-    resolved when the first missing offset arrives. If the re-read starts past it instead, those
-    offsets do not exist (:class:`NoSuchOffsets`). faust's fetch loop may drop the re-read too (it
-    drops records below the last one it read, and more of the old fetch may follow the seek): then
-    the commit stays at the hole and the records come back at the next rebalance or restart, late
-    but not lost. A jump that lands at or below the committed offset is a seek to work already done.
-    """
-
-    def __init__(self, committed: Callable[[TP], int | None]):
-        self._committed = committed
-        self._next: dict[TP, int] = {}
-        # Partitions sought back: the offset awaited, and the offsets seen since the seek.
-        self._rewinding: dict[TP, tuple[int, set[int]]] = {}
-
-    def delivered(self, tp: TP, offset: int) -> SeekBack | NoSuchOffsets | None:
-        """None, or what :func:`apply` must do; the record itself is handled either way."""
-        rewinding = self._rewinding.get(tp)
-        if rewinding is not None:
-            return self._while_rewinding(tp, offset, *rewinding)
-        expected = self._next.get(tp)
-        self._next[tp] = offset + 1
-        if expected is None or offset <= expected:
-            return None
-        committed = self._committed(tp)
-        if committed is not None and offset <= committed:
-            return None
-        start = max(expected, committed or 0)
-        log.error("offsets %d..%d of %s never reached the stream: reading them again", start, offset - 1, tp)
-        self._rewinding[tp] = (start, {offset})
-        return SeekBack(start)
-
-    def _while_rewinding(self, tp: TP, offset: int, awaited: int, seen: set[int]) -> NoSuchOffsets | None:
-        if offset == awaited:
-            del self._rewinding[tp]
-            self._next[tp] = offset + 1
-            return None
-        if offset in seen:  # the re-read began past the awaited offset
-            del self._rewinding[tp]
-            self._next[tp] = offset + 1
-            log.warning("offsets %d..%d of %s do not exist: counted as done", awaited, offset - 1, tp)
-            return NoSuchOffsets(awaited, offset)
-        seen.add(offset)
-        return None
-
-    def forget(self, revoked: Iterable[TP]) -> None:
-        for tp in revoked:
-            self._next.pop(tp, None)
-            self._rewinding.pop(tp, None)
-
-
-async def apply(consumer: ConsumerT, tp: TP, action: SeekBack | NoSuchOffsets) -> None:
-    """Carry out the seek or the accepted gap :meth:`DeliveryWatch.delivered` answered."""
-    if isinstance(action, SeekBack):
-        await consumer.seek(tp, action.offset)
-    else:
-        await _FAUST_ADD_GAP(consumer, tp, action.first, action.end - 1)
+async def accept_gap(consumer: ConsumerT, tp: TP, first: int, last: int) -> None:
+    """Count offsets ``first`` to ``last`` as done: shown not to exist, faust's own gap rule applies."""
+    await _FAUST_ADD_GAP(consumer, tp, first, last)
