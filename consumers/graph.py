@@ -26,8 +26,8 @@ from swarmstream.publisher import EventPublisher
 from swarmstream.responses_codec import decode_responded
 from swarmstream.settings import Settings
 
-# Responses per store transaction, or what arrived in this long: SQLite's commit is most of the cost
-# (45,000 edge updates/s in batches of 2,000, 63,000 of 10,000, 73,000 of 20,000, at a million edges).
+# Responses per store transaction, or what arrived in this long: SQLite's commit is most of the cost,
+# so larger transactions store more per second (BENCHMARKS.md, the graph store).
 TRANSACTION_RECORDS = 20_000
 # How often a replica on a shared (PostgreSQL) store reads the graph's size again for its gauges.
 SHARED_RECOUNT_S = 15.0

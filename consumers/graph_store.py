@@ -93,7 +93,7 @@ class GraphStore:
             # of a million-edge graph in memory instead of rereading them for every batch.
             self.db.execute("PRAGMA cache_size=-262144")
             # Checkpoint every 80 MB of WAL, not every 4 MB: a page rewritten by many batches reaches the
-            # database file once per checkpoint (46,000 → 58,000 updates/s at 300,000 edges).
+            # database file once per checkpoint (BENCHMARKS.md, the graph store).
             self.db.execute("PRAGMA wal_autocheckpoint=20000")
             suffix = " WITHOUT ROWID"
         blob = "BYTEA" if self.postgres else "BLOB"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,8 +51,11 @@ class RequestFileError(ValueError):
 
 
 def requests_from_jsonl(path: Path) -> Iterator[InteractionRequested]:
-    """One JSON object per line with ``agent_id``, ``context`` and optionally ``target_agent_id``, ``request_id``."""
-    with path.open(encoding="utf-8") as lines:
+    """One JSON object per line with ``agent_id``, ``context`` and optionally ``target_agent_id``, ``request_id``.
+
+    :param path: the file; ``-`` reads standard input.
+    """
+    with contextlib.nullcontext(sys.stdin) if str(path) == "-" else path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from streams.actions import Action, parse_action
 from streams.conversations import next_turn
-from streams.profiles import Profile
 from swarmstream.events import AgentMessage, ConversationLine, FeedPost, InteractionRequested, derived_id
+from swarmstream.profile_format import Profile
 from swarmstream.settings import Settings
 
 # Friends a post reaches at most: a seeded sample of them when there are more.

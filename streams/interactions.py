@@ -134,7 +134,7 @@ class InteractionProcessor:
         self._running: set[asyncio.Task[None]] = set()  # requests, and whole records forwarded
         # Recent request event ids -> where each was read (partition, offset, index in the record).
         self._recent: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
-        # murmur2 is pure Python (2.3 µs); a speaker asks again and again, a cache hit costs 0.1 µs.
+        # murmur2 is pure Python; a speaker asks again and again, and a cache hit costs a small fraction.
         self._partition_of = functools.lru_cache(maxsize=1 << 16)(partition_for)
         self._consumer: ConsumerT | None = None
         self._paused: set[TP] = set()

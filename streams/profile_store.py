@@ -1,8 +1,8 @@
 """The agent-profiles table: packed profiles in faust's store, hot ones (read twice) unpacked in an LRU cache.
 
 Writes go to the store and straight to the table's changelog through the app's producer, one
-record per profile. faust's own ``table[key] = value`` costs about 25 µs per write in its send
-buffer; a million creations would spend 25 s there. The changelog records are the same ones faust
+record per profile: faust's own ``table[key] = value`` goes through its send buffer, many times the
+cost per write (BENCHMARKS.md, agent creation). The changelog records are the same ones faust
 writes (raw key, raw value, the source event's partition), so faust's recovery restores them, and
 faust flushes the producer before every commit, as it does for its own changelog writes.
 """
@@ -15,9 +15,9 @@ from collections import OrderedDict
 import faust
 from faust.types import RecordMetadata
 
-from streams import profiles
-from streams.profiles import Profile
+from swarmstream import profile_format
 from swarmstream.patches import faust_access
+from swarmstream.profile_format import Profile
 
 # Changelog records a flush sends before it lets the event loop run the rest.
 FLUSH_SLICE = 256
@@ -66,7 +66,7 @@ class ProfileStore:
         data = self.table.data.get(agent_id.encode())
         if data is None:
             return None
-        profile = profiles.unpack(agent_id, data)
+        profile = profile_format.unpack(agent_id, data)
         seen = self._seen_once
         if agent_id in seen:
             seen.discard(agent_id)
@@ -83,7 +83,7 @@ class ProfileStore:
         if profile is not None:
             return profile
         data = self.table.data.get(agent_id.encode())
-        return profiles.unpack(agent_id, data) if data is not None else None
+        return profile_format.unpack(agent_id, data) if data is not None else None
 
     async def put(self, profile: Profile, partition: int) -> asyncio.Future[RecordMetadata]:
         """Store ``profile``; the future completes when its changelog record is on the broker."""
@@ -94,8 +94,7 @@ class ProfileStore:
         """Store ``profile`` now; its changelog record goes out with the next :meth:`flush`.
 
         For writes that may be lost in a crash (an agent's memory of its replies): one record per
-        agent per flush instead of one per write. At a thousand replies a second the extra
-        changelog batches cost the worker 80 µs per reply.
+        agent per flush instead of one per write, which would fill the changelog with batches.
         """
         key, _ = self._store(profile)
         self._unsent[key] = partition
@@ -129,7 +128,7 @@ class ProfileStore:
     def _store(self, profile: Profile) -> tuple[bytes, bytes]:
         """Write the packed profile and refresh its cached copy; returns the key and value written."""
         agent_id = profile["agent_id"]
-        key, value = agent_id.encode(), profiles.pack(profile)
+        key, value = agent_id.encode(), profile_format.pack(profile)
         self.table.data[key] = value
         if agent_id in self._cache:
             self._cache[agent_id] = profile

@@ -1,7 +1,4 @@
-"""Agent profiles as compact msgpack records, and how agent events change them.
-
-A stored profile is a msgpack array, not a map: field names repeated a million times would be a
-fifth of the table. The agent id is the table key and is not stored again.
+"""How agent events change agent profiles (their stored form: :mod:`swarmstream.profile_format`).
 
 A profile is a value, never changed in place: a change makes a new one. Its sequences are tuples
 (entries too), so that the garbage collector stops tracking a profile after its first collection:
@@ -10,19 +7,9 @@ the worker caches many, and with lists each was a dozen containers walked by eve
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgpack
-
 from swarmstream.events import AgentCreated, AgentMessage, AgentSpec, AgentUpdated
+from swarmstream.profile_format import Profile
 
-Profile = dict[str, Any]
-
-# Position in the packed array; the first element is the layout's version. Layout 2 added the inbox:
-# layout 1 profiles (written before) read with an empty one.
-_LAYOUT = 2
-_FIELDS = ("name", "persona", "traits", "interests", "community", "friends", "memory", "inbox")
-_FIELDS_OF_LAYOUT = {1: _FIELDS[:-1], 2: _FIELDS}
 _UPDATABLE = ("name", "persona", "traits", "interests", "community")
 
 
@@ -91,18 +78,3 @@ def deliver(profile: Profile, messages: list[AgentMessage], size: int, chars: in
     if not new:
         return None
     return {**profile, "inbox": (*inbox, *new)[-size:] if size else ()}
-
-
-def pack(profile: Profile) -> bytes:
-    return msgpack.packb([_LAYOUT, *(profile[field] for field in _FIELDS)], use_bin_type=True)
-
-
-def unpack(agent_id: str, data: bytes) -> Profile:
-    values = msgpack.unpackb(data, raw=False, use_list=False)
-    fields = _FIELDS_OF_LAYOUT.get(values[0])
-    if fields is None:
-        raise ValueError(f"profile of {agent_id!r} has layout {values[0]!r}; this build reads 1 and {_LAYOUT}")
-    profile = dict(zip(fields, values[1:], strict=True))
-    profile.setdefault("inbox", ())
-    profile["agent_id"] = agent_id
-    return profile

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from streams.actions import ACT_INSTRUCTION
 from streams.decisions import FRIEND_REQUEST_INSTRUCTION
-from streams.profiles import Profile
 from swarmstream.events import InteractionRequested
+from swarmstream.profile_format import Profile
 
 Entry = list  # a feed board's [post_id, from, text, kind, created_at]
 

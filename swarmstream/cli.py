@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,15 +96,40 @@ def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
     )
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """An option's help ends with its default, where it has one worth saying (not None, not a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help = action.help
+        shown = action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+        if help and shown and "%(default)" not in help:
+            help += " (default: %(default)s)"
+        return help
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every command's help shows its options' defaults (subcommands are made of the same class)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsShown)
+        super().__init__(**kwargs)
+
+
+def _version() -> str:
+    tested = ", ".join(f"{name} {tested}" for name, tested in sorted(versions.TESTED.items()))
+    return f"swarmstream {package_version('swarmstream')} (tested with {tested})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="swarmstream", description="LLM agent societies on Kafka.")
+    parser = _Parser(prog="swarmstream", description="LLM agent societies on Kafka.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run a whole society end to end and print a summary")
-    demo.add_argument("--agents", type=int, default=1_000)
-    demo.add_argument("--interactions", type=int, default=1_000)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--agents", type=int, default=1_000, help="agents to create")
+    demo.add_argument("--interactions", type=int, default=1_000, help="interactions to request")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the society and its requests")
     demo.add_argument("--workers", type=int, default=1, help="stream worker processes")
     demo.add_argument("--timeout", type=float, help="seconds to wait for each stage")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -245,7 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     inter.add_argument("--count", type=int, help="how many seeded requests")
     inter.add_argument("--agents", type=int, help="size of the society to pick speakers from")
     inter.add_argument("--seed", type=int, default=7)
-    inter.add_argument("--file", type=Path, help="JSONL: agent_id, context[, target_agent_id, request_id, max_turns]")
+    inter.add_argument(
+        "--file",
+        type=Path,
+        help="JSONL (- for standard input): agent_id, context[, target_agent_id, request_id, max_turns]",
+    )
     inter.add_argument(
         "--max-turns", type=int, default=1, help="seeded requests open conversations of this many turns (1: none)"
     )

@@ -240,7 +240,8 @@ class Settings(BaseSettings):
 
     @property
     def profiles_changelog_topic(self) -> str:
-        """Faust names a table's changelog ``{app_id}-{table}-changelog``."""
+        """Faust names a table's changelog ``{app_id}-{table}-changelog`` (``tests/streams/test_app.py`` checks);
+        its values are :mod:`swarmstream.profile_format`'s packed profiles."""
         return f"{self.app_id}-{self.profiles_table}-changelog"
 
     @property

@@ -54,7 +54,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             # A table's changelog: the last value per agent is the profile (faust and Kafka Streams
             # create theirs compacted too).
             {**common, "cleanup.policy": "compact"},
-            "the profiles table's changelog",
+            "the profiles table's changelog (values: swarmstream/profile_format.py)",
         ),
         (
             settings.feeds_changelog_topic,

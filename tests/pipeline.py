@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams import profiles
-from swarmstream import codec
+from swarmstream import codec, profile_format
 from swarmstream.events import DeadLetter, Event, InteractionResponded
 from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.stack import LocalStack
@@ -127,5 +127,5 @@ async def restored_table(settings: Settings) -> dict[str, profiles.Profile]:
         if value is None:
             table.pop(agent_id, None)
         else:
-            table[agent_id] = profiles.unpack(agent_id, value)
+            table[agent_id] = profile_format.unpack(agent_id, value)
     return table

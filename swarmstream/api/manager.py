@@ -16,7 +16,7 @@ from aiokafka import TopicPartition
 from consumers.graph import GraphConsumer
 from producers.communities import assign_communities
 from producers.personas import persona_batches
-from streams import profiles
+from swarmstream import profile_format
 from swarmstream.api.config import AsyncConfig
 from swarmstream.api.replies import InteractionResult
 from swarmstream.events import BROADCAST_AUTHOR, AgentSpec, Broadcast, DeadLetter, Event, InteractionRequested
@@ -237,7 +237,7 @@ class AsyncAgentManager:
         wanted = {agent: name for name, group in members.items() for agent in group}
 
         def assigned(agent: str, value: bytes) -> bool:
-            return profiles.unpack(agent, value)["community"] == wanted[agent]
+            return profile_format.unpack(agent, value)["community"] == wanted[agent]
 
         self.last_registration_read = await self._watch(
             wait_for_registration(self.settings, set(wanted), self._patience(len(wanted)), None, assigned, since)

@@ -23,7 +23,7 @@ from aiokafka import TopicPartition
 from producers.personas import persona_batches, personas
 from producers.requests import random_requests
 from streams import profiles
-from swarmstream import codec
+from swarmstream import codec, profile_format
 from swarmstream.events import InteractionResponded
 from swarmstream.metrics_http import scrape
 from swarmstream.progress import progress_bar
@@ -111,7 +111,7 @@ class AgentsRun:
 
 
 def mean_profile_bytes(seed: int, sample: int = 2_000) -> float:
-    packed = [len(profiles.pack(profiles.created(p))) for p in personas(sample, seed)]
+    packed = [len(profile_format.pack(profiles.created(p))) for p in personas(sample, seed)]
     return sum(packed) / len(packed)
 
 

@@ -2,10 +2,9 @@
 
 The openai package sends through an httpx2 client, and the client's transport only moves bytes:
 the calls, their types and their errors stay the package's. Its default transport scans its pool
-on every request and slows down as calls in flight grow; the aiohttp one it offers costs about
-250 µs of CPU per call in request and response objects (a quarter of a worker's CPU, measured
-with py-spy). This one writes the request in one piece on an idle connection and parses the
-answer with llhttp (``httptools``), about a fifth of that.
+on every request and slows down as calls in flight grow; the aiohttp one it offers spends much of
+a worker's CPU building request and response objects. This one writes the request in one piece on
+an idle connection and parses the answer with llhttp (``httptools``); BENCHMARKS.md has the figures.
 
 Scope: one request at a time per connection (no pipelining), whole bodies (no streaming
 responses), no proxies, HTTP/1.1 only. Timeouts follow httpx2's: ``connect``, ``pool``, and

@@ -2,9 +2,8 @@
 
 aiokafka sends LeaveGroup on stop only when ``generation > 0``. Kafka numbers a group's generations
 from 1, Tansu 0.6.0 (the embedded broker) from 0: a consumer stopped in its group's first generation
-left no word, and stayed a member until its session timed out. The next one to join waited for it:
-a worker restarted after one that had joined once took 15 s longer to join, had its sync refused
-when the old member expired, and joined again. The Java client's test is whether the member has an
+left no word, and stayed a member until its session timed out. The next one to join waited for it,
+had its sync refused when the old member expired, and joined again. The Java client's test is whether the member has an
 id; so is this one's. ``tests/swarmstream/patches/test_aiokafka_leave_group.py`` tells when upstream
 changed.
 """

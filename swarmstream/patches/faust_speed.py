@@ -3,8 +3,8 @@
 The consumer hands each fetched record to the agents with
 ``await self.wait_first(callback(message), self.suspend_flow.wait())``: four tasks (the callback,
 the suspend flag, the service's stopped and crashed flags), an ``asyncio.wait`` and three
-cancellations per record, about a quarter of a worker's CPU when the LLM is taken away
-(measured here: 55 of 220 µs per interaction). The callback almost always finishes at once: it
+cancellations per record, a large share of a worker's CPU when the LLM is taken away
+(BENCHMARKS.md). The callback almost always finishes at once: it
 decodes the record and puts it into a queue with room. So the callback is first run inline; only
 when it has to wait (a full queue) does it go on as a task under faust's own ``wait_first``,
 which lets a rebalance interrupt it exactly as before.

@@ -10,11 +10,9 @@ from typing import Any
 
 # Python's default (700, 10, 10) runs a young collection every 700 allocations, and each tenth of
 # those a middle one. A worker keeps tens of thousands of tasks, futures and pending events alive
-# and allocates a few hundred objects per interaction, so it collected all the time: `bench llm`
-# end to end went from 544 to 426-448 µs CPU per interaction with larger thresholds (BENCHMARKS.md).
-# Cycles are still collected, only in larger steps. Not larger still: a young collection walks every
-# young object still alive, so its pause grows with the threshold, and at a million agents 50,000 held
-# the loop for up to 56 ms (the middle generation, twenty of those, 187 ms).
+# and allocates a few hundred objects per interaction, so it collected all the time, a large share of
+# its CPU. Cycles are still collected, only in larger steps. Not larger still: a young collection walks
+# every young object still alive, so its pause grows with the threshold (BENCHMARKS.md has both).
 GC_THRESHOLDS = (20_000, 10, 100)
 
 

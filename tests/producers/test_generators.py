@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +38,13 @@ def test_jsonl_requests(tmp_path):
     )  # fmt: skip
     first, second = requests_from_jsonl(path)
     assert (first.agent_id, first.request_id, second.target_agent_id) == ("a", "r1", "a")
+
+
+def test_jsonl_requests_from_standard_input(monkeypatch):
+    lines = json.dumps({"agent_id": "a", "context": "hi"}) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    (only,) = requests_from_jsonl(Path("-"))
+    assert only.agent_id == "a"
 
 
 @pytest.mark.parametrize(

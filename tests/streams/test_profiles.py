@@ -10,28 +10,29 @@ import pytest
 from producers.personas import persona
 from streams import profiles
 from streams.profile_store import FLUSH_SLICE, ProfileStore
+from swarmstream import profile_format
 from swarmstream.events import AgentMessage, AgentUpdated
 from tests.streams.fake_table import RecordingProducer, fake_table
 
 
 def test_pack_round_trips_and_does_not_repeat_field_names():
     profile = profiles.created(persona(1, seed=7))
-    data = profiles.pack(profile)
-    assert profiles.unpack(profile["agent_id"], data) == profile
+    data = profile_format.pack(profile)
+    assert profile_format.unpack(profile["agent_id"], data) == profile
     assert b"persona" not in data and profile["agent_id"].encode() not in data
 
 
 def test_an_unknown_layout_is_refused_with_the_agent_named():
-    data = profiles.pack(profiles.created(persona(1, seed=7)))
+    data = profile_format.pack(profiles.created(persona(1, seed=7)))
     with pytest.raises(ValueError, match=r"agent-x.*layout 9"):
-        profiles.unpack("agent-x", data[:1] + b"\x09" + data[2:])  # the array's header, then the layout
+        profile_format.unpack("agent-x", data[:1] + b"\x09" + data[2:])  # the array's header, then the layout
 
 
 def test_a_layout_1_profile_reads_with_an_empty_inbox():
     profile = profiles.created(persona(1, seed=7))
     old = msgpack.packb([1, *(profile[f] for f in ("name", "persona", "traits", "interests", "community",
                                                      "friends", "memory"))])  # fmt: skip
-    assert profiles.unpack(profile["agent_id"], old) == profile and profile["inbox"] == ()
+    assert profile_format.unpack(profile["agent_id"], old) == profile and profile["inbox"] == ()
 
 
 def test_inbox_messages_are_kept_once_each_newest_last_and_bounded():
@@ -44,7 +45,7 @@ def test_inbox_messages_are_kept_once_each_newest_last_and_bounded():
     assert profiles.deliver(first, said[:2], size=3, chars=10) is None, "delivered twice, kept once"
     later = profiles.deliver(first, said[1:], size=3, chars=10)
     assert later is not None and [entry[0] for entry in later["inbox"]] == ["m1", "m2", "m3"]
-    assert profiles.unpack(profile["agent_id"], profiles.pack(later)) == later
+    assert profile_format.unpack(profile["agent_id"], profile_format.pack(later)) == later
 
 
 def test_a_replayed_creation_keeps_friends_and_memory():
@@ -135,7 +136,7 @@ async def test_deferred_writes_are_read_at_once_and_sent_once_per_agent_at_the_f
     await store.flush()
     assert len(producer.sent) == 2
     _, key, value, partition = producer.sent[-1]
-    assert partition == 2 and profiles.unpack(key.decode(), value)["memory"][-1] == ("r2", "line 2")
+    assert partition == 2 and profile_format.unpack(key.decode(), value)["memory"][-1] == ("r2", "line 2")
     await store.flush()
     assert len(producer.sent) == 2, "a flush sends each deferred write once"
 
@@ -161,12 +162,14 @@ async def test_a_large_flush_lets_the_loop_run_and_sends_every_agent_as_it_is_wh
     await asyncio.sleep(0)
     await store.flush()
     assert ticks >= 2, "the loop ran during the flush"
-    sent = {key.decode(): profiles.unpack(key.decode(), value) for _, key, value, _ in producer.sent}
+    sent = {key.decode(): profile_format.unpack(key.decode(), value) for _, key, value, _ in producer.sent}
     assert len(producer.sent) == len(agents) and sent.keys() == {p["agent_id"] for p in agents}
     assert sent[agents[-1]["agent_id"]]["memory"], "the last agent went out with its newer memory"
     await store.flush()
     ticker.cancel()
     # The next flush sends both again (the last one's record is the same once more): the first one's newer memory.
-    again = {key.decode(): profiles.unpack(key.decode(), value) for _, key, value, _ in producer.sent[len(agents) :]}
+    again = {
+        key.decode(): profile_format.unpack(key.decode(), value) for _, key, value, _ in producer.sent[len(agents) :]
+    }
     assert again.keys() == {agents[0]["agent_id"], agents[-1]["agent_id"]}
     assert all(profile["memory"] for profile in again.values())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from swarmstream import cli
 from swarmstream.runtime.lifeline import SHUTDOWN_GRACE_S
 
 pytestmark = pytest.mark.integration
@@ -136,3 +137,13 @@ def test_a_killed_demo_leaves_no_process_behind(tmp_path):
     demo.wait()
     # The worker's shutdown waits on the dead broker until its deadline (lifeline.SHUTDOWN_GRACE_S).
     assert wait_gone(children, SHUTDOWN_GRACE_S + 20) < SHUTDOWN_GRACE_S + 20
+
+
+def test_version_names_the_tested_versions_and_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    out = capsys.readouterr().out
+    assert out.startswith("swarmstream ") and "faust-streaming 0.15.3" in out
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--help"])
+    assert "agents to create (default: 1000)" in capsys.readouterr().out

@@ -1,0 +1,37 @@
+"""The profiles changelog's values: an agent's profile packed as a msgpack array.
+
+The wire contract of the profiles table's changelog (``settings.profiles_changelog_topic``, declared
+in :mod:`swarmstream.topics`), as :mod:`swarmstream.events` is of the other topics: the worker writes
+it, and whoever reads the changelog (registration waits, the API) reads it with :func:`unpack`. The
+record's key is the agent id, which is not stored again. An array, not a map: field names repeated a
+million times would be a fifth of the table. Sequences unpack as tuples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+Profile = dict[str, Any]
+
+# Position in the packed array; the first element is the layout's version. Layout 2 added the inbox:
+# layout 1 profiles (written before) read with an empty one.
+_LAYOUT = 2
+_FIELDS = ("name", "persona", "traits", "interests", "community", "friends", "memory", "inbox")
+_FIELDS_OF_LAYOUT = {1: _FIELDS[:-1], 2: _FIELDS}
+
+
+def pack(profile: Profile) -> bytes:
+    return msgpack.packb([_LAYOUT, *(profile[field] for field in _FIELDS)], use_bin_type=True)
+
+
+def unpack(agent_id: str, data: bytes) -> Profile:
+    values = msgpack.unpackb(data, raw=False, use_list=False)
+    fields = _FIELDS_OF_LAYOUT.get(values[0])
+    if fields is None:
+        raise ValueError(f"profile of {agent_id!r} has layout {values[0]!r}; this build reads 1 and {_LAYOUT}")
+    profile = dict(zip(fields, values[1:], strict=True))
+    profile.setdefault("inbox", ())
+    profile["agent_id"] = agent_id
+    return profile
