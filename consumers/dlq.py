@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 
-from swarmstream import codec
+from swarmstream import topic_values
 from swarmstream.events import DeadLetter
 from swarmstream.settings import Settings
 from swarmstream.transport import make_producer, read_to_end
@@ -59,11 +59,10 @@ class DeadLetterIndex:
 async def read_dead_letters(settings: Settings) -> DeadLetterIndex:
     index = DeadLetterIndex()
     async for batch in read_to_end(settings, [settings.deadletter_topic]):
-        for record in batch:
-            try:
-                index.add(codec.decode(record.value, DeadLetter))
-            except codec.DecodeError:
-                index.undecodable += 1
+        strays: Counter[str] = Counter()
+        for event in topic_values.events(settings, batch, strays):
+            index.add(event)  # type: ignore[arg-type]  # the dead-letter topic holds only dead letters
+        index.undecodable += strays.total()
     return index
 
 

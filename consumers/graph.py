@@ -23,8 +23,8 @@ from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.events import AgentUpdated, derived_id
 from swarmstream.metrics_http import serve_metrics
 from swarmstream.publisher import EventPublisher
-from swarmstream.responses_codec import decode_responded
 from swarmstream.settings import Settings
+from swarmstream.topic_values import RESPONSES
 
 # Responses per store transaction, or what arrived in this long: SQLite's commit is most of the cost,
 # so larger transactions store more per second (BENCHMARKS.md, the graph store).
@@ -137,7 +137,7 @@ class GraphConsumer:
         responses = []
         for record in records:
             try:
-                responses.append(decode_responded(record.value))
+                responses.append(RESPONSES.decode(record.value, fast=True))
             except codec.DecodeError:
                 continue  # only workers write this topic; the metrics consumer counts strays
         changes = self.store.apply(responses, self.max_friends)

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import TextIO
 
-from swarmstream import codec
+from swarmstream import codec, topic_values
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.settings import Settings
 from swarmstream.transport import make_consumer
@@ -65,9 +65,9 @@ async def follow_interactions(
                     if wanted_key is not None and record.topic == settings.responses_topic and record.key != wanted_key:
                         continue
                     try:
-                        outcome = codec.decode(record.value, InteractionResponded, DeadLetter)
+                        outcome = topic_values.values_of(settings)[record.topic].decode(record.value)
                     except codec.DecodeError:
-                        continue
+                        continue  # the topic's policy downstream: skipped (the metrics consumer counts it)
                     if agent is not None and outcome.agent_id != agent:
                         continue
                     if request_id is not None and outcome.request_id != request_id:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 
@@ -14,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from consumers.runner import consume_batches
-from swarmstream import codec
+from swarmstream import topic_values
 from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.metrics_http import serve_metrics
@@ -149,12 +150,8 @@ class MetricsConsumer:
         return json_safe({**self.stats.performance().as_dict(), **asdict(self.stats.summary())})
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        for record in records:
-            try:
-                event = codec.decode(record.value, InteractionResponded, DeadLetter)
-            except codec.DecodeError:
-                self.dead_letters.labels(reason="undecodable_downstream").inc()
-                continue
+        strays: Tally[str] = Tally()
+        for event in topic_values.events(self.settings, records, strays):
             if isinstance(event, DeadLetter):
                 if self.stats.add_dead_letter(event):
                     self.dead_letters.labels(reason=event.reason).inc()
@@ -164,6 +161,8 @@ class MetricsConsumer:
                 self._count_response(event)
             else:
                 self.duplicates.inc()
+        if strays:
+            self.dead_letters.labels(reason="undecodable_downstream").inc(strays.total())
 
     def _count_response(self, event: InteractionResponded) -> None:
         self.responses.inc()

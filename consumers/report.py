@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from swarmstream import codec
+from swarmstream import topic_values
 from swarmstream.events import ACTIONS, DeadLetter, InteractionResponded
 from swarmstream.performance import ResponseStats
 from swarmstream.settings import Settings
@@ -71,12 +71,9 @@ async def collect(settings: Settings) -> tuple[ResponseStats, Timeline, int]:
     """Read both topics to their ends: (stats, timeline, records that did not decode)."""
     stats, timeline, undecodable = ResponseStats(settings.requests_topic), Timeline(), 0
     async for batch in read_to_end(settings, [settings.responses_topic, settings.deadletter_topic]):
-        events: list[InteractionResponded | DeadLetter] = []
-        for record in batch:
-            try:
-                events.append(codec.decode(record.value, InteractionResponded, DeadLetter))
-            except codec.DecodeError:
-                undecodable += 1
+        strays: Counter[str] = Counter()
+        events: list = list(topic_values.events(settings, batch, strays))
+        undecodable += strays.total()
         tally(events, stats, timeline)
     return stats, timeline, undecodable
 

@@ -17,6 +17,7 @@ from swarmstream.codec import FORWARDED_HEADER
 from swarmstream.events import AgentsCreated, AgentsMessaged, Event, FeedPosted, derived_id
 from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
+from swarmstream.topic_values import AGENTS
 from swarmstream.transport import fetch_highwaters, make_consumer, make_producer
 
 
@@ -65,9 +66,11 @@ async def copy_agents(source: Settings, target: Settings) -> int:
 def _split(key: bytes | None, value: bytes, headers: list, target: Settings) -> list[tuple[bytes | None, bytes, list]]:
     """A record as it goes to the target: a bulk record in one piece per new partition; a board copy dropped."""
     try:
-        event: Event = codec.decode(value, AgentsCreated, AgentsMessaged, FeedPosted)
+        event: Event = AGENTS.decode(value)
     except codec.DecodeError:
-        return [(key, value, headers)]  # any other event (or what the registry will dead-letter): as it is
+        return [(key, value, headers)]  # what the registry will dead-letter: as it is
+    if not isinstance(event, AgentsCreated | AgentsMessaged | FeedPosted):
+        return [(key, value, headers)]  # any other event: its key places it on the new partitions too
     if isinstance(event, FeedPosted):
         return []
     field = "agents" if isinstance(event, AgentsCreated) else "messages"

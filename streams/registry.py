@@ -24,7 +24,6 @@ from swarmstream.events import (
     AgentsCreated,
     AgentsMessaged,
     AgentSpec,
-    AgentUpdated,
     Broadcast,
     Event,
     FeedPost,
@@ -33,10 +32,9 @@ from swarmstream.events import (
 )
 from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
+from swarmstream.topic_values import AGENTS
 
 log = logging.getLogger(__name__)
-
-AGENT_EVENTS = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, AgentsMessaged, FeedPosted, Broadcast)
 
 
 class AgentRegistry:
@@ -155,8 +153,8 @@ class AgentRegistry:
     async def handle(self, event: faust.EventT) -> asyncio.Future[object] | None:
         """Apply one agent event; returns the delivery of the changelog records it wrote, if any."""
         try:
-            change = codec.decode(event.value, *AGENT_EVENTS)
-        except codec.DecodeError as exc:
+            change = AGENTS.decode(event.value)
+        except codec.DecodeError as exc:  # the topic's policy: a dead letter with the codec's reason
             self.outcomes["dead_letter"] += 1
             await dead_letter(self.dead_letters, event, exc.reason, exc.detail, ids=exc.ids)
             return None

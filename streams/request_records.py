@@ -15,6 +15,7 @@ import msgpack
 from swarmstream import codec
 from swarmstream.codec import DecodeError
 from swarmstream.events import InteractionRequested, InteractionsRequested
+from swarmstream.topic_values import REQUESTS
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def read_request_record(value: bytes | None) -> RequestRecord:
     except DecodeError as exc:
         return RequestRecord(False, bad=[BadRequest(exc)])
     try:
-        decoded = codec.validate(fields, InteractionRequested, InteractionsRequested)
+        decoded = codec.validate(fields, *REQUESTS.holds)
     except DecodeError as exc:
         inner = fields.get("requests") if fields.get("type") == "interactions.requested" else None
         if isinstance(inner, list) and inner:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from aiokafka import TopicPartition
 
-from swarmstream import codec
+from swarmstream import topic_values
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters, make_consumer
@@ -78,11 +78,8 @@ class ReplyReader:
     async def _read(self) -> None:
         while True:
             for batch in (await self._consumer.getmany(timeout_ms=200)).values():
-                for record in batch:
-                    try:
-                        event = codec.decode(record.value, InteractionResponded, DeadLetter)
-                    except codec.DecodeError:
-                        continue  # not ours to judge: the metrics consumer counts strays
+                # Strays are not ours to judge: the metrics consumer counts them.
+                for event in topic_values.events(self.settings, batch):
                     self._arrived.put_nowait(event)
 
     async def outcomes(self, timeout_s: float) -> AsyncIterator[InteractionResponded | DeadLetter]:

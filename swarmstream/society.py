@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from consumers.graph import GraphConsumer
 from producers.personas import agent_id
-from swarmstream import codec
+from swarmstream import topic_values
 from swarmstream.events import (
     ACTIONS,
     DeadLetter,
@@ -35,6 +35,7 @@ from swarmstream.outcomes import ReplyReader
 from swarmstream.progress import progress_bar
 from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
+from swarmstream.topic_values import RUNS
 from swarmstream.transport import read_to_end, until_consumed
 
 # Others an acting agent is shown, to befriend.
@@ -133,7 +134,7 @@ async def read_run(settings: Settings, run_id: str) -> tuple[RunConfig, dict[int
         for record in batch:
             if record.key != run_id.encode():
                 continue
-            event = codec.decode(record.value, RunStarted, RoundStarted, RoundCompleted, RunEnded)
+            event = RUNS.decode(record.value)
             if isinstance(event, RunStarted):
                 started = event
             elif isinstance(event, RoundCompleted):
@@ -263,11 +264,7 @@ class Society:
         found: dict[str, InteractionResponded | DeadLetter] = {}
         topics = [self.settings.responses_topic, self.settings.deadletter_topic]
         async for batch in read_to_end(self.settings, topics):
-            for record in batch:
-                try:
-                    event = codec.decode(record.value, InteractionResponded, DeadLetter)
-                except codec.DecodeError:
-                    continue
+            for event in topic_values.events(self.settings, batch):
                 if isinstance(event, DeadLetter) or (event.run_id == self.config.run_id and event.round == round_):
                     found.setdefault(event.request_id, event)
         # Only what this round's requests, and the requests they started, led to.

@@ -23,14 +23,14 @@ from aiokafka import TopicPartition
 from producers.personas import persona_batches, personas
 from producers.requests import random_requests
 from streams import profiles
-from swarmstream import codec, profile_format
-from swarmstream.events import InteractionResponded
+from swarmstream import profile_format
 from swarmstream.metrics_http import scrape
 from swarmstream.progress import progress_bar
 from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
+from swarmstream.topic_values import RESPONSES
 from swarmstream.transport import describe_group, ensure_topics, make_consumer
 
 
@@ -125,7 +125,7 @@ async def first_answer(settings: Settings, request_id: str, timeout_s: float) ->
         while time.monotonic() < deadline:
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 for record in batch:
-                    if codec.decode(record.value, InteractionResponded).request_id == request_id:
+                    if RESPONSES.decode(record.value).request_id == request_id:
                         return time.perf_counter()
         raise TimeoutError(f"no answer to the request published at the restart after {timeout_s:.0f} s")
     finally:

@@ -16,7 +16,7 @@ from consumers.graph_store import GraphStore
 from swarmstream import codec
 from swarmstream.events import InteractionResponded, derived_id
 from swarmstream.progress import progress_bar
-from swarmstream.responses_codec import decode_responded
+from swarmstream.topic_values import RESPONSES
 
 BATCH = TRANSACTION_RECORDS  # the graph consumer's transaction
 
@@ -49,7 +49,7 @@ def bench_graph(updates: int, agents: int, seed: int, dsn: str | None, show_prog
         with progress_bar(updates, "edge updates", show_progress, "edges") as bar:
             for start in range(0, updates, BATCH):
                 began = time.perf_counter()
-                batch = [decode_responded(value) for value in records[start : start + BATCH]]
+                batch = [RESPONSES.decode(value, fast=True) for value in records[start : start + BATCH]]
                 decoded = time.perf_counter()
                 store.apply(batch, max_friends=10)
                 store_s += time.perf_counter() - decoded

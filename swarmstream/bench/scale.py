@@ -17,14 +17,13 @@ from aiokafka import TopicPartition
 
 from producers.personas import agent_id, persona_batches
 from producers.requests import random_requests
-from swarmstream import codec
 from swarmstream.bench.llm import cpu_seconds
-from swarmstream.events import InteractionResponded
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
+from swarmstream.topic_values import RESPONSES
 from swarmstream.transport import ensure_topics, make_consumer
 
 
@@ -139,7 +138,7 @@ async def _timed(
                 raise TimeoutError(f"{len(seen):,} of {requests:,} answered in time")
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 # Counted by request: a redelivered answer is not a second interaction.
-                seen.update(codec.decode(record.value, InteractionResponded).request_id for record in batch)
+                seen.update(RESPONSES.decode(record.value).request_id for record in batch)
             for name, fraction in (("start", 0.1), ("end", 0.9)):
                 if name not in marks and len(seen) >= requests * fraction:
                     cpu = sum(cpu_seconds(worker.pid) for worker in workers)

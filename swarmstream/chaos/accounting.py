@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from swarmstream import codec
+from swarmstream import topic_values
 from swarmstream.events import DeadLetter, InteractionRequested, InteractionResponded, InteractionsRequested
 from swarmstream.settings import Settings
 from swarmstream.transport import read_to_end
@@ -62,13 +62,8 @@ async def read_ledger(settings: Settings) -> tuple[Ledger, Counter[str]]:
     ledger, reasons = Ledger(), Counter[str]()
     topics = [settings.requests_topic, settings.responses_topic, settings.deadletter_topic]
     async for batch in read_to_end(settings, topics):
-        for record in batch:
-            try:
-                event = codec.decode(
-                    record.value, InteractionRequested, InteractionsRequested, InteractionResponded, DeadLetter
-                )
-            except codec.DecodeError:
-                continue  # bad input on purpose: its dead letter is what counts
+        # Bad input on purpose is skipped here: its dead letter is what counts.
+        for event in topic_values.events(settings, batch):
             if isinstance(event, InteractionRequested):
                 ledger.add_request(event)
             elif isinstance(event, InteractionsRequested):

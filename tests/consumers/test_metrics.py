@@ -13,8 +13,11 @@ from swarmstream.runtime.process import free_port
 from swarmstream.settings import ModelPrice, Settings
 
 
-def record(event: InteractionResponded | DeadLetter) -> SimpleNamespace:
-    return SimpleNamespace(value=codec.encode(event))
+def record(event: InteractionResponded | DeadLetter, settings: Settings | None = None) -> SimpleNamespace:
+    """A consumed record of the topic the event lives on."""
+    settings = settings or Settings()
+    topic = settings.deadletter_topic if isinstance(event, DeadLetter) else settings.responses_topic
+    return SimpleNamespace(topic=topic, value=codec.encode(event))
 
 
 async def test_friend_request_decisions_are_counted_once_each_with_malformed_apart():
@@ -58,7 +61,7 @@ async def test_tokens_are_priced_by_model_and_the_summary_is_served_as_json_and_
         request_id="r9", reason="llm_timeout", source_topic=settings.requests_topic, source_partition=0,
         source_offset=4, created_at=14,
     )  # fmt: skip
-    await consumer.handle([record(event) for event in [*answers, letter, answers[0]]])
+    await consumer.handle([record(event, settings) for event in [*answers, letter, answers[0]]])
     value = consumer.registry.get_sample_value
     assert value("swarmstream_llm_estimated_cost_dollars_total", {"model": "cheap"}) == 2 * (1_000 + 1_000) / 1e6
     assert value("swarmstream_llm_estimated_cost_dollars_total", {"model": "unpriced"}) is None
