@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from streams.profile_store import ProfileStore
 from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.llm.call_metrics import CallMetrics
+from swarmstream.llm.call_metrics import Histogram as CallHistogram
 from swarmstream.llm.engine import LLMEngine
 from swarmstream.runtime.loop import LAG_BUCKETS, GcWatch, LoopWatch
 
@@ -40,22 +41,27 @@ class ProcessorCounts:
 
 def _genai_client_metrics(timed: CallMetrics) -> Iterator[HistogramMetricFamily]:
     """The OpenTelemetry GenAI client metrics, under their Prometheus names."""
-    durations = HistogramMetricFamily(
+    yield _by_model(
         "gen_ai_client_operation_duration_seconds",
         "Duration of each LLM call, failed ones too (error_type names why)",
-        labels=["gen_ai_operation_name", "gen_ai_request_model", "error_type"],
+        "error_type",
+        timed.durations,
     )
-    for (model, error_type), histogram in sorted(timed.durations.items()):
-        durations.add_metric(["chat", model, error_type], histogram.cumulative(), histogram.sum)
-    usage = HistogramMetricFamily(
+    yield _by_model(
         "gen_ai_client_token_usage",
         "Tokens each answered LLM call used, by type (input: the prompt, output: the completion)",
-        labels=["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_token_type"],
+        "gen_ai_token_type",
+        timed.tokens,
     )
-    for (model, token_type), histogram in sorted(timed.tokens.items()):
-        usage.add_metric(["chat", model, token_type], histogram.cumulative(), histogram.sum)
-    yield durations
-    yield usage
+
+
+def _by_model(
+    name: str, documentation: str, label: str, histograms: dict[tuple[str, str], CallHistogram]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, documentation, labels=["gen_ai_operation_name", "gen_ai_request_model", label])
+    for (model, value), histogram in sorted(histograms.items()):
+        family.add_metric(["chat", model, value], histogram.cumulative(), histogram.sum)
+    return family
 
 
 class _WorkerCollector(Collector):
