@@ -6,9 +6,11 @@ the default: on `bench communities` it found better communities than Louvain in 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import chain
 
@@ -16,6 +18,9 @@ import igraph
 
 from consumers.graph_store import GraphStore
 from swarmstream.events import CommunityDetected, new_id
+from swarmstream.publisher import EventPublisher
+from swarmstream.settings import Settings
+from swarmstream.transport import ensure_topics
 
 FRIENDSHIP_WEIGHT = 5
 METHODS = ("louvain", "leiden")
@@ -133,3 +138,33 @@ def detection_events(detection: Detection, part_size: int = 10_000) -> list[Comm
                 )
             )
     return events
+
+
+async def detect_and_publish(
+    store: GraphStore,
+    publish_to: Settings | None,
+    every_s: float | None,
+    method: str,
+    stop: asyncio.Event,
+    detected: Callable[[Detection, int | None], None],
+) -> None:
+    """Detect communities in ``store`` (and publish them) once, or every ``every_s`` seconds until ``stop``.
+
+    :param publish_to: where to publish each detection's events (its communities topic); None: nowhere.
+    :param detected: told each detection and how many events it published (None when not published).
+    """
+    if publish_to is not None:
+        await ensure_topics(publish_to)
+    while True:
+        found = detect_in_store(store, method=method)  # blocking, and the store's connection belongs to this thread
+        sent = None
+        if publish_to is not None and found.sizes:
+            async with EventPublisher(publish_to) as publisher:
+                sent = await publisher.publish(publish_to.communities_topic, detection_events(found))
+        detected(found, sent)
+        if every_s is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            return

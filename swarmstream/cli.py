@@ -518,31 +518,20 @@ def _graph(args: argparse.Namespace) -> int:
 
 async def _detect(store: Any, publish_to: Settings | None, every_s: float | None, method: str) -> None:
     """Detect (and publish) once, or every ``every_s`` seconds until SIGINT/SIGTERM."""
-    from consumers.communities import detect_in_store, detection_events
-    from swarmstream.publisher import EventPublisher
-    from swarmstream.transport import ensure_topics
+    from consumers.communities import Detection, detect_and_publish
 
-    stop = asyncio.Event()
-    stop_on_signals(lambda _: stop.set())
-    if publish_to is not None:
-        await ensure_topics(publish_to)
-    while True:
-        found = detect_in_store(store, method=method)  # blocking, and the store's connection belongs to this thread
+    def report(found: Detection, sent: int | None) -> None:
         print(
             f"{len(found.sizes):,} communities, modularity {found.modularity:.3f}, largest {found.sizes[:5]} "
             f"({found.build_s + found.detect_s:.1f} s)",
             flush=True,
         )
-        if publish_to is not None and found.sizes:
-            async with EventPublisher(publish_to) as publisher:
-                sent = await publisher.publish(publish_to.communities_topic, detection_events(found))
-            print(f"published {sent:,} events to {publish_to.communities_topic}", file=sys.stderr)
-        if every_s is None:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
-        if stop.is_set():
-            return
+        if sent is not None:
+            print(f"published {sent:,} events to {publish_to.communities_topic}", file=sys.stderr)  # type: ignore[union-attr]
+
+    stop = asyncio.Event()
+    stop_on_signals(lambda _: stop.set())
+    await detect_and_publish(store, publish_to, every_s, method, stop, report)
 
 
 def _broker(args: argparse.Namespace) -> int:
