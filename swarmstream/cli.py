@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from dataclasses import asdict
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument(
         "--check", action="store_true", help="create nothing: report topics that are missing or differ, and the fixes"
     )
+    topics.add_argument("--json", action="store_true", help="print the topics and their problems as JSON on stdout")
     topics.add_argument(
         "--workers", type=int, help="stream workers you mean to run: warns when the partitions are fewer"
     )
@@ -318,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="summary.json, report.md and PNG plots of throughput and latency over a run's responses"
     )
     report.add_argument("--out", type=Path, default=Path("report"), help="directory to write (default ./report)")
+    report.add_argument("--json", action="store_true", help="print the summary (summary.json's content) on stdout")
     _connection_options(report)
 
     consume = commands.add_parser("consume", help="run a downstream consumer")
@@ -385,7 +388,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         return _bench(args)
     if args.command == "topics":
-        return asyncio.run(_topics(settings_from(args), args.check, args.workers, args.copy_agents_from))
+        return asyncio.run(_topics(settings_from(args), args.check, args.workers, args.copy_agents_from, args.json))
     if args.command == "worker":
         from streams.worker import run_worker
 
@@ -440,7 +443,9 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _topics(settings: Settings, check: bool, workers: int | None, copy_from: str | None) -> int:
+async def _topics(
+    settings: Settings, check: bool, workers: int | None, copy_from: str | None, as_json: bool = False
+) -> int:
     from swarmstream.topics import topic_specs, workers_warning
     from swarmstream.transport import check_topics, ensure_topics
 
@@ -457,6 +462,10 @@ async def _topics(settings: Settings, check: bool, workers: int | None, copy_fro
         source = settings.model_copy(update={"topic_prefix": copy_from})
         written = await copy_agents(source, settings)
         print(f"copied {source.agents_topic} into {settings.agents_topic}: {written:,} records", file=sys.stderr)
+    if as_json:
+        specs = [asdict(spec) for spec in topic_specs(settings)]
+        print(json.dumps({"checked": check, "topics": specs, "problems": [asdict(p) for p in problems]}, indent=2))
+        return 1 if check and problems else 0
     if check:
         count = len(topic_specs(settings))
         verdict = f"{len(problems)} problem(s)" if problems else "all as declared"
@@ -669,7 +678,6 @@ async def _produce(args: argparse.Namespace) -> int:
 
 
 async def _chaos(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
 
     from swarmstream.chaos.scenarios import SCENARIOS, run_scenario
 
@@ -742,6 +750,8 @@ async def _report(args: argparse.Namespace) -> int:
 
     stats, timeline, undecodable = await collect(settings_from(args))
     report = write_report(stats, timeline, undecodable, args.out)
+    if args.json:
+        print((args.out / "summary.json").read_text())
     run = report.performance
     print(
         f"{run['total_operations']:,} operations, {run['success_rate']:.2f} % answered, "

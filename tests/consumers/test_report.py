@@ -7,6 +7,7 @@ import json
 import pytest
 
 from consumers.report import Timeline, tally, write_report
+from swarmstream import codec
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.performance import ResponseStats
 
@@ -80,3 +81,33 @@ def test_society_rounds_are_tabled_and_plotted_per_round(tmp_path):
     assert second["actions"]["none"] == 1
     assert (tmp_path / "rounds.png").read_bytes().startswith(b"\x89PNG")
     assert "| run-1 | 1 | 3 | 1 | 1 | 0 | 0 | 1 | 100 |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(90)
+def test_the_report_command_reads_the_run_and_prints_its_summary_as_json(settings, monkeypatch, capsys, tmp_path):
+    """The response and dead-letter topics read to their ends (an undecodable response counted), then
+    the summary on stdout with ``--json``."""
+    import asyncio
+
+    from swarmstream.cli import main
+    from swarmstream.transport import ensure_topics, make_producer
+
+    async def publish() -> None:
+        await ensure_topics(settings)
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.responses_topic, codec.encode(answer("r1", 1000.0, 1000.5)))
+            await producer.send_and_wait(settings.responses_topic, b"\xc1")
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+    for name, value in {"BOOTSTRAP_SERVERS": settings.bootstrap_servers, "TOPIC_PREFIX": settings.topic_prefix,
+                        "APP_ID": settings.app_id, "PARTITIONS": str(settings.partitions)}.items():  # fmt: skip
+        monkeypatch.setenv(f"SWARMSTREAM_{name}", value)
+    assert main(["report", "--out", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["undecodable"] == 1
+    assert summary["summary"]["answered"] == 1

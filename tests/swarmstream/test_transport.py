@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from aiokafka import TopicPartition
@@ -120,3 +121,7 @@ def test_topics_check_reports_what_differs_with_the_fix(settings, monkeypatch, c
     assert f"{changelog}: configs" in err and f"{settings.requests_topic}:" not in err
     assert main(["topics", "--check"]) == 1
     assert "1 problem(s)" in capsys.readouterr().out
+    assert main(["topics", "--check", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["checked"] and len(report["topics"]) == 8
+    assert [problem["topic"] for problem in report["problems"]] == [changelog]
