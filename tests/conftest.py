@@ -74,3 +74,11 @@ def settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
         session_timeout_s=10,
         unknown_agent_grace_s=2,
     )
+
+
+@pytest.fixture
+def cli_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """``settings``, also in the environment: what ``swarmstream.cli.main`` run in this process reads."""
+    for name in ("bootstrap_servers", "topic_prefix", "app_id", "partitions"):
+        monkeypatch.setenv(f"SWARMSTREAM_{name.upper()}", str(getattr(settings, name)))
+    return settings

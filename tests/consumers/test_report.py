@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from consumers.report import Timeline, tally, write_report
 from swarmstream import codec
+from swarmstream.cli import main
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.performance import ResponseStats
+from swarmstream.transport import ensure_topics, make_producer
 
 REQUESTS = "p.interactions.requests"
 
@@ -85,13 +88,10 @@ def test_society_rounds_are_tabled_and_plotted_per_round(tmp_path):
 
 @pytest.mark.integration
 @pytest.mark.timeout(90)
-def test_the_report_command_reads_the_run_and_prints_its_summary_as_json(settings, monkeypatch, capsys, tmp_path):
+def test_the_report_command_reads_the_run_and_prints_its_summary_as_json(cli_settings, capsys, tmp_path):
     """The response and dead-letter topics read to their ends (an undecodable response counted), then
     the summary on stdout with ``--json``."""
-    import asyncio
-
-    from swarmstream.cli import main
-    from swarmstream.transport import ensure_topics, make_producer
+    settings = cli_settings
 
     async def publish() -> None:
         await ensure_topics(settings)
@@ -104,9 +104,6 @@ def test_the_report_command_reads_the_run_and_prints_its_summary_as_json(setting
             await producer.stop()
 
     asyncio.run(publish())
-    for name, value in {"BOOTSTRAP_SERVERS": settings.bootstrap_servers, "TOPIC_PREFIX": settings.topic_prefix,
-                        "APP_ID": settings.app_id, "PARTITIONS": str(settings.partitions)}.items():  # fmt: skip
-        monkeypatch.setenv(f"SWARMSTREAM_{name}", value)
     assert main(["report", "--out", str(tmp_path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["undecodable"] == 1

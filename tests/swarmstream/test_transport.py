@@ -93,7 +93,9 @@ async def test_topics_are_created_with_their_declared_configs(settings):
     assert await check_topics(settings) == []
 
 
-def test_topics_check_reports_what_differs_with_the_fix(settings, monkeypatch, capsys):
+def test_topics_check_reports_what_differs_with_the_fix(cli_settings, capsys):
+    settings = cli_settings
+
     # The changelog as an older version created it: the broker's default policy (delete).
     async def create_plain_changelog() -> None:
         admin = AIOKafkaAdminClient(**client_options(settings))
@@ -104,9 +106,6 @@ def test_topics_check_reports_what_differs_with_the_fix(settings, monkeypatch, c
             await admin.close()
 
     asyncio.run(create_plain_changelog())
-    for name, value in {"BOOTSTRAP_SERVERS": settings.bootstrap_servers, "TOPIC_PREFIX": settings.topic_prefix,
-                        "APP_ID": settings.app_id, "PARTITIONS": str(settings.partitions)}.items():  # fmt: skip
-        monkeypatch.setenv(f"SWARMSTREAM_{name}", value)
     assert main(["topics", "--check"]) == 1
     out, err = capsys.readouterr()
     assert "8 topics checked" in out and "8 problem(s)" in out, "seven missing, one misconfigured"
