@@ -56,6 +56,7 @@ async def follow_interactions(
     await consumer.start()
     printed = 0
     wanted_key = agent.encode() if agent is not None else None
+    described = topic_values.values_of(settings)
     try:
         while not stop.is_set() and (limit is None or printed < limit):
             batches = await consumer.getmany(timeout_ms=200)
@@ -65,7 +66,7 @@ async def follow_interactions(
                     if wanted_key is not None and record.topic == settings.responses_topic and record.key != wanted_key:
                         continue
                     try:
-                        outcome = topic_values.values_of(settings)[record.topic].decode(record.value)
+                        outcome = described[record.topic].decode(record.value)
                     except codec.DecodeError:
                         continue  # the topic's policy downstream: skipped (the metrics consumer counts it)
                     if agent is not None and outcome.agent_id != agent:
