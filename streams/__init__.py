@@ -1,1 +1,1 @@
-"""Faust stream processors: the agent registry and the interaction processor."""
+"""Faust stream processors: the agent registry and the interaction processor (intake and handler)."""

@@ -13,11 +13,12 @@ from aiokafka.errors import KafkaError
 from streams import memory_store
 from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
-from streams.interactions import InteractionProcessor
+from streams.interactions import InteractionHandler
 from streams.metrics import ProcessorCounts, WorkerMetrics
 from streams.outbox import Outbox
 from streams.profile_store import ProfileStore
 from streams.registry import AgentRegistry
+from streams.request_intake import RequestIntake
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.metrics_http import serve_metrics
 from swarmstream.patches import faust_access, faust_commits
@@ -34,7 +35,8 @@ _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_
 class StreamApp:
     app: faust.App
     registry: AgentRegistry
-    interactions: InteractionProcessor
+    interactions: InteractionHandler
+    intake: RequestIntake
     metrics: WorkerMetrics
 
 
@@ -119,35 +121,36 @@ def create_app(settings: Settings) -> StreamApp:
     board = FeedBoard(boards, settings.feed_board_size, settings.agent_inbox_chars)
     registry = AgentRegistry(store, board, agents, dead_letters, watch, settings)
     outbox = Outbox(agents, settings.partitions, settings.feed_board_size)
-    interactions = InteractionProcessor(settings, registry, requests, responses, dead_letters, watch, outbox)
+    interactions = InteractionHandler(settings, registry, requests, responses, dead_letters, outbox)
+    intake = RequestIntake(settings, interactions, watch)
     progress = ConsumerProgress(settings.app_id)
     metrics = WorkerMetrics(
         store,
         registry.changes,
         processors=[
             ProcessorCounts(settings.agents_topic, lambda: registry.consumed, registry.outcomes),
-            ProcessorCounts(settings.requests_topic, lambda: interactions.consumed, interactions.outcomes),
+            ProcessorCounts(settings.requests_topic, lambda: intake.consumed, interactions.outcomes),
         ],
         progress=progress,
         engine=lambda: interactions.llm,
     )
     faust_access.count_sends(app.producer, metrics.produced)
     app.agent(agents, name="agent-registry")(registry.run)
-    app.agent(requests, name="interaction-processor")(interactions.run)
+    app.agent(requests, name="interaction-processor")(intake.run)
 
     @app.on_partitions_revoked.connect
     async def _forget_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
         # Deferred memories go out before the partitions' next owner restores them; inbox messages too.
         await store.flush()
         await outbox.flush()
-        interactions.forget(revoked)
+        intake.forget(revoked)
         registry.forget(revoked)
         watch.forget(revoked)
 
     @app.on_partitions_assigned.connect
     async def _count_assignment(sender: faust.App, assigned: set, **kwargs: object) -> None:
         progress.assigned((tp.topic, tp.partition) for tp in assigned)
-        interactions.assigned(assigned)
+        interactions.pace(assigned)
 
     stream_topics = (settings.agents_topic, settings.requests_topic)
 
@@ -223,4 +226,4 @@ def create_app(settings: Settings) -> StreamApp:
             await serve_metrics(metrics.registry, settings.metrics_host, port)
             log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
 
-    return StreamApp(app=app, registry=registry, interactions=interactions, metrics=metrics)
+    return StreamApp(app=app, registry=registry, interactions=interactions, intake=intake, metrics=metrics)

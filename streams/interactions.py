@@ -1,4 +1,7 @@
-"""The interaction processor: request -> LLM call -> response, many calls in flight, at least once."""
+"""A request's life: guards -> prompt -> LLM call -> response, and what the answer starts.
+
+The records' bookkeeping (flow control, ordered acks, deliveries) is ``streams.request_intake``.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,21 @@ import asyncio
 import functools
 import logging
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict
 from typing import Any
 
 import faust
-from faust.types import TP, ConsumerT, RecordMetadata
+from faust.types import TP, RecordMetadata
 
-from streams import delivery_watch, profiles
+from streams import profiles
 from streams.decisions import parse_decision
-from streams.delivery_watch import DeliveryWatch
 from streams.follow_ups import follow_ups
-from streams.ordered_acks import OrderedAcks
+from streams.held_record import HeldRecord
 from streams.outbox import Outbox
 from streams.prompts import FeedView, build_messages, feed_view
 from streams.publishing import dead_letter, forward, forwarded_from, send
 from streams.registry import AgentRegistry
-from streams.request_records import BadRequest, RequestRecord, read_request_record, request_count
+from streams.request_records import BadRequest, RequestRecord
 from swarmstream import codec
 from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
@@ -32,67 +34,17 @@ from swarmstream.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class _Record:
-    """One request record in progress: done once each of its requests has ended and its sends are delivered."""
+class InteractionHandler:
+    """Answers one request at a time (many at once, as tasks): each ends answered, dead-lettered or forwarded.
 
-    __slots__ = ("batched", "deliveries", "done", "event", "origin", "remaining")
+    :param settings: the worker's settings.
+    :param registry: the speakers' profiles and feed boards of this worker's partitions.
+    :param requests: the requests topic, for forwards and the requests an answer starts.
+    :param responses: the responses topic.
+    :param dead_letters: the dead-letter topic.
+    :param outbox: inbox messages and posts an answer sends.
+    """
 
-    def __init__(self, event: faust.EventT, count: int, batched: bool, done: asyncio.Future[object]):
-        self.event = event
-        self.batched = batched
-        self.remaining = count
-        # Where a forwarded record was first read (partition, offset, index of its first request).
-        self.origin = forwarded_from(event.message)
-        self.deliveries: list[asyncio.Future[RecordMetadata]] = []
-        self.done = done
-
-    def place(self, index: int) -> tuple[int, int, int]:
-        """Where the request at ``index`` was first read: a forwarded copy is at the place it came from."""
-        if self.origin is not None:
-            partition, offset, first = self.origin
-            return partition, offset, first + index
-        message = self.event.message
-        return message.partition, message.offset, index
-
-    def ended(self, delivery: asyncio.Future[RecordMetadata] | None) -> None:
-        if delivery is not None:
-            self.deliveries.append(delivery)
-        self.remaining -= 1
-        if self.remaining or self.done.done():
-            return
-        if not self.deliveries:
-            self.done.set_result(None)
-        else:
-            asyncio.gather(*self.deliveries).add_done_callback(self._delivered)
-
-    def failed(self, exc: BaseException) -> None:
-        if not self.done.done():
-            self.done.set_exception(exc)
-
-    def _delivered(self, sent: asyncio.Future[list[RecordMetadata]]) -> None:
-        if self.done.done():
-            return
-        if sent.cancelled():
-            self.done.cancel()
-        elif (exc := sent.exception()) is not None:
-            self.done.set_exception(exc)
-        else:
-            self.done.set_result(None)
-
-
-def _settle(done: asyncio.Future[object], task: asyncio.Task[None]) -> None:
-    """Pass a whole record's forward task's outcome on to the future its ack waits for."""
-    if done.done():
-        return
-    if task.cancelled():
-        done.cancel()
-    elif (exc := task.exception()) is not None:
-        done.set_exception(exc)
-    else:
-        done.set_result(None)
-
-
-class InteractionProcessor:
     def __init__(
         self,
         settings: Settings,
@@ -100,12 +52,10 @@ class InteractionProcessor:
         requests: faust.TopicT,
         responses: faust.TopicT,
         dead_letters: faust.TopicT,
-        watch: DeliveryWatch,
         outbox: Outbox,
     ):
         self.settings = settings
         self.registry = registry
-        self.watch = watch
         self.outbox = outbox
         self.requests = requests
         self.responses = responses
@@ -113,167 +63,24 @@ class InteractionProcessor:
         self.llm: LLMEngine | None = None
         # This worker's share of every endpoint's RPM/TPM: its request partitions over all of them.
         self.share = 1.0
-        # Acks records in arrival order per partition, each once its requests have ended. The
-        # engine's gate bounds LLM calls in flight; pausing the request partitions bounds the
-        # requests held. Nothing here blocks the stream: a blocked actor would fill faust's queue
-        # and stop its one fetcher, and with it the agent events the pending requests wait for.
-        self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
-            ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
-        )
         # Read by the worker's metrics: requests by outcome (success, dead_letter, error, forwarded), and
         # requests started by answers (turn_started, request_started) and read twice (repeat_skipped).
         self.outcomes: Counter[str] = Counter()
-        self.consumed = 0
-        # Records taken from faust and not yet decoded, each with the outcome its ack waits for and the
-        # requests it holds. They stay bytes until there is room to start their requests: a paused worker
-        # still receives up to stream_buffer_size + fetch_max_records records, each up to 10,000 requests.
-        self._unread: deque[tuple[faust.EventT, asyncio.Future[object], int]] = deque()
-        self._unread_requests = 0
-        # Requests decoded but not started (the rest of a bulk record), and started but not ended.
-        self._backlog: deque[tuple[_Record, int, InteractionRequested | BadRequest]] = deque()
-        self._running: set[asyncio.Task[None]] = set()  # requests, and whole records forwarded
         # Recent request event ids -> where each was read (partition, offset, index in the record).
         self._recent: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
         # murmur2 is pure Python; a speaker asks again and again, and a cache hit costs a small fraction.
         self._partition_of = functools.lru_cache(maxsize=1 << 16)(partition_for)
-        self._consumer: ConsumerT | None = None
-        self._paused: set[TP] = set()
-        self._pause_at = settings.max_pending_events // 2
-        self._resume_at = settings.max_pending_events // 4
-        # Requests started at once, beyond those waiting for their speaker's creation. A few times the
-        # LLM calls in flight keeps the engine fed; each started request holds a task, its coroutines and
-        # futures, and the garbage collector walks every one of them (the loop blocks, BENCHMARKS.md).
-        self._start_at = min(self._pause_at, 4 * settings.max_concurrent)
 
-    @property
-    def pending(self) -> int:
-        """Requests read and not yet ended: waiting as bytes, decoded, or started."""
-        return self._unread_requests + len(self._backlog) + len(self._running)
-
-    async def run(self, stream: faust.StreamT) -> None:
-        # One actor, acks off: requests run concurrently as tasks, records are acked in arrival order.
+    def open(self) -> None:
+        """Build the LLM engine, paced at this worker's share."""
         self.llm = build_engine(self.settings)
         self.llm.set_share(self.share)
-        consumer = self._consumer = stream.app.consumer
-        delivered = self.watch.delivered
-        try:
-            async for event in stream.noack().events():
-                self.consumed += 1
-                message = event.message
-                watched = delivered(message.tp, message.offset)
-                if watched is not None:
-                    await delivery_watch.apply(consumer, message.tp, watched)
-                self._accept(event)
-                if not self._paused and self.pending >= self._pause_at:
-                    self._pause_requests()
-        finally:
+
+    async def close(self) -> None:
+        if self.llm is not None:
             await self.llm.close()
 
-    def _accept(self, event: faust.EventT) -> None:
-        """Count the record in for its ack, in arrival order, and start what there is room for."""
-        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self.acks.track(event, done)
-        count = request_count(event.value)
-        self._unread.append((event, done, count))
-        self._unread_requests += count
-        self._start_more()
-
-    def _read(self, event: faust.EventT, done: asyncio.Future[object], count: int) -> None:
-        """Decode a record and queue its requests (one, or a bulk record's many)."""
-        self._unread_requests -= count
-        read = read_request_record(event.value)
-        items: list[tuple[int, InteractionRequested | BadRequest]] = [*read.requests]
-        items += ((bad.index or 0, bad) for bad in read.bad)
-        home = self._home_of_all(read, event)
-        if home is not None:
-            # Published with another partitioner (CRC32, a random one): the whole record goes on as it is.
-            self.outcomes["forwarded"] += len(read.requests)
-            task = asyncio.create_task(self._forward_record(event, home, read.requests[0][1].key))
-            self._running.add(task)
-            task.add_done_callback(functools.partial(_settle, done))
-            task.add_done_callback(self._ended)
-            return
-        record = _Record(event, len(items), read.batched, done)
-        self._backlog.extend((record, index, item) for index, item in items)
-
-    def _home_of_all(self, read: RequestRecord, event: faust.EventT) -> int | None:
-        """The partition every request of a misrouted, never forwarded, record hashes to; else None."""
-        if read.bad or not read.requests or forwarded_from(event.message) is not None:
-            return None
-        partitions = self.settings.partitions
-        homes = {self._partition_of(request.agent_id, partitions) for _, request in read.requests}
-        home = homes.pop()
-        return None if homes or home == event.message.partition else home
-
-    async def _forward_record(self, event: faust.EventT, home: int, key: bytes) -> None:
-        await (await forward(self.requests, event, event.value, key, home))
-
-    def _start_more(self) -> None:
-        # Up to _start_at requests run, and a record is decoded only when there is room for its first.
-        # A request whose speaker is not created yet starts beyond that (up to the pause threshold):
-        # it only waits, and requests stuck behind it would slow every speaker to its grace.
-        backlog, running, unread = self._backlog, self._running, self._unread
-        while len(running) < self._pause_at:
-            if not backlog:
-                if not unread or len(running) >= self._start_at:
-                    return
-                self._read(*unread.popleft())
-                continue
-            record, index, request = backlog[0]
-            if len(running) >= self._start_at and not self._awaits_speaker(request):
-                return
-            backlog.popleft()
-            task = asyncio.create_task(self._run_request(record, index, request))
-            running.add(task)
-            task.add_done_callback(self._ended)
-
-    def _awaits_speaker(self, request: InteractionRequested | BadRequest) -> bool:
-        return not isinstance(request, BadRequest) and request.agent_id not in self.registry.store
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self._start_more()
-        if self._paused and self.pending <= self._resume_at:
-            self._resume_requests()
-
-    async def _run_request(self, record: _Record, index: int, request: InteractionRequested | BadRequest) -> None:
-        try:
-            delivery = await self.handle(record, index, request)
-        except asyncio.CancelledError:
-            record.done.cancel()
-            raise
-        except Exception as exc:
-            # Only a dead letter or a forward that could not be sent gets here: the record stays
-            # unacked, and its partition stops acking until a restart or rebalance delivers it again.
-            log.error("request %d of %s could not be dead-lettered or forwarded: %r", index, record.place(0), exc)
-            record.failed(exc)
-            return
-        record.ended(delivery)
-
-    def _pause_requests(self) -> None:
-        """Stop fetching requests; agent events keep flowing.
-
-        Faust delivers every topic through one fetcher. A backlog of requests waiting for their
-        speakers' profiles would otherwise keep out the very agent events they wait for.
-
-        Not ``consumer.pause_partitions``: faust's ``getmany`` silently drops records already
-        fetched for a partition paused that way, and its gap handling later commits past them.
-        The buffer-full path used here is faust's own flow control, which still delivers them.
-        """
-        assert self._consumer is not None
-        self._paused = {tp for tp in self._consumer.assignment() if tp.topic == self.settings.requests_topic}
-        for tp in self._paused:
-            self._consumer.on_buffer_full(tp)
-        log.info("%d requests pending: fetching no more until %d", self.pending, self._resume_at)
-
-    def _resume_requests(self) -> None:
-        assert self._consumer is not None
-        for tp in self._paused:
-            self._consumer.on_buffer_drop(tp)
-        self._paused = set()
-        log.info("%d requests pending: fetching requests again", self.pending)
-
-    def assigned(self, partitions: set[TP]) -> None:
+    def pace(self, partitions: set[TP]) -> None:
         """A rebalance's new assignment: pace the LLM calls at this worker's share of the group's limits.
 
         Requests of a partition are answered by the one worker holding it, so shares computed from
@@ -290,17 +97,23 @@ class InteractionProcessor:
             self.share,
         )
 
-    def forget(self, revoked: set[TP]) -> None:
-        """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state.
+    def awaits_speaker(self, request: InteractionRequested | BadRequest) -> bool:
+        """The request's speaker is not created yet: it will only wait for its profile."""
+        return not isinstance(request, BadRequest) and request.agent_id not in self.registry.store
 
-        Their requests not yet started are dropped; those running end on their own (the next owner's
-        answers to them are duplicates, which downstream tolerates).
-        """
-        self.acks.forget(revoked)
-        self._paused -= revoked
-        self._backlog = deque(item for item in self._backlog if item[0].event.message.tp not in revoked)
-        self._unread = deque(item for item in self._unread if item[0].message.tp not in revoked)
-        self._unread_requests = sum(count for _, _, count in self._unread)
+    def home_of_record(self, read: RequestRecord, event: faust.EventT) -> int | None:
+        """The partition every request of a misrouted, never forwarded, record hashes to; else None."""
+        if read.bad or not read.requests or forwarded_from(event.message) is not None:
+            return None
+        partitions = self.settings.partitions
+        homes = {self._partition_of(request.agent_id, partitions) for _, request in read.requests}
+        home = homes.pop()
+        return None if homes or home == event.message.partition else home
+
+    async def forward_record(self, event: faust.EventT, read: RequestRecord, home: int) -> None:
+        """Send a whole misrouted record on to ``home`` as it is; returns once the broker has it."""
+        self.outcomes["forwarded"] += len(read.requests)
+        await (await forward(self.requests, event, event.value, read.requests[0][1].key, home))
 
     def _remember(self, request: InteractionRequested, reply: str, partition: int) -> None:
         """Add the reply to the speaker's bounded memory; its changelog record goes out with the next flush.
@@ -349,7 +162,7 @@ class InteractionProcessor:
         return False
 
     async def handle(
-        self, record: _Record, index: int, request: InteractionRequested | BadRequest
+        self, record: HeldRecord, index: int, request: InteractionRequested | BadRequest
     ) -> asyncio.Future[RecordMetadata] | None:
         """Never raises for a bad request: it ends as a response, a dead letter or forwarded.
 
@@ -395,7 +208,7 @@ class InteractionProcessor:
         return answered
 
     async def _dead_letter(
-        self, record: _Record, request: InteractionRequested, reason: str, detail: str, attempts: int = 1
+        self, record: HeldRecord, request: InteractionRequested, reason: str, detail: str, attempts: int = 1
     ) -> None:
         """A bulk record's request goes alone, as its own record would have been: replayed, it is one request."""
         value = codec.encode(request) if record.batched else None
@@ -411,7 +224,7 @@ class InteractionProcessor:
         )
 
     async def _misrouted(
-        self, record: _Record, index: int, request: InteractionRequested, home: int
+        self, record: HeldRecord, index: int, request: InteractionRequested, home: int
     ) -> asyncio.Future[RecordMetadata] | None:
         """A request on another partition than its speaker's (whose profile is kept there): forwarded, once.
 
@@ -434,7 +247,7 @@ class InteractionProcessor:
         value = codec.encode(request) if record.batched else message.value
         return await forward(self.requests, record.event, value, request.key, home, index)
 
-    async def _answer(self, record: _Record, request: InteractionRequested) -> asyncio.Future[RecordMetadata] | None:
+    async def _answer(self, record: HeldRecord, request: InteractionRequested) -> asyncio.Future[RecordMetadata] | None:
         partition = record.event.message.partition
         profile = await self.registry.wait_for(
             request.agent_id,
