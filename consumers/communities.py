@@ -153,6 +153,8 @@ async def detect_and_publish(
     :param publish_to: where to publish each detection's events (its communities topic); None: nowhere.
     :param detected: told each detection and how many events it published (None when not published).
     """
+    if every_s is not None and every_s <= 0:
+        raise ValueError("--every must be a positive number of seconds")
     if publish_to is not None:
         await ensure_topics(publish_to)
     while True:

@@ -11,6 +11,42 @@ import igraph
 
 from consumers.communities import FRIENDSHIP_WEIGHT, detect
 from consumers.graph_store import GraphStore
+from swarmstream.settings import Settings
+
+
+def query_settings(settings: Settings, db: str | None = None, run_id: str | None = None) -> Settings:
+    """The settings naming the store a query reads: the SQLite file ``db``, else run ``run_id``'s, else their own.
+
+    Raises ValueError when that SQLite file does not exist: opening it would create an empty graph.
+    """
+    if db:
+        settings = settings.model_copy(update={"graph_db_path": db})
+    elif run_id is not None:
+        settings = settings.with_run_graph(run_id)
+    if settings.graph_dsn is None and not Path(settings.graph_db_path).exists():
+        raise ValueError(f"no graph store at {settings.graph_db_path} (run the graph consumer, or pass --db)")
+    return settings
+
+
+@dataclass(frozen=True)
+class Neighbors:
+    """An agent's friends, and the agents it talked with (either way)."""
+
+    agent_id: str
+    friends: list[str]
+    talked_with: list[str]
+
+    def render(self) -> str:
+        return "\n".join(
+            [
+                f"friends ({len(self.friends)}): {', '.join(self.friends) or '-'}",
+                f"talked with ({len(self.talked_with)}): {', '.join(self.talked_with) or '-'}",
+            ]
+        )
+
+
+def neighbors(store: GraphStore, agent_id: str) -> Neighbors:
+    return Neighbors(agent_id, store.friends(agent_id), store.partners(agent_id))
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,16 @@ if TYPE_CHECKING:
     from swarmstream.llm.simulator import SimulatorConfig
 
 
-def _connection_options(parser: argparse.ArgumentParser) -> None:
+def _connection_options(parser: argparse.ArgumentParser, llm: bool = False) -> None:
+    """Kafka's options on every command that reads or writes topics; the LLM's only where ``llm`` (it calls one)."""
     group = parser.add_argument_group("connections (default: SWARMSTREAM_* env, else embedded services)")
     group.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, host:port[,host:port]")
-    group.add_argument("--llm-base-url", help="OpenAI-compatible base URL (key from SWARMSTREAM_LLM_API_KEY)")
-    group.add_argument("--llm-model", help="model name sent to the endpoint")
     group.add_argument("--partitions", type=int, help="partitions per topic (co-partitioned topics share it)")
     group.add_argument("--topic-prefix", help="prefix of every topic name")
-    group.add_argument("--max-concurrent", type=int, help="LLM calls in flight per worker")
+    if llm:
+        group.add_argument("--llm-base-url", help="OpenAI-compatible base URL (key from SWARMSTREAM_LLM_API_KEY)")
+        group.add_argument("--llm-model", help="model name sent to the endpoint")
+        group.add_argument("--max-concurrent", type=int, help="LLM calls in flight per worker")
 
 
 # The simulator's options, shared by `llm-sim` and `demo` (which passes them to its simulator).
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, help="seconds to wait for each stage")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
-    _connection_options(demo)
+    _connection_options(demo, llm=True)
     _simulator_options(demo)
 
     sim_run = commands.add_parser("simulate", help="a society in rounds: agents read their feeds and act")
@@ -149,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim_run.add_argument("--workers", type=int, default=1, help="stream workers, where it starts the broker")
     sim_run.add_argument("--json", action="store_true", help="print the rounds as JSON")
     sim_run.add_argument("--quiet", action="store_true", help="no progress bars")
-    _connection_options(sim_run)
+    _connection_options(sim_run, llm=True)
 
     broker = commands.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu)")
     broker.add_argument("--host", default="127.0.0.1")
@@ -177,16 +179,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks that print numbers")
     benches = bench.add_subparsers(dest="bench", required=True)
-    bench_llm = benches.add_parser("llm", help="one pinned worker end to end vs the bare LLM client")
+    bench_json = _Parser(add_help=False)
+    bench_json.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    bench_llm = benches.add_parser(
+        "llm", help="one pinned worker end to end vs the bare LLM client", parents=[bench_json]
+    )
     bench_llm.add_argument("--requests", type=int, default=30_000)
     bench_llm.add_argument("--agents", type=int, default=1_000)
     bench_llm.add_argument("--seed", type=int, default=7)
     bench_llm.add_argument(
         "--batch-size", type=int, help="requests per record (default SWARMSTREAM_REQUEST_BATCH_SIZE, 100); 1: one each"
     )
-    _connection_options(bench_llm)
+    _connection_options(bench_llm, llm=True)
     _simulator_options(bench_llm)
-    bench_rate = benches.add_parser("ratelimit", help="the engine against a simulator enforcing RPM/TPM limits")
+    bench_rate = benches.add_parser(
+        "ratelimit", help="the engine against a simulator enforcing RPM/TPM limits", parents=[bench_json]
+    )
     bench_rate.add_argument("--rpm", type=float, default=6_000)
     bench_rate.add_argument("--tpm", type=float, default=600_000)
     bench_rate.add_argument("--duration", type=float, default=150, help="seconds")
@@ -194,24 +202,32 @@ def build_parser() -> argparse.ArgumentParser:
     bench_rate.add_argument(
         "--workers", type=int, help="worker processes of one group sharing the limits (default: the engine alone)"
     )
-    bench_scale = benches.add_parser("scale", help="the same load through 1, 2, 4, ... workers of one group")
+    bench_scale = benches.add_parser(
+        "scale", help="the same load through 1, 2, 4, ... workers of one group", parents=[bench_json]
+    )
     bench_scale.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default %(default)s)")
     bench_scale.add_argument("--requests", type=int, default=20_000, help="requests per group (default %(default)s)")
     bench_scale.add_argument("--agents", type=int, default=1_000)
     bench_scale.add_argument("--seed", type=int, default=7)
-    bench_agents = benches.add_parser("agents", help="a society into one worker's table, then a restart")
+    bench_agents = benches.add_parser(
+        "agents", help="a society into one worker's table, then a restart", parents=[bench_json]
+    )
     bench_agents.add_argument("--count", type=int, default=1_000_000)
     bench_agents.add_argument("--seed", type=int, default=7)
     bench_agents.add_argument("--batch-size", type=int, help="agents per bulk-creation event (default 500)")
     bench_agents.add_argument("--quiet", action="store_true", help="no progress bars")
     _connection_options(bench_agents)
-    bench_graph = benches.add_parser("graph", help="interaction edges into the graph store (SQLite, or --dsn)")
+    bench_graph = benches.add_parser(
+        "graph", help="interaction edges into the graph store (SQLite, or --dsn)", parents=[bench_json]
+    )
     bench_graph.add_argument("--updates", type=int, default=1_000_000)
     bench_graph.add_argument("--agents", type=int, default=100_000)
     bench_graph.add_argument("--seed", type=int, default=7)
     bench_graph.add_argument("--dsn", help="PostgreSQL DSN instead of a scratch SQLite file")
     bench_graph.add_argument("--quiet", action="store_true", help="no progress bar")
-    bench_comm = benches.add_parser("communities", help="Louvain community detection on a planted society")
+    bench_comm = benches.add_parser(
+        "communities", help="Louvain community detection on a planted society", parents=[bench_json]
+    )
     bench_comm.add_argument("--nodes", type=int, default=1_000_000)
     bench_comm.add_argument("--edges", type=int, default=5_000_000)
     bench_comm.add_argument("--community-size", type=int, default=1_000)
@@ -234,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     neighbors = queries.add_parser("neighbors", help="an agent's friends and who it talked with")
     neighbors.add_argument("agent")
+    neighbors.add_argument("--json", action="store_true")
     detect = queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
     detect.add_argument("--publish", action="store_true", help="also publish them to {prefix}.communities")
     detect.add_argument("--every", type=float, help="repeat every this many seconds, until Ctrl-C")
@@ -247,11 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run the faust stream processors")
     worker.add_argument("--loglevel", default="warning")
-    _connection_options(worker)
+    _connection_options(worker, llm=True)
 
     produce = commands.add_parser("produce", help="publish events")
     what = produce.add_subparsers(dest="what", required=True)
-    agents = what.add_parser("agents", help="seeded agent personas")
+    produce_json = _Parser(add_help=False)
+    produce_json.add_argument("--json", action="store_true", help="print what was published as JSON on stdout")
+    agents = what.add_parser("agents", help="seeded agent personas", parents=[produce_json])
     agents.add_argument("--count", type=int, required=True)
     agents.add_argument("--seed", type=int, default=7)
     agents.add_argument("--start", type=int, default=0, help="index of the first agent")
@@ -263,13 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     agents.add_argument("--quiet", action="store_true")
     _connection_options(agents)
-    comm = what.add_parser("communities", help="assign seeded agents to named communities (agent updates)")
+    comm = what.add_parser(
+        "communities", help="assign seeded agents to named communities (agent updates)", parents=[produce_json]
+    )
     comm.add_argument("--names", required=True, help="comma-separated community names")
     comm.add_argument("--agents", type=int, required=True, help="agents agent-0000000 .. N-1 to assign")
     comm.add_argument("--max-members", type=int, default=1_000, help="members per community at most")
     comm.add_argument("--quiet", action="store_true")
     _connection_options(comm)
-    inter = what.add_parser("interactions", help="interaction requests, seeded or from a JSONL file")
+    inter = what.add_parser(
+        "interactions", help="interaction requests, seeded or from a JSONL file", parents=[produce_json]
+    )
     inter.add_argument("--count", type=int, help="how many seeded requests")
     inter.add_argument("--agents", type=int, help="size of the society to pick speakers from")
     inter.add_argument("--seed", type=int, default=7)
@@ -289,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inter.add_argument("--quiet", action="store_true")
     _connection_options(inter)
-    cast = what.add_parser("broadcast", help="an announcement in every agent's feed (or one community's)")
+    cast = what.add_parser(
+        "broadcast", help="an announcement in every agent's feed (or one community's)", parents=[produce_json]
+    )
     cast.add_argument("text", help="what the announcement says (up to 2,000 characters)")
     cast.add_argument("--community", help="only this community's members read it (default: everyone)")
     cast.add_argument("--author", default=BROADCAST_AUTHOR, help="who it is from (default %(default)s)")
@@ -476,50 +501,36 @@ async def _topics(
 
 
 def _graph(args: argparse.Namespace) -> int:
+    from consumers import graph_report
     from consumers.graph import open_store
-    from consumers.graph_report import export, graph_stats
 
-    settings = settings_from(args, **({"graph_db_path": args.db} if args.db else {}))
     run_id = getattr(args, "run", None)
-    if run_id is not None and not args.db:
-        from swarmstream.simulate import run_graph_path
-
-        settings = settings.model_copy(
-            update={"graph_db_path": str(run_graph_path(settings, run_id)), "graph_dsn": None}
-        )
-    if settings.graph_dsn is None and not Path(settings.graph_db_path).exists():
-        raise ValueError(f"no graph store at {settings.graph_db_path} (run the graph consumer, or pass --db)")
+    settings = graph_report.query_settings(settings_from(args), args.db, run_id)
     store = open_store(settings)
     try:
         if args.query == "stats" and run_id is not None:
-            from consumers.graph_report import graph_by_round, render_by_round
-
-            rounds = graph_by_round(store, run_id)
+            rounds = graph_report.graph_by_round(store, run_id)
             if not rounds:
                 raise ValueError(f"run {run_id!r} made no edges in {settings.graph_db_path}")
             print(
                 json.dumps({"run_id": run_id, "rounds": [r.to_dict() for r in rounds]}, indent=2)
                 if args.json
-                else render_by_round(run_id, rounds)
+                else graph_report.render_by_round(run_id, rounds)
             )
         elif args.query == "stats":
-            result = graph_stats(store)
+            result = graph_report.graph_stats(store)
             print(json.dumps(result.to_dict(), indent=2) if args.json else result.render())
         elif args.query == "neighbors":
-            talked = store.partners(args.agent)
-            print(f"friends ({store.friend_count(args.agent)}): {', '.join(store.friends(args.agent)) or '-'}")
-            print(f"talked with ({len(talked)}): {', '.join(talked) or '-'}")
+            found = graph_report.neighbors(store, args.agent)
+            print(json.dumps(asdict(found), indent=2) if args.json else found.render())
         elif args.query == "detect":
-            if args.every is not None and args.every <= 0:
-                raise ValueError("--every must be a positive number of seconds")
             asyncio.run(_detect(store, settings if args.publish else None, args.every, args.method))
         elif args.query == "plot":
-            from consumers.graph_report import plot
-
-            plot(store, args.out)
+            graph_report.plot(store, args.out)
             print(f"wrote {args.out}", file=sys.stderr)
         else:
-            print(f"wrote {export(store, args.format, args.out):,} edges to {args.out}", file=sys.stderr)
+            written = graph_report.export(store, args.format, args.out)
+            print(f"wrote {written:,} edges to {args.out}", file=sys.stderr)
     finally:
         store.close()
     return 0
@@ -588,19 +599,19 @@ def _bench(args: argparse.Namespace) -> int:
             counts = [int(part) for part in args.workers.split(",")]
         except ValueError:
             raise ValueError(f"--workers takes counts such as 1,2,4,8, not {args.workers!r}") from None
-        report = asyncio.run(bench_scale(settings_from(args), counts, args.requests, args.agents, args.seed)).render()
+        report = asyncio.run(bench_scale(settings_from(args), counts, args.requests, args.agents, args.seed)).result()
     elif args.workers is not None:
         from swarmstream.bench.ratelimit import bench_group_ratelimit
 
         result = asyncio.run(
             bench_group_ratelimit(settings_from(args), args.workers, args.rpm, args.tpm, args.duration)
         )
-        report = result.render()
+        report = result.result()
     else:
         from swarmstream.bench.ratelimit import bench_ratelimit
 
         report = asyncio.run(bench_ratelimit(settings_from(args), args.rpm, args.tpm, args.duration))
-    print(report)
+    print(report.to_json() if args.json else report.render())
     return 0
 
 
@@ -626,54 +637,30 @@ def _run_until_signal(coro: Any) -> None:
 
 
 async def _produce(args: argparse.Namespace) -> int:
-    from producers.personas import persona_batches, personas
-    from producers.requests import random_requests, requests_from_jsonl
-    from swarmstream.batching import request_batches
-    from swarmstream.progress import progress_bar
-    from swarmstream.publisher import EventPublisher
-    from swarmstream.transport import ensure_topics
+    from producers import publication
 
     settings = settings_from(args)
-    await ensure_topics(settings)
     if args.what == "agents":
-        topic, total, unit = settings.agents_topic, args.count, "agents"
-        batch_size = args.batch_size or settings.agent_batch_size
-        if batch_size == 1:
-            events = personas(args.count, args.seed, args.start)
-        else:
-            events = persona_batches(args.count, args.seed, settings.partitions, batch_size, args.start)
+        planned = publication.agents(settings, args.count, args.seed, args.start, args.batch_size)
     elif args.what == "broadcast":
-        from swarmstream.events import Broadcast
-
-        broadcast = Broadcast(content=args.text, community=args.community, author=args.author)
-        topic, events, total, unit = settings.agents_topic, [broadcast], 1, "broadcasts"
-        print(broadcast.event_id)  # its id: the feed item acting agents' responses list
+        planned = publication.broadcast(settings, args.text, args.community, args.author)
+        if not args.json:
+            print(planned.facts["event_id"])  # its id: the feed item acting agents' responses list
     elif args.what == "communities":
-        from producers.communities import assign_communities
-        from producers.personas import agent_id
-
         names = [name.strip() for name in args.names.split(",") if name.strip()]
-        members, updates = assign_communities([agent_id(n) for n in range(args.agents)], names, args.max_members)
-        left = args.agents - sum(map(len, members.values()))
-        if left:
-            print(
-                f"{left:,} agents left out: {len(names)} communities of at most {args.max_members:,}", file=sys.stderr
-            )
-        topic, events, total, unit = settings.agents_topic, updates, len(updates), "agents"
+        planned = publication.communities(settings, names, args.agents, args.max_members)
+        if left_out := planned.facts["left_out"]:
+            print(f"{left_out:,} agents left out: {len(names)} communities of at most {args.max_members:,}",
+                  file=sys.stderr)  # fmt: skip
     else:
-        if args.file is not None:
-            requests, total = requests_from_jsonl(args.file), None
-        elif args.count is None or args.agents is None:
-            raise ValueError("seeded interactions need --count and --agents (or give --file)")
-        else:
-            requests, total = random_requests(args.count, args.agents, args.seed, args.max_turns), args.count
-        topic, unit = settings.requests_topic, "requests"
-        events = request_batches(requests, settings.partitions, args.batch_size or settings.request_batch_size)
-    async with EventPublisher(settings) as publisher:
-        with progress_bar(total, f"publish {args.what}", not args.quiet, unit) as bar:
-            sent = await publisher.publish(topic, events, bar)
-    what = f"{total:,} {unit} in " if total is not None and unit in ("agents", "requests") else ""
-    print(f"published {what}{sent:,} events to {topic}", file=sys.stderr)
+        planned = publication.interactions(
+            settings, file=args.file, count=args.count, agents=args.agents, seed=args.seed,
+            max_turns=args.max_turns, batch_size=args.batch_size,
+        )  # fmt: skip
+    published = await publication.publish(settings, planned, not args.quiet)
+    print(published.render(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(published.to_dict(), indent=2))
     return 0
 
 

@@ -7,6 +7,7 @@ collide with them, and the faust app is built with an empty environment so only 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -251,6 +252,11 @@ class Settings(BaseSettings):
     @property
     def feeds_changelog_topic(self) -> str:
         return f"{self.app_id}-{self.feeds_table}-changelog"
+
+    def with_run_graph(self, run_id: str) -> Settings:
+        """These settings with society run ``run_id``'s graph store: a SQLite file of its own under ``data_dir``."""
+        path = Path(self.data_dir) / "society" / run_id / "graph.sqlite3"
+        return self.model_copy(update={"graph_db_path": str(path), "graph_dsn": None})
 
     def require_bootstrap(self) -> str:
         if not self.bootstrap_servers:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiokafka import TopicPartition
 
@@ -57,9 +56,7 @@ async def run_rounds(
             raise ValueError("a run needs its config, or the id of one to resume")
         # This run's graph: friendships formed and edges made in its rounds, in a file of its own that a
         # resumed run (its graph consumer's group committed as far as the file holds) goes on with.
-        settings = settings.model_copy(
-            update={"graph_db_path": str(run_graph_path(settings, config.run_id)), "graph_dsn": None}
-        )
+        settings = settings.with_run_graph(config.run_id)
         stop = asyncio.Event()
         # A new run's graph reads the responses from where they end now; a resumed one from its group's commits.
         start_at = None
@@ -87,11 +84,6 @@ async def run_rounds(
             stop.set()
             await asyncio.wait([graph_task], timeout=30)
             graph.store.close()
-
-
-def run_graph_path(settings: Settings, run_id: str) -> Path:
-    """Where run ``run_id``'s graph is kept (``swarmstream graph --db`` reads it)."""
-    return Path(settings.data_dir) / "society" / run_id / "graph.sqlite3"
 
 
 async def _create_society(

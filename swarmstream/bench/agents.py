@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +24,7 @@ from producers.personas import persona_batches, personas
 from producers.requests import random_requests
 from streams import profiles
 from swarmstream import profile_format
+from swarmstream.bench.result import BenchResult
 from swarmstream.metrics_http import scrape
 from swarmstream.progress import progress_bar
 from swarmstream.publisher import EventPublisher
@@ -90,9 +91,16 @@ class AgentsRun:
     restart_first_answer_s: float
     rss_after_restart: int
 
-    def render(self, settings: Settings) -> str:
+    def result(self, settings: Settings) -> BenchResult:
         per_agent = (self.rss_after - self.rss_before) / self.count
-        return "\n".join(
+        figures = {
+            **asdict(self), "partitions": settings.partitions, "table_store": settings.table_store,
+            "cores": os.cpu_count(), "published_per_s": self.count / self.publish_s,
+            "registered_per_s": self.count / self.registered_s, "rss_bytes_per_agent": per_agent,
+        }  # fmt: skip
+        return BenchResult(
+            "agents",
+            figures,
             [
                 f"swarmstream bench agents: {self.count:,} agents, bulk events of {self.batch_size}, "
                 f"{settings.partitions} partitions, {settings.table_store} store, {os.cpu_count()} cores",
@@ -106,7 +114,7 @@ class AgentsRun:
                 f"  restart           {self.restart_first_answer_s:.1f} s from the new worker's start to its first "
                 f"answer: in its group at {self.restart_joined_s:.1f} s, table rebuilt from the changelog "
                 f"at {self.restart_recovered_s:.1f} s; RSS {self.rss_after_restart / 2**20:.0f} MiB",
-            ]
+            ],
         )
 
 
@@ -132,7 +140,7 @@ async def first_answer(settings: Settings, request_id: str, timeout_s: float) ->
         await consumer.stop()
 
 
-async def bench_agents(settings: Settings, count: int, seed: int, show_progress: bool) -> str:
+async def bench_agents(settings: Settings, count: int, seed: int, show_progress: bool) -> BenchResult:
     with LocalStack(settings) as stack:
         port = free_port()
         stack.settings = settings = stack.settings.model_copy(update={"worker_metrics_port": port})
@@ -182,4 +190,4 @@ async def bench_agents(settings: Settings, count: int, seed: int, show_progress:
         restart_first_answer_s=answered_at - restarted,
         rss_after_restart=rss_restarted,
     )
-    return run.render(settings)
+    return run.result(settings)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 from consumers.communities import METHODS, detect
+from swarmstream.bench.result import BenchResult
 
 
 def planted_edges(nodes: int, edges: int, community_size: int, inside: float, seed: int) -> list[tuple[str, str, int]]:
@@ -29,7 +31,7 @@ def planted_edges(nodes: int, edges: int, community_size: int, inside: float, se
 
 def bench_communities(
     nodes: int, edges: int, community_size: int, seed: int, methods: tuple[str, ...] = METHODS
-) -> str:
+) -> BenchResult:
     began = time.perf_counter()
     graph = planted_edges(nodes, edges, community_size, inside=0.8, seed=seed)
     generated = time.perf_counter() - began
@@ -40,14 +42,24 @@ def bench_communities(
         "  method    built s  detected s  total s  communities  modularity  largest  median",
     ]
     # Leiden at one refinement pass too: faster, with Louvain's quality.
+    figures: dict[str, Any] = {
+        "nodes": nodes, "edges": edges, "community_size": community_size, "generated_s": generated, "runs": [],
+    }  # fmt: skip
     runs = [(method, iterations) for method in methods for iterations in ((2, 1) if method == "leiden" else (0,))]
     for method, iterations in runs:
         detection = detect(graph, seed, method, iterations or 2)
         sizes = detection.sizes
         name = f"leiden-{iterations}" if method == "leiden" else method
+        figures["runs"].append(
+            {
+                "method": name, "build_s": detection.build_s, "detect_s": detection.detect_s,
+                "communities": len(sizes), "modularity": detection.modularity, "largest": sizes[0],
+                "median": sizes[len(sizes) // 2],
+            }
+        )  # fmt: skip
         lines.append(
             f"  {name:<8} {detection.build_s:8.1f}  {detection.detect_s:10.1f}  "
             f"{detection.build_s + detection.detect_s:7.1f}  {len(sizes):11,}  {detection.modularity:10.3f}  "
             f"{sizes[0]:7,}  {sizes[len(sizes) // 2]:6,}"
         )
-    return "\n".join(lines)
+    return BenchResult("communities", figures, lines)

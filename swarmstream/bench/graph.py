@@ -14,6 +14,7 @@ from pathlib import Path
 from consumers.graph import TRANSACTION_RECORDS
 from consumers.graph_store import GraphStore
 from swarmstream import codec
+from swarmstream.bench.result import BenchResult
 from swarmstream.events import InteractionResponded, derived_id
 from swarmstream.progress import progress_bar
 from swarmstream.topic_values import RESPONSES
@@ -41,7 +42,7 @@ def encoded_responses(count: int, agents: int, seed: int) -> list[bytes]:
     ]
 
 
-def bench_graph(updates: int, agents: int, seed: int, dsn: str | None, show_progress: bool) -> str:
+def bench_graph(updates: int, agents: int, seed: int, dsn: str | None, show_progress: bool) -> BenchResult:
     records = encoded_responses(updates, agents, seed)
     with tempfile.TemporaryDirectory(prefix="swarmstream-bench-graph-") as scratch:
         store = GraphStore(dsn=dsn) if dsn else GraphStore(Path(scratch) / "graph.sqlite3")
@@ -60,12 +61,19 @@ def bench_graph(updates: int, agents: int, seed: int, dsn: str | None, show_prog
         store.close()
     total = decode_s + store_s
     where = "PostgreSQL" if dsn else f"SQLite ({size / 2**20:.0f} MiB on disk)"
-    return "\n".join(
+    figures = {
+        "updates": updates, "agents": agents, "batch": BATCH, "store": "postgresql" if dsn else "sqlite",
+        "sqlite_bytes": None if dsn else size, "decode_store_per_s": updates / total, "decode_store_s": total,
+        "store_per_s": updates / store_s, "store_s": store_s, "nodes": nodes, "edges": edges,
+    }  # fmt: skip
+    return BenchResult(
+        "graph",
+        figures,
         [
             f"swarmstream bench graph: {updates:,} interaction responses among {agents:,} agents, "
             f"batches of {BATCH:,}, {where}",
             f"  decode + store  {updates / total:>10,.0f} edge updates/s  ({total:.1f} s)",
             f"  store alone     {updates / store_s:>10,.0f} edge updates/s  ({store_s:.1f} s)",
             f"  graph           {nodes:,} nodes, {edges:,} weighted edges",
-        ]
+        ],
     )

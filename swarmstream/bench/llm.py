@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from producers.personas import persona_batches, personas
 from producers.requests import random_requests
+from swarmstream.bench.result import BenchResult
 from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.loop import tune_gc, use_uvloop
 from swarmstream.runtime.process import ChildProcess, memory_bytes
@@ -228,7 +229,9 @@ def _bare_main(calls: int, agents: int, seed: int, result_path: str, simulator: 
         json.dump(asdict(run), out)
 
 
-async def bench_llm(settings: Settings, requests: int, agents: int, seed: int, simulator_args: list[str]) -> str:
+async def bench_llm(
+    settings: Settings, requests: int, agents: int, seed: int, simulator_args: list[str]
+) -> BenchResult:
     cores = sorted(os.sched_getaffinity(0))
     worker_core = cores[0]
     with LocalStack(settings, simulator_args) as stack:
@@ -241,7 +244,14 @@ async def bench_llm(settings: Settings, requests: int, agents: int, seed: int, s
         bare = run_bare_in_child(stack, requests, agents, seed, worker_core)
         e2e = await end_to_end(stack.settings, stack, requests, agents, seed, worker_core)
     ratio = e2e.per_s / bare.per_s
-    return "\n".join(
+    figures = {
+        "requests": requests, "agents": agents, "max_concurrent": settings.max_concurrent,
+        "requests_per_record": settings.request_batch_size, "worker_core": worker_core, "cores": len(cores),
+        "bare": asdict(bare), "end_to_end": asdict(e2e), "ratio": ratio, "bare_busy_enough": bare.busy >= BUSY_ENOUGH,
+    }  # fmt: skip
+    return BenchResult(
+        "llm",
+        figures,
         [
             f"swarmstream bench llm: {requests:,} interactions, {agents:,} agents, "
             f"max_concurrent {settings.max_concurrent}, {settings.request_batch_size} requests per record, "
@@ -258,5 +268,5 @@ async def bench_llm(settings: Settings, requests: int, agents: int, seed: int, s
                 if bare.busy < BUSY_ENOUGH
                 else []
             ),
-        ]
+        ],
     )

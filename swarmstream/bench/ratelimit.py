@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import aiohttp
 
 from producers.personas import personas
 from producers.requests import random_requests
+from swarmstream.bench.result import BenchResult
 from swarmstream.llm.engine import LLMFailure, build_engine
 from swarmstream.metrics_http import scrape
 from swarmstream.runtime.stack import LocalStack
@@ -27,7 +28,9 @@ async def simulator_stats(base_url: str) -> dict:
         return await response.json()
 
 
-async def bench_ratelimit(settings: Settings, rpm: float, tpm: float, duration_s: float, agents: int = 1_000) -> str:
+async def bench_ratelimit(
+    settings: Settings, rpm: float, tpm: float, duration_s: float, agents: int = 1_000
+) -> BenchResult:
     from streams.profiles import apply
     from streams.prompts import build_messages
 
@@ -68,7 +71,15 @@ async def bench_ratelimit(settings: Settings, rpm: float, tpm: float, duration_s
     binding = max(achieved_rpm / rpm, achieved_tpm / tpm)
     binding_name = "RPM" if achieved_rpm / rpm >= achieved_tpm / tpm else "TPM"
     calls = completions + rejected
-    return "\n".join(
+    figures = {
+        "rpm": rpm, "tpm": tpm, "window_s": elapsed_min * 60, "max_concurrent": settings.max_concurrent,
+        "auto_optimize": settings.auto_optimize, "achieved_rpm": achieved_rpm, "achieved_tpm": achieved_tpm,
+        "binding": binding_name, "binding_utilisation": binding, "rejected": rejected, "calls": calls,
+        "failed": failures, "final_limit": engine.limit, "cuts": engine.aimd.cuts if engine.aimd else 0,
+    }  # fmt: skip
+    return BenchResult(
+        "ratelimit",
+        figures,
         [
             f"swarmstream bench ratelimit: limits {rpm:,.0f} RPM / {tpm:,.0f} TPM, {elapsed_min * 60:.0f} s, "
             f"max_concurrent {settings.max_concurrent}, auto_optimize {settings.auto_optimize}",
@@ -78,7 +89,7 @@ async def bench_ratelimit(settings: Settings, rpm: float, tpm: float, duration_s
             f"  429 answers  {rejected:,} of {calls:,} calls ({rejected / max(calls, 1):.2%})",
             f"  failed       {sum(failures.values()):,} requests {failures or ''}",
             f"  adaptive     final limit {engine.limit}, cuts {engine.aimd.cuts if engine.aimd else 0}",
-        ]
+        ],
     )
 
 
@@ -113,9 +124,15 @@ class GroupRateResult:
     def rejected_share(self) -> float:
         return self.rejected / max(self.completions + self.rejected, 1)
 
-    def render(self) -> str:
+    def result(self) -> BenchResult:
         name, utilisation = self.binding
-        return "\n".join(
+        figures = {
+            **asdict(self), "achieved_rpm": self.achieved_rpm, "achieved_tpm": self.achieved_tpm,
+            "binding": name, "binding_utilisation": utilisation, "rejected_share": self.rejected_share,
+        }  # fmt: skip
+        return BenchResult(
+            "ratelimit",
+            figures,
             [
                 f"swarmstream bench ratelimit --workers {self.workers}: limits {self.rpm:,.0f} RPM / "
                 f"{self.tpm:,.0f} TPM shared by {self.workers} worker processes (each told the whole limit), "
@@ -124,7 +141,7 @@ class GroupRateResult:
                 f"  achieved     {self.achieved_rpm:,.0f} RPM, {self.achieved_tpm:,.0f} TPM",
                 f"  binding {name} at {utilisation:.1%} of the limit; 429: {self.rejected_share:.2%} of "
                 f"{self.completions + self.rejected:,} calls",
-            ]
+            ],
         )
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from aiokafka import TopicPartition
 
 from producers.personas import agent_id, persona_batches
 from producers.requests import random_requests
 from swarmstream.bench.llm import cpu_seconds
+from swarmstream.bench.result import BenchResult
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.process import ChildProcess, free_port, python_module, wait_for_port
@@ -42,8 +43,10 @@ class ScaleReport:
     partitions: int
     rows: list[ScaleRow]
 
-    def render(self) -> str:
+    def result(self) -> BenchResult:
         base = self.rows[0].per_s / self.rows[0].workers if self.rows else 0.0
+        rows = [{**asdict(row), "efficiency": row.per_s / (row.workers * base) if base else 0.0} for row in self.rows]
+        figures = {"cores": self.cores, "requests": self.requests, "partitions": self.partitions, "rows": rows}
         lines = [
             f"swarmstream bench scale: {self.requests:,} requests through each group, {self.partitions} partitions, "
             f"{self.cores} cores on this machine",
@@ -55,7 +58,7 @@ class ScaleReport:
                 f"  {row.workers:7}  {'yes' if row.pinned else 'no':>6}  {row.per_s:14,.0f}  "
                 f"{row.cpu_ms_per_call:18.3f}  {efficiency:10.2f}"
             )
-        return "\n".join(lines)
+        return BenchResult("scale", figures, lines)
 
 
 async def bench_scale(settings: Settings, counts: list[int], requests: int, agents: int, seed: int) -> ScaleReport:

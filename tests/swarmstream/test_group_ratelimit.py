@@ -14,6 +14,6 @@ async def test_two_workers_told_the_whole_limit_pace_at_half_each(settings):
     result = await bench_group_ratelimit(settings, workers=2, rpm=1_200, tpm=10_000_000, duration_s=30, agents=100)
     assert sorted(result.shares) == [0.5, 0.5]
     assert result.completions > 0
-    assert result.rejected_share < 0.02, result.render()
+    assert result.rejected_share < 0.02, result.result().render()
     name, utilisation = result.binding
-    assert name == "RPM" and utilisation > 0.5, result.render()
+    assert name == "RPM" and utilisation > 0.5, result.result().render()
