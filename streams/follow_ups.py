@@ -58,7 +58,7 @@ def _message(to: str, message_id: str, sender: str, text: str, kind: str) -> Age
 
 def _acted(request: InteractionRequested, profile: Profile, action: Action, settings: Settings) -> FollowUps:
     out = FollowUps(action=action)
-    speaker, run = request.agent_id, {"run_id": request.run_id, "round": request.round}
+    speaker = request.agent_id
     if action.kind == "post":
         post = derived_id("post", request.request_id)
         for friend in _sample(profile.get("friends") or [], post, POST_FANOUT):
@@ -81,35 +81,36 @@ def _acted(request: InteractionRequested, profile: Profile, action: Action, sett
         if request.max_turns > 1:
             # The message is the conversation's first turn; the listener answers with the second.
             out.requests.append(
-                InteractionRequested(
-                    event_id=derived_id("message", request.event_id),
-                    request_id=derived_id("message", request.request_id),
-                    created_at=request.created_at,
-                    agent_id=action.to,
-                    target_agent_id=speaker,
+                _asks(
+                    request, "message", action.to,
                     context=f"Agent {speaker} wrote to you.",
                     conversation_id=derived_id("conversation", request.request_id),
                     turn=2,
                     max_turns=request.max_turns,
                     history=[ConversationLine(agent_id=speaker, content=action.text)],
-                    **run,
                 )
-            )
+            )  # fmt: skip
     elif action.kind == "befriend" and action.to is not None:
         # The asked agent decides (``agent_id`` of a friend request decides about ``target_agent_id``).
-        out.requests.append(
-            InteractionRequested(
-                event_id=derived_id("befriend", request.event_id),
-                request_id=derived_id("befriend", request.request_id),
-                created_at=request.created_at,
-                agent_id=action.to,
-                target_agent_id=speaker,
-                kind="friend_request",
-                context=action.text,
-                **run,
-            )
-        )
+        out.requests.append(_asks(request, "befriend", action.to, kind="friend_request", context=action.text))
     return out
+
+
+def _asks(request: InteractionRequested, why: str, to: str, **fields: object) -> InteractionRequested:
+    """A request an act starts: ``to`` is asked about the speaker, in the same run and round.
+
+    Its ids derive from the act's and ``why``: the act answered again starts the same request.
+    """
+    return InteractionRequested(
+        event_id=derived_id(why, request.event_id),
+        request_id=derived_id(why, request.request_id),
+        created_at=request.created_at,
+        agent_id=to,
+        target_agent_id=request.agent_id,
+        run_id=request.run_id,
+        round=request.round,
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def _sample(items: list[str], seed: str, size: int) -> list[str]:

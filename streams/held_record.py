@@ -7,7 +7,7 @@ import asyncio
 import faust
 from faust.types import RecordMetadata
 
-from streams.publishing import forwarded_from
+from streams.publishing import forwarded_from, pass_on
 
 
 class HeldRecord:
@@ -49,16 +49,4 @@ class HeldRecord:
             self.done.set_exception(exc)
 
     def _delivered(self, sent: asyncio.Future[list[RecordMetadata]]) -> None:
-        settle(self.done, sent)
-
-
-def settle(done: asyncio.Future[object], outcome: asyncio.Future[object]) -> None:
-    """Pass ``outcome``'s result (a task's, or the deliveries') on to the future an ack waits for."""
-    if done.done():
-        return
-    if outcome.cancelled():
-        done.cancel()
-    elif (exc := outcome.exception()) is not None:
-        done.set_exception(exc)
-    else:
-        done.set_result(None)
+        pass_on(self.done, sent)

@@ -13,10 +13,9 @@ import functools
 import time
 
 import faust
-from faust.types import RecordMetadata
 
 from streams.feed_board import audience_of
-from streams.publishing import send
+from streams.publishing import pass_on, send
 from swarmstream.events import SCHEMA_VERSION, AgentMessage, AgentsMessaged, FeedPost, FeedPosted, derived_id, new_id
 from swarmstream.partitions import partition_for
 
@@ -129,15 +128,4 @@ async def _send_settled(
         if not delivered.done():
             delivered.set_exception(exc)
         return
-    delivery.add_done_callback(functools.partial(_settle, delivered))
-
-
-def _settle(delivered: asyncio.Future[None], delivery: asyncio.Future[RecordMetadata]) -> None:
-    if delivered.done():
-        return
-    if delivery.cancelled():
-        delivered.cancel()
-    elif (exc := delivery.exception()) is not None:
-        delivered.set_exception(exc)
-    else:
-        delivered.set_result(None)
+    delivery.add_done_callback(functools.partial(pass_on, delivered))

@@ -72,6 +72,18 @@ async def dead_letter(
     await publish(topic, letter)
 
 
+def pass_on(done: asyncio.Future[object], outcome: asyncio.Future[object]) -> None:
+    """Pass ``outcome``'s end (a delivery's, a task's, a gather's) on to ``done``, the future an ack waits for."""
+    if done.done():
+        return
+    if outcome.cancelled():
+        done.cancel()
+    elif (exc := outcome.exception()) is not None:
+        done.set_exception(exc)
+    else:
+        done.set_result(None)
+
+
 def forwarded_from(message: faust.types.Message) -> tuple[int, int, int] | None:
     """Where a forwarded record was first read, or None for a record as its publisher wrote it."""
     for name, value in message.headers or ():

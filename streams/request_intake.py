@@ -15,9 +15,10 @@ from faust.types import TP, ConsumerT
 
 from streams import delivery_watch
 from streams.delivery_watch import DeliveryWatch
-from streams.held_record import HeldRecord, settle
+from streams.held_record import HeldRecord
 from streams.interactions import InteractionHandler
 from streams.ordered_acks import OrderedAcks
+from streams.publishing import pass_on
 from streams.request_records import BadRequest, read_request_record, request_count
 from swarmstream.events import InteractionRequested
 from swarmstream.settings import Settings
@@ -103,7 +104,7 @@ class RequestIntake:
             # Published with another partitioner (CRC32, a random one): the whole record goes on as it is.
             task = asyncio.create_task(self.handler.forward_record(event, read, home))
             self._running.add(task)
-            task.add_done_callback(functools.partial(settle, done))
+            task.add_done_callback(functools.partial(pass_on, done))
             task.add_done_callback(self._ended)
             return
         items: list[tuple[int, InteractionRequested | BadRequest]] = [*read.requests]

@@ -95,7 +95,7 @@ async def ensure_topics(settings: Settings) -> list[TopicProblem]:
     Raises when an existing topic has another partition count: co-partitioned topics must agree.
     """
     specs = topic_specs(settings)
-    async with _admin(settings) as admin:
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [
             NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.configs)
@@ -120,7 +120,7 @@ async def ensure_topics(settings: Settings) -> list[TopicProblem]:
 async def check_topics(settings: Settings) -> list[TopicProblem]:
     """How the cluster's topics differ from :func:`swarmstream.topics.topic_specs`: missing, partitions, configs."""
     specs = topic_specs(settings)
-    async with _admin(settings) as admin:
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         problems = [
             TopicProblem(spec.name, "missing", "swarmstream topics") for spec in specs if spec.name not in existing
@@ -130,7 +130,8 @@ async def check_topics(settings: Settings) -> list[TopicProblem]:
 
 
 @contextlib.asynccontextmanager
-async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """An admin client, started; :class:`BrokerUnavailable` when Kafka cannot be reached."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15_000)
     try:
         await admin.start()
@@ -233,10 +234,15 @@ class GroupDescription:
     members: list[str]
 
 
-async def describe_group(settings: Settings, group: str) -> GroupDescription:
-    """The group's state and member ids now (no members once all have left)."""
-    async with _admin(settings) as admin:
-        (response,) = await admin.describe_consumer_groups([group])
+async def describe_group(settings: Settings, group: str, admin: AIOKafkaAdminClient | None = None) -> GroupDescription:
+    """The group's state and member ids now (no members once all have left).
+
+    :param admin: a client to ask with (one that polls keeps one open); else one for this call.
+    """
+    if admin is None:
+        async with admin_client(settings) as admin:
+            return await describe_group(settings, group, admin)
+    (response,) = await admin.describe_consumer_groups([group])
     (described,) = response.to_object()["groups"]
     return GroupDescription(described["state"], [member["member_id"] for member in described["members"]])
 
@@ -244,7 +250,7 @@ async def describe_group(settings: Settings, group: str) -> GroupDescription:
 async def committed_offsets(settings: Settings, topic: str, group: str | None = None) -> dict[int, int]:
     """The committed offsets of ``group`` (the stream workers' by default) on ``topic``, per partition; -1: none."""
     partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    async with _admin(settings) as admin:
+    async with admin_client(settings) as admin:
         offsets = await admin.list_consumer_group_offsets(group or settings.app_id, partitions=partitions)
     found = {tp.partition: meta.offset for tp, meta in offsets.items()}
     return {p: found.get(p, -1) for p in range(settings.partitions)}

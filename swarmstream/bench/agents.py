@@ -32,7 +32,7 @@ from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.topic_values import RESPONSES
-from swarmstream.transport import describe_group, ensure_topics, make_consumer
+from swarmstream.transport import admin_client, describe_group, ensure_topics, make_consumer
 
 
 def dir_bytes(path: Path) -> int:
@@ -65,15 +65,17 @@ async def wait_for_profiles(
 async def wait_for_group(settings: Settings, group: str, worker: ChildProcess, timeout_s: float) -> float:
     """Poll the broker until ``group`` is stable with a member (the worker has its partitions); returns when."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        if not worker.alive():
-            raise RuntimeError(f"the worker exited; its log:\n{worker.log_tail()}")
-        group_now = await describe_group(settings, group)
-        if group_now.state == "Stable" and group_now.members:
-            return time.perf_counter()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"group {group!r} {group_now.state} after {timeout_s:.0f} s; log: {worker.log_path}")
-        await asyncio.sleep(0.2)
+    # One client for the whole wait: a new one per poll would put its connection into the time measured.
+    async with admin_client(settings) as admin:
+        while True:
+            if not worker.alive():
+                raise RuntimeError(f"the worker exited; its log:\n{worker.log_tail()}")
+            group_now = await describe_group(settings, group, admin)
+            if group_now.state == "Stable" and group_now.members:
+                return time.perf_counter()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"group {group!r} {group_now.state} after {timeout_s:.0f} s; log: {worker.log_path}")
+            await asyncio.sleep(0.2)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from faust.types.tuples import ConsumerMessage
@@ -44,6 +45,14 @@ assert partition_for(NEWCOMER, SETTINGS.partitions) == HOME
 def bulk(count: int, agent: str = AGENT) -> bytes:
     requests = [InteractionRequested(agent_id=agent, context=f"hello {i}") for i in range(count)]
     return codec.encode(InteractionsRequested(requests=requests))
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait up to a second for ``condition``: the requests end on the loop once the gate opens."""
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
 
 
 class Registry:
@@ -88,10 +97,7 @@ async def test_a_full_worker_keeps_bulk_records_undecoded_and_acks_them_in_order
     assert [event for event, _, _ in intake._unread] == events[2:]
     assert intake.pending == 40
     intake.gate.set()
-    for _ in range(100):
-        if all(event.acked for event in events):
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: all(event.acked for event in events))
     assert all(event.acked for event in events)
     assert len(intake.blocked.handled) == 40 and intake.pending == 0
 
@@ -107,10 +113,7 @@ async def test_requests_start_a_few_times_the_llm_calls_at_once_and_those_awaiti
     assert [event for event, _, _ in intake._unread] == [newcomers, last]
     assert intake.pending == 11
     intake.gate.set()
-    for _ in range(100):
-        if last.acked:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: last.acked)
     assert first.acked and newcomers.acked and last.acked
 
 
@@ -124,8 +127,5 @@ async def test_requests_awaiting_their_speakers_creation_start_beyond_the_limit(
     assert len(intake._running) == 7 and not intake._backlog
     assert [event for event, _, _ in intake._unread] == [later]
     intake.gate.set()
-    for _ in range(100):
-        if later.acked:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: later.acked)
     assert known.acked and newcomers.acked and later.acked
