@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     neighbors = queries.add_parser("neighbors", help="an agent's friends and who it talked with")
     neighbors.add_argument("agent")
     neighbors.add_argument("--json", action="store_true")
-    detect = queries.add_parser("detect", help="detect communities (Louvain) and save them in the store")
+    detect = queries.add_parser("detect", help="detect communities (Leiden or Louvain) and save them in the store")
     detect.add_argument("--publish", action="store_true", help="also publish them to {prefix}.communities")
     detect.add_argument("--every", type=float, help="repeat every this many seconds, until Ctrl-C")
     detect.add_argument("--method", choices=["leiden", "louvain"], default="leiden", help="default %(default)s")
