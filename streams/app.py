@@ -67,7 +67,7 @@ def broker_credentials(settings: Settings) -> faust.SSLCredentials | faust.SASLC
 
 
 def create_app(settings: Settings) -> StreamApp:
-    install_patches(settings)
+    install_patches(settings, faust=True)
     datadir = Path(settings.data_dir) / "faust"
     # faust creates only the last level: a fresh DATA_DIR would stop the worker at start.
     datadir.parent.mkdir(parents=True, exist_ok=True)

@@ -84,9 +84,10 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **over
     return AIOKafkaConsumer(*topics, **options)
 
 
-def install_patches(settings: Settings) -> None:
-    """The corrections of aiokafka's and faust's internals (:mod:`swarmstream.patches`), for this broker."""
-    patches.install(functools.partial(fetch_highwaters, settings), settings.allow_untested_versions)
+def install_patches(settings: Settings, faust: bool = False) -> None:
+    """The corrections of aiokafka's internals (:mod:`swarmstream.patches`); with ``faust``, faust's and mode's too."""
+    read_highwaters = functools.partial(fetch_highwaters, settings) if faust else None
+    patches.install(settings.allow_untested_versions, read_highwaters)
 
 
 async def ensure_topics(settings: Settings) -> list[TopicProblem]:

@@ -24,18 +24,24 @@ if TYPE_CHECKING:  # faust is imported when the corrections are installed, not b
     from swarmstream.patches.faust_commits import Highwaters
 
 
-def install(read_highwaters: Highwaters, allow_untested: bool = False) -> None:
-    """Check the installed versions, then apply every correction (idempotent, process-wide).
+def install(allow_untested: bool = False, read_highwaters: Highwaters | None = None) -> None:
+    """Check the installed versions, then apply the corrections (idempotent, process-wide).
 
-    :param read_highwaters: reads partitions' real high-watermarks, for faust's recovery
-        (:func:`swarmstream.transport.install_patches` gives the broker's).
     :param allow_untested: run on other versions than the tested ones, with a warning
         (``SWARMSTREAM_ALLOW_UNTESTED_VERSIONS``).
+    :param read_highwaters: given where faust runs (the stream worker): faust's and mode's corrections
+        too, with this reader of partitions' real high-watermarks for faust's recovery
+        (:func:`swarmstream.transport.install_patches` gives the broker's). Without it, aiokafka's
+        alone: a plain consumer process (graph, metrics, the API) never imports faust.
     :raises versions.UntestedVersions: on other versions than the tested ones, unless allowed.
     """
     versions.check(allow_untested)
-    from swarmstream.patches import aiokafka_leave_group, faust_commits, faust_speed
+    from swarmstream.patches import aiokafka_leave_group
 
     aiokafka_leave_group.install()
+    if read_highwaters is None:
+        return
+    from swarmstream.patches import faust_commits, faust_speed
+
     faust_commits.install(read_highwaters)
     faust_speed.install()

@@ -55,7 +55,7 @@ def test_delivery_watch_lets_seeks_to_work_already_done_pass_and_forgets_revoked
 
 
 async def test_offsets_that_do_not_exist_let_the_commit_pass(consumer):
-    install_patches(Settings())
+    install_patches(Settings(), faust=True)
     consumer._committed_offset[PARTITION] = 11
     await delivery_watch.apply(consumer, PARTITION, NoSuchOffsets(11, 15))
     ack(delivered(consumer, [15, 16]), consumer)

@@ -19,7 +19,7 @@ from tests.streams.faust_messages import PARTITION, delivered
 
 @pytest.fixture(autouse=True)
 def installed():
-    install_patches(Settings())
+    install_patches(Settings(), faust=True)
 
 
 def ack(messages, consumer) -> None:
@@ -139,7 +139,7 @@ async def test_seek_to_committed_rewinds_stream_partitions_never_committed(setti
     a rebalance (a seek back is its way to get them again) were skipped for good on a partition
     with no commit yet, or committed at 0 (the likely cause of a restarted worker leaving a whole
     partition unanswered)."""
-    install_patches(settings)
+    install_patches(settings, faust=True)
     await ensure_topics(settings)
     stream, internal = settings.requests_topic, settings.responses_topic
     app = faust.App(f"{settings.app_id}-seek", broker="kafka://127.0.0.1:1", env={})
