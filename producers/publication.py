@@ -37,20 +37,19 @@ class Publication:
 
 @dataclass(frozen=True)
 class Published:
-    kind: str
-    topic: str
+    """A publication sent: ``events`` records, each on the broker."""
+
+    publication: Publication
     events: int
-    total: int | None
-    unit: str
-    facts: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "topic": self.topic, "events": self.events, "total": self.total,
-                "unit": self.unit, **self.facts}  # fmt: skip
+        p = self.publication
+        return {"kind": p.kind, "topic": p.topic, "events": self.events, "total": p.total, "unit": p.unit, **p.facts}
 
     def render(self) -> str:
-        what = f"{self.total:,} {self.unit} in " if self.total is not None and self.unit != "broadcasts" else ""
-        return f"published {what}{self.events:,} events to {self.topic}"
+        p = self.publication
+        what = f"{p.total:,} {p.unit} in " if p.total is not None and p.unit != "broadcasts" else ""
+        return f"published {what}{self.events:,} events to {p.topic}"
 
 
 def agents(settings: Settings, count: int, seed: int, start: int = 0, batch_size: int | None = None) -> Publication:
@@ -107,5 +106,4 @@ async def publish(settings: Settings, publication: Publication, show_progress: b
         label = f"publish {publication.kind}"
         with progress_bar(publication.total, label, show_progress, publication.unit) as bar:
             sent = await publisher.publish(publication.topic, publication.events, bar)
-    p = publication
-    return Published(p.kind, p.topic, sent, p.total, p.unit, p.facts)
+    return Published(publication, sent)

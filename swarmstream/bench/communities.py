@@ -50,16 +50,14 @@ def bench_communities(
         detection = detect(graph, seed, method, iterations or 2)
         sizes = detection.sizes
         name = f"leiden-{iterations}" if method == "leiden" else method
-        figures["runs"].append(
-            {
-                "method": name, "build_s": detection.build_s, "detect_s": detection.detect_s,
-                "communities": len(sizes), "modularity": detection.modularity, "largest": sizes[0],
-                "median": sizes[len(sizes) // 2],
-            }
-        )  # fmt: skip
+        run = {
+            "method": name, "build_s": detection.build_s, "detect_s": detection.detect_s,
+            "communities": len(sizes), "modularity": detection.modularity, "largest": sizes[0],
+            "median": sizes[len(sizes) // 2],
+        }  # fmt: skip
+        figures["runs"].append(run)
         lines.append(
-            f"  {name:<8} {detection.build_s:8.1f}  {detection.detect_s:10.1f}  "
-            f"{detection.build_s + detection.detect_s:7.1f}  {len(sizes):11,}  {detection.modularity:10.3f}  "
-            f"{sizes[0]:7,}  {sizes[len(sizes) // 2]:6,}"
+            f"  {name:<8} {run['build_s']:8.1f}  {run['detect_s']:10.1f}  {run['build_s'] + run['detect_s']:7.1f}  "
+            f"{run['communities']:11,}  {run['modularity']:10.3f}  {run['largest']:7,}  {run['median']:6,}"
         )
     return BenchResult("communities", figures, lines)

@@ -50,9 +50,11 @@ def test_interactions_are_seeded_or_read_from_a_file_and_bundled_by_partition(mo
 
 
 def test_what_was_published_reads_as_a_line_and_as_json():
-    published = publication.Published("agents", "p.agents", 3, 1_000, "agents", {})
+    published = publication.Published(publication.Publication("agents", "p.agents", [], 1_000, "agents"), 3)
     assert published.render() == "published 1,000 agents in 3 events to p.agents"
-    cast = publication.Published("broadcast", "p.agents", 1, 1, "broadcasts", {"event_id": "e1"})
+    cast = publication.Published(
+        publication.Publication("broadcast", "p.agents", [], 1, "broadcasts", {"event_id": "e1"}), 1
+    )
     assert cast.render() == "published 1 events to p.agents"
     assert cast.to_dict() == {
         "kind": "broadcast", "topic": "p.agents", "events": 1, "total": 1, "unit": "broadcasts", "event_id": "e1",
