@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 
+from swarmstream.agent_ids import agent_id
 from swarmstream.batching import by_partition
 from swarmstream.events import SCHEMA_VERSION, AgentCreated, AgentsCreated, AgentSpec, derived_id, new_id
 
@@ -112,10 +113,6 @@ INTERESTS = [
     "climbing",
 ]
 COMMUNITIES = ("makers", "readers", "travellers", "gamers", "scientists", "artists", "athletes", "cooks")
-
-
-def agent_id(index: int) -> str:
-    return f"agent-{index:07d}"
 
 
 def _spec(index: int, seed: int) -> AgentSpec:

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from producers.communities import assign_communities
-from producers.personas import agent_id, persona_batches, personas
+from producers.personas import persona_batches, personas
 from producers.requests import random_requests, requests_from_jsonl
+from swarmstream.agent_ids import agent_id
 from swarmstream.batching import request_batches
 from swarmstream.events import Broadcast, Event
 from swarmstream.progress import progress_bar

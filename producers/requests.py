@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from producers.personas import agent_id
+from swarmstream.agent_ids import agent_id
 from swarmstream.events import InteractionRequested
 
 CONTEXTS = (

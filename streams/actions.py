@@ -1,8 +1,8 @@
 """Reading an agent's answer to its round's feed as an action: post, message, befriend or nothing.
 
-The prompt asks for ``{"action": ..., "to": ..., "text": ...}``. Models wrap JSON in prose or get a
-field wrong; a reply that is not a valid action counts as "none" and is counted as malformed, so a
-confused model never sends a message to nobody or befriends itself.
+The prompt asks for ``{"action": ..., "to": ..., "text": ...}`` (``swarmstream.prompt_contract``). Models
+wrap JSON in prose or get a field wrong; a reply that is not a valid action counts as "none" and is
+counted as malformed, so a confused model never sends a message to nobody or befriends itself.
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ from typing import Literal
 import orjson
 
 ActionKind = Literal["post", "message", "befriend", "none"]
-
-ACT_INSTRUCTION = (
-    'Choose one action. Answer only with JSON: {"action": "post" or "message" or "befriend" or "none", '
-    '"to": "<an agent id, for message and befriend>", "text": "<what you post or say>"}.'
-)
 
 _OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
 

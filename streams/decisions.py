@@ -1,8 +1,8 @@
 """Reading an agent's answer to a friend request: accept or decline, never an error.
 
-The prompt asks for ``{"accept": true|false, "reason": "..."}``. Models wrap JSON in prose or code
-fences, or answer in words; anything that does not say yes or no clearly is *malformed* and counts
-as a decline, so a confused model never forms a friendship.
+The prompt asks for ``{"accept": true|false, "reason": "..."}`` (``swarmstream.prompt_contract``). Models
+wrap JSON in prose or code fences, or answer in words; anything that does not say yes or no clearly is
+*malformed* and counts as a decline, so a confused model never forms a friendship.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import Literal
 import orjson
 
 Decision = Literal["accept", "decline"]
-
-FRIEND_REQUEST_INSTRUCTION = 'Answer only with JSON: {"accept": true or false, "reason": "<a few words>"}.'
 
 _OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
 _WORD = re.compile(r"^[\s*_]*(accept|accepted|yes|decline|declined|no)\b", re.IGNORECASE)

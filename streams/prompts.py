@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.actions import ACT_INSTRUCTION
-from streams.decisions import FRIEND_REQUEST_INSTRUCTION
+from swarmstream import prompt_contract as contract
 from swarmstream.events import InteractionRequested
 from swarmstream.profile_format import Profile
 
@@ -66,22 +65,22 @@ def build_messages(
     recent = _recent(profile, feed)
     if request.kind == "act":
         friends = profile.get("friends") or []
-        listed = f"Your friends: {', '.join(friends[:20])}. " if friends else "You have no friends yet. "
+        listed = contract.listing(contract.FRIENDS, friends[:20]) + " " if friends else "You have no friends yet. "
         return [
             {"role": "system", "content": system.strip()},
-            {"role": "user", "content": f"{recent}{listed}{request.context} {ACT_INSTRUCTION}"},
+            {"role": "user", "content": f"{recent}{listed}{request.context} {contract.ACT_INSTRUCTION}"},
         ]
     if request.kind == "friend_request":
         asking = f"Agent {request.target_agent_id} asks to be your friend. {request.context}".strip()
         return [
             {"role": "system", "content": system.strip()},
-            {"role": "user", "content": f"{recent}{asking} {FRIEND_REQUEST_INSTRUCTION}"},
+            {"role": "user", "content": f"{recent}{asking} {contract.FRIEND_REQUEST_INSTRUCTION}"},
         ]
     audience = f"You are talking to agent {request.target_agent_id}. " if request.target_agent_id else ""
     conversation = ""
     if request.history:
         lines = "\n".join(f"{line.agent_id}: {line.content}" for line in request.history)
-        conversation = f"\nThe conversation so far:\n{lines}\nYour turn ({request.turn} of {request.max_turns})."
+        conversation = contract.conversation(lines, request.turn, request.max_turns)
     return [
         {"role": "system", "content": system.strip()},
         {"role": "user", "content": f"{recent}{audience}{request.context}{conversation}"},

@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 from consumers.graph import GraphConsumer
 from consumers.metrics import MetricsConsumer
-from producers.personas import agent_id, persona_batches
+from producers.personas import persona_batches
 from producers.requests import random_requests
+from swarmstream.agent_ids import agent_id
 from swarmstream.progress import Progress, Tally, progress_bar
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration

@@ -1,4 +1,10 @@
-"""The import graph: no cycle, and no role (producers, streams, consumers) imports another role."""
+"""The floors of the house, as the import graph shows them: core <- roles <- shell, and no cycle.
+
+The core (``swarmstream/``: events, codec, settings, topics, transport, llm, runtime, patches, ...)
+imports neither a role nor the shell; a role (``producers``, ``streams``, ``consumers``) imports the
+core only, never another role or the shell; the shell (the CLI, the API, the society driver, the
+benches, chaos, the demo) may import anything below it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,20 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 PACKAGES = ("swarmstream", "streams", "producers", "consumers")
 ROLES = ("producers", "streams", "consumers")
+# The shell's rooms in swarmstream/; the package itself is the API's front door (it re-exports the API).
+SHELL = (
+    "swarmstream.cli", "swarmstream.api", "swarmstream.society", "swarmstream.bench", "swarmstream.chaos",
+    "swarmstream.demo", "swarmstream.__main__",
+)  # fmt: skip
+
+
+def floor(module: str) -> str:
+    """``core``, ``role`` or ``shell``."""
+    if module.split(".")[0] in ROLES:
+        return "role"
+    if module == "swarmstream" or any(module == room or module.startswith(room + ".") for room in SHELL):
+        return "shell"
+    return "core"
 
 
 def module_name(path: Path) -> str:
@@ -35,6 +55,33 @@ def imports() -> dict[str, set[str]]:
             found.update(target for target in targets if target in modules and target != name)
         graph[name] = found
     return graph
+
+
+def test_every_room_of_the_shell_exists():
+    modules = imports()
+    assert all(room in modules for room in SHELL), [room for room in SHELL if room not in modules]
+
+
+def test_the_core_imports_neither_a_role_nor_the_shell():
+    upward = [
+        f"{module} ({floor(module)}) imports {target} ({floor(target)})"
+        for module, targets in imports().items()
+        if floor(module) == "core"
+        for target in targets
+        if floor(target) != "core"
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_no_role_imports_the_shell():
+    upward = [
+        f"{module} imports {target}"
+        for module, targets in imports().items()
+        if floor(module) == "role"
+        for target in targets
+        if floor(target) == "shell"
+    ]
+    assert not upward, "\n".join(upward)
 
 
 def test_no_role_imports_another_role():

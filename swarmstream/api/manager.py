@@ -27,7 +27,9 @@ from swarmstream.registration import changelog_ends, wait_for_registration
 from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
-from swarmstream.society import RoundSummary, Society, new_config
+from swarmstream.society.config import new_config
+from swarmstream.society.rounds import Society
+from swarmstream.society.summaries import RoundSummary
 from swarmstream.transport import BrokerUnavailable, ensure_topics, fetch_highwaters
 
 Agents = Sequence[AgentSpec] | Sequence[str]

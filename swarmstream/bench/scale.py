@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 
 from aiokafka import TopicPartition
 
-from producers.personas import agent_id, persona_batches
+from producers.personas import persona_batches
 from producers.requests import random_requests
+from swarmstream.agent_ids import agent_id
 from swarmstream.bench.llm import cpu_seconds
 from swarmstream.bench.result import BenchResult
 from swarmstream.publisher import EventPublisher

@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 import msgpack
 
 from consumers.dlq import read_dead_letters, replay
-from producers.personas import agent_id, persona_batches
+from producers.personas import persona_batches
 from producers.requests import random_requests
 from swarmstream import codec
+from swarmstream.agent_ids import agent_id
 from swarmstream.chaos.accounting import Accounting, account, read_ledger, recovery_s
 from swarmstream.events import InteractionRequested
 from swarmstream.outcomes import ReplyReader

@@ -25,7 +25,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, model_validator
 
+from swarmstream import prompt_contract as contract
 from swarmstream.metrics_http import metrics_handler
+from swarmstream.prompt_contract import PromptKind
 
 _WORDS = [
     "hello",
@@ -143,27 +145,31 @@ class SimulatorConfig(BaseModel):
 
 
 def reply_for(messages: list[dict[str, Any]], max_tokens: int) -> str:
-    """A deterministic sentence derived from the prompt.
+    """A deterministic reply derived from the prompt, as a model would answer its kind (see :func:`answer`)."""
+    return answer(messages, max_tokens)[1]
 
-    Asked for a friend request's JSON answer, it answers like a model: mostly the JSON (about 70 %
-    accept), sometimes prose that answers nothing (5 %), so both paths of the parser are exercised.
+
+def answer(messages: list[dict[str, Any]], max_tokens: int) -> tuple[PromptKind, str]:
+    """The prompt's kind (by ``swarmstream.prompt_contract``) and a deterministic reply derived from the prompt.
+
+    A chat or a conversation's turn gets a sentence. Asked for a friend request's JSON answer, it answers
+    like a model: mostly the JSON (about 70 % accept), sometimes prose that answers nothing (5 %), so both
+    paths of the parser are exercised; an act gets an action (:func:`_action_for`).
     """
     digest = hashlib.blake2b(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
     rng = random.Random(digest)
-    last = messages[-1].get("content", "") if messages and isinstance(messages[-1], dict) else ""
-    if isinstance(last, str) and '{"accept": true or false' in last:
+    kind = contract.kind_of(messages)
+    if kind == "friend_request":
         roll = rng.random()
         if roll < 0.05:
-            return "Hmm, let me think about it. " + " ".join(rng.choice(_WORDS) for _ in range(6)) + "."
-        return orjson.dumps({"accept": roll < 0.72, "reason": " ".join(rng.choice(_WORDS) for _ in range(3))}).decode()
-    if isinstance(last, str) and '{"action": "post" or "message"' in last:
-        return _action_for(last, rng)
+            return kind, "Hmm, let me think about it. " + " ".join(rng.choice(_WORDS) for _ in range(6)) + "."
+        reason = " ".join(rng.choice(_WORDS) for _ in range(3))
+        return kind, orjson.dumps({"accept": roll < 0.72, "reason": reason}).decode()
+    if kind == "act":
+        return kind, _action_for(messages[-1]["content"], rng)
     length = min(max_tokens - 1, rng.randint(8, 40))
     words = [rng.choice(_WORDS) for _ in range(max(length, 1))]
-    return " ".join(words).capitalize() + "."
-
-
-_AGENT_IDS = re.compile(r"(?:Your friends|Agents you might meet): ([^.]+)\.")
+    return kind, " ".join(words).capitalize() + "."
 
 
 def _action_for(prompt: str, rng: random.Random) -> str:
@@ -172,8 +178,7 @@ def _action_for(prompt: str, rng: random.Random) -> str:
     About 35 % post, 30 % message a friend, 20 % befriend someone listed, 10 % nothing, 5 % prose
     that is no action (counted as malformed).
     """
-    lists = {found.group(0).split(":", 1)[0]: found.group(1).split(", ") for found in _AGENT_IDS.finditer(prompt)}
-    friends, others = lists.get("Your friends", []), lists.get("Agents you might meet", [])
+    friends, others = contract.listed(prompt, contract.FRIENDS), contract.listed(prompt, contract.CANDIDATES)
     text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
     roll = rng.random()
     if roll < 0.05:
@@ -223,6 +228,8 @@ class Simulator:
         self.inflight = 0
         self.tokens_used = 0
         self.rate_limited = 0
+        # Completions by the kind of prompt they answered (``swarmstream.prompt_contract``).
+        self.by_kind: dict[str, int] = dict.fromkeys(contract.PROMPT_KINDS, 0)
         self.faults: dict[str, int] = dict.fromkeys(("rate_limit", "server_error", "timeout", "malformed", "reset"), 0)
 
     def _limit_headers(self) -> dict[str, str]:
@@ -315,7 +322,8 @@ class Simulator:
             return rejected
         headers = self._limit_headers()
         await asyncio.sleep(self.config.latency.sample_s(self._rng))
-        content = reply_for(messages, max_tokens)
+        kind, content = answer(messages, max_tokens)
+        self.by_kind[kind] += 1
         completion_tokens = count_tokens(content)
         if self._tokens is not None:
             self._tokens.level = min(self._tokens.capacity, self._tokens.level + max_tokens - completion_tokens)
@@ -350,6 +358,7 @@ class Simulator:
                 "tokens": self.tokens_used,
                 "rate_limited": self.rate_limited,
                 "faults": self.faults,
+                "by_kind": self.by_kind,
             }
         )
 
@@ -371,6 +380,12 @@ class _SimulatorCollector(Collector):
         for kind, count in sim.faults.items():
             faults.add_metric([kind], count)
         yield faults
+        kinds = CounterMetricFamily(
+            "swarmstream_llm_sim_prompts", "Completions answered, by the kind of prompt", labels=["kind"]
+        )
+        for kind, count in sim.by_kind.items():
+            kinds.add_metric([kind], count)
+        yield kinds
         yield GaugeMetricFamily("swarmstream_llm_sim_inflight", "Requests being answered now", sim.inflight)
 
 

@@ -8,7 +8,8 @@ import random
 import pytest
 
 from consumers.graph import GraphConsumer
-from producers.personas import agent_id, persona_batches
+from producers.personas import persona_batches
+from swarmstream.agent_ids import agent_id
 from swarmstream.events import InteractionRequested
 from tests.pipeline import RunningPipeline, restored_table
 

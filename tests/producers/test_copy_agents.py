@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from producers.copy_agents import copy_agents
-from producers.personas import agent_id, persona_batches
+from producers.personas import persona_batches
 from swarmstream import codec
+from swarmstream.agent_ids import agent_id
 from swarmstream.cli import main
 from swarmstream.events import AgentsCreated, AgentUpdated, Broadcast, FeedPosted
 from swarmstream.partitions import partition_for

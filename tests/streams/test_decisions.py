@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.decisions import FRIEND_REQUEST_INSTRUCTION, parse_decision
+from streams.decisions import parse_decision
 from swarmstream.llm.simulator import reply_for
+from swarmstream.prompt_contract import FRIEND_REQUEST_INSTRUCTION
 
 
 @pytest.mark.parametrize(

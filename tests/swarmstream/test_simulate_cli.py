@@ -22,7 +22,8 @@ from swarmstream.events import (
     RunStarted,
 )
 from swarmstream.runtime.stack import LocalStack
-from swarmstream.society import RunConfig, act_requests
+from swarmstream.society.acts import act_requests
+from swarmstream.society.config import RunConfig
 from swarmstream.transport import ensure_topics
 from tests.pipeline import read_records
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from swarmstream.society import act_requests, new_config
+from swarmstream.society.acts import act_requests
+from swarmstream.society.config import new_config
 
 
 def test_a_round_picks_the_same_acting_agents_and_ids_every_time():

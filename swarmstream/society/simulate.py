@@ -9,13 +9,17 @@ from collections.abc import AsyncIterator
 from aiokafka import TopicPartition
 
 from consumers.graph import GraphConsumer
-from producers.personas import agent_id, persona_batches
+from producers.personas import persona_batches
+from swarmstream.agent_ids import agent_id
 from swarmstream.progress import progress_bar
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
-from swarmstream.society import RoundSummary, RunConfig, SimulationResult, Society, read_run
+from swarmstream.society.config import RunConfig
+from swarmstream.society.rounds import Society
+from swarmstream.society.run_log import read_run
+from swarmstream.society.summaries import RoundSummary, SimulationResult
 from swarmstream.topics import workers_warning
 from swarmstream.transport import ensure_topics, fetch_highwaters
 

@@ -11,139 +11,28 @@ Request ids derive from the run, the round and the agent: publishing a round aga
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from consumers.graph import GraphConsumer
-from producers.personas import agent_id
 from swarmstream import topic_values
 from swarmstream.events import (
-    ACTIONS,
     DeadLetter,
-    InteractionRequested,
     InteractionResponded,
     RoundCompleted,
     RoundStarted,
     RunEnded,
     RunStarted,
-    derived_id,
-    new_id,
 )
 from swarmstream.outcomes import ReplyReader
 from swarmstream.progress import progress_bar
 from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
-from swarmstream.topic_values import RUNS
+from swarmstream.society.acts import act_requests
+from swarmstream.society.config import RunConfig
+from swarmstream.society.summaries import RoundSummary
 from swarmstream.transport import read_to_end, until_consumed
-
-# Others an acting agent is shown, to befriend.
-CANDIDATES = 5
-ROUND_CONTEXT = "Round {round} of the society. What do you do now?"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What a run does; its ``run.started`` event on the runs topic."""
-
-    run_id: str
-    agents: int
-    rounds: int
-    active: float
-    turns: int
-    seed: int
-    budget_usd: float | None = None
-
-    @classmethod
-    def of(cls, event: RunStarted) -> RunConfig:
-        fields = event.model_dump(include={"run_id", "agents", "rounds", "active", "turns", "seed", "budget_usd"})
-        return cls(**fields)
-
-
-@dataclass
-class RoundSummary:
-    """One round's figures: ``requested == answered + dead_lettered`` once it has ended."""
-
-    round: int
-    requested: int = 0
-    answered: int = 0
-    dead_lettered: int = 0
-    actions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACTIONS, 0))
-    malformed_actions: int = 0
-    conversation_turns: int = 0
-    new_friendships: int = 0
-    cost_usd: float = 0.0
-    wall_s: float = 0.0
-    feed_bytes_per_act: float = 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def of(cls, event: RoundCompleted) -> RoundSummary:
-        return cls(**event.model_dump(include=set(cls.__dataclass_fields__)))
-
-
-def act_requests(config: RunConfig, round_: int) -> list[InteractionRequested]:
-    """The round's requests: the same for the same run, round and seed (a resumed round publishes these again)."""
-    rng = random.Random(f"{config.seed}:{round_}")
-    acting = rng.sample(range(config.agents), max(1, round(config.active * config.agents)))
-    requests = []
-    for index in sorted(acting):
-        speaker = agent_id(index)
-        others = [agent_id(i) for i in rng.sample(range(config.agents), min(CANDIDATES + 1, config.agents))]
-        others = [other for other in others if other != speaker][:CANDIDATES]
-        requests.append(
-            InteractionRequested(
-                event_id=derived_id("act", config.run_id, round_, speaker),
-                request_id=derived_id("act-request", config.run_id, round_, speaker),
-                agent_id=speaker,
-                kind="act",
-                context=f"{ROUND_CONTEXT.format(round=round_)} Agents you might meet: {', '.join(others)}.",
-                max_turns=config.turns,
-                run_id=config.run_id,
-                round=round_,
-            )
-        )
-    return requests
-
-
-def new_config(
-    agents: int, rounds: int, active: float, turns: int, seed: int, budget_usd: float | None = None
-) -> RunConfig:
-    if agents < 2:
-        raise ValueError("--agents must be at least 2")
-    if rounds < 1:
-        raise ValueError("--rounds must be at least 1")
-    if not 0 < active <= 1:
-        raise ValueError("--active must be a fraction above 0 and at most 1")
-    if not 1 <= turns <= 50:
-        raise ValueError("--turns must be between 1 and 50")
-    if budget_usd is not None and budget_usd <= 0:
-        raise ValueError("--budget-usd must be positive")
-    return RunConfig(new_id()[:12], agents, rounds, active, turns, seed, budget_usd)
-
-
-async def read_run(settings: Settings, run_id: str) -> tuple[RunConfig, dict[int, RoundSummary], RunEnded | None]:
-    """A run's log: its config, the rounds completed, and how it ended (if it did)."""
-    started: RunStarted | None = None
-    completed: dict[int, RoundSummary] = {}
-    ended: RunEnded | None = None
-    async for batch in read_to_end(settings, [settings.runs_topic]):
-        for record in batch:
-            if record.key != run_id.encode():
-                continue
-            event = RUNS.decode(record.value)
-            if isinstance(event, RunStarted):
-                started = event
-            elif isinstance(event, RoundCompleted):
-                completed[event.round] = RoundSummary.of(event)
-            elif isinstance(event, RunEnded):
-                ended = event
-    if started is None:
-        raise ValueError(f"no run {run_id!r} in {settings.runs_topic}")
-    return RunConfig.of(started), completed, ended
 
 
 class Society:
@@ -296,39 +185,3 @@ class Society:
 def settings_timeout(settings: Settings) -> float:
     """How long a round may see no outcome at all before it fails: a worker's longest wait, and more."""
     return max(120.0, settings.unknown_agent_max_wait_s + 30)
-
-
-@dataclass
-class SimulationResult:
-    """A run: its config, the rounds it has had, and how it ended (None while it goes on)."""
-
-    config: RunConfig | None
-    rounds: list[RoundSummary]
-    ended: RunEnded | None
-
-    def to_dict(self) -> dict[str, object]:
-        assert self.config is not None
-        return {
-            "run_id": self.config.run_id,
-            "ended": self.ended.reason if self.ended else None,
-            "detail": self.ended.detail if self.ended else "",
-            "rounds": [summary.as_dict() for summary in self.rounds],
-        }
-
-    def render(self) -> str:
-        assert self.config is not None
-        lines = [
-            f"swarmstream simulate: run {self.config.run_id}, {self.config.agents:,} agents, "
-            f"{len(self.rounds)} of {self.config.rounds} rounds"
-            + (f" ({self.ended.detail})" if self.ended and self.ended.detail else ""),
-            "  round  requested  answered  dead  post  message  befriend  none  turns  friends   cost $  wall s"
-            "  feed B",
-        ]
-        for s in self.rounds:
-            a = s.actions
-            lines.append(
-                f"  {s.round:5}  {s.requested:9,}  {s.answered:8,}  {s.dead_lettered:4,}  {a['post']:4,}  "
-                f"{a['message']:7,}  {a['befriend']:8,}  {a['none']:4,}  {s.conversation_turns:5,}  "
-                f"{s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}  {s.feed_bytes_per_act:6.0f}"
-            )
-        return "\n".join(lines)

@@ -1,0 +1,41 @@
+"""What a society run does: its ``run.started`` event, checked as a user gives it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swarmstream.events import RunStarted, new_id
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What a run does; its ``run.started`` event on the runs topic."""
+
+    run_id: str
+    agents: int
+    rounds: int
+    active: float
+    turns: int
+    seed: int
+    budget_usd: float | None = None
+
+    @classmethod
+    def of(cls, event: RunStarted) -> RunConfig:
+        fields = event.model_dump(include={"run_id", "agents", "rounds", "active", "turns", "seed", "budget_usd"})
+        return cls(**fields)
+
+
+def new_config(
+    agents: int, rounds: int, active: float, turns: int, seed: int, budget_usd: float | None = None
+) -> RunConfig:
+    if agents < 2:
+        raise ValueError("--agents must be at least 2")
+    if rounds < 1:
+        raise ValueError("--rounds must be at least 1")
+    if not 0 < active <= 1:
+        raise ValueError("--active must be a fraction above 0 and at most 1")
+    if not 1 <= turns <= 50:
+        raise ValueError("--turns must be between 1 and 50")
+    if budget_usd is not None and budget_usd <= 0:
+        raise ValueError("--budget-usd must be positive")
+    return RunConfig(new_id()[:12], agents, rounds, active, turns, seed, budget_usd)

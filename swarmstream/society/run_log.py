@@ -1,0 +1,31 @@
+"""A run's log on the runs topic, read back: what ``--resume`` continues from."""
+
+from __future__ import annotations
+
+from swarmstream.events import RoundCompleted, RunEnded, RunStarted
+from swarmstream.settings import Settings
+from swarmstream.society.config import RunConfig
+from swarmstream.society.summaries import RoundSummary
+from swarmstream.topic_values import RUNS
+from swarmstream.transport import read_to_end
+
+
+async def read_run(settings: Settings, run_id: str) -> tuple[RunConfig, dict[int, RoundSummary], RunEnded | None]:
+    """A run's log: its config, the rounds completed, and how it ended (if it did)."""
+    started: RunStarted | None = None
+    completed: dict[int, RoundSummary] = {}
+    ended: RunEnded | None = None
+    async for batch in read_to_end(settings, [settings.runs_topic]):
+        for record in batch:
+            if record.key != run_id.encode():
+                continue
+            event = RUNS.decode(record.value)
+            if isinstance(event, RunStarted):
+                started = event
+            elif isinstance(event, RoundCompleted):
+                completed[event.round] = RoundSummary.of(event)
+            elif isinstance(event, RunEnded):
+                ended = event
+    if started is None:
+        raise ValueError(f"no run {run_id!r} in {settings.runs_topic}")
+    return RunConfig.of(started), completed, ended
