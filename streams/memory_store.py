@@ -77,7 +77,7 @@ class RestoredMemoryStore(memory.Store):
         starts = {tp: self._restored.get(faust_tp, -1) + 1 for tp, faust_tp in partitions.items()}
         pending = [tp for tp in partitions if starts[tp] < ends[tp]]
         started = time.perf_counter()
-        applied = await self._read(settings, pending, starts, ends) if pending else 0
+        applied = await self._read_changelog(settings, pending, starts, ends) if pending else 0
         for tp, faust_tp in partitions.items():
             self._restored[faust_tp] = max(starts[tp], ends[tp]) - 1
         log.info(
@@ -88,7 +88,7 @@ class RestoredMemoryStore(memory.Store):
             time.perf_counter() - started,
         )
 
-    async def _read(
+    async def _read_changelog(
         self,
         settings: Settings,
         pending: list[TopicPartition],

@@ -7,14 +7,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from typing import NoReturn
 
 import faust
 from aiokafka.errors import UnknownTopicOrPartitionError
 
 from streams.app import BrokerDataLost, create_app
-from swarmstream.patches import faust_access
+from swarmstream.patches import faust_access, mode_signals
 from swarmstream.runtime.lifeline import exit_after
 from swarmstream.runtime.loop import use_uvloop
 from swarmstream.settings import Settings
@@ -32,13 +31,12 @@ class BoundedWorker(faust.Worker):
 
     def install_signal_handlers(self) -> None:
         super().install_signal_handlers()
-        # Replace mode's handlers with ones that arm the deadline first, then stop as mode does.
-        self.loop.add_signal_handler(signal.SIGTERM, self._stop_within_grace, signal.SIGTERM, self._on_sigterm)
-        self.loop.add_signal_handler(signal.SIGINT, self._stop_within_grace, signal.SIGINT, self._on_sigint)
+        # mode's handlers, with the deadline armed first.
+        mode_signals.before_stopping(self, _arm_deadline)
 
-    def _stop_within_grace(self, signum: signal.Signals, stop: Callable[[], None]) -> None:
-        exit_after(code=128 + signum, why=f"the worker's shutdown after {signum.name}")
-        stop()
+
+def _arm_deadline(signum: signal.Signals) -> None:
+    exit_after(code=128 + signum, why=f"the worker's shutdown after {signum.name}")
 
 
 def run_worker(settings: Settings, loglevel: str = "warning") -> None:

@@ -14,10 +14,10 @@ from typing import Any
 import httpx2
 import openai
 import orjson
-from openai import DefaultAsyncHttpxClient
 
 from swarmstream.llm.http_transport import KeepAliveTransport
 from swarmstream.llm.retry import BadResponseError
+from swarmstream.patches.httpx_send import DirectHttpClient
 from swarmstream.patches.openai_request import ChatOpenAI
 from swarmstream.settings import LLMEndpoint
 
@@ -46,20 +46,6 @@ class RawCompletion:
     prompt_tokens: int
     completion_tokens: int
     headers: httpx2.Headers
-
-
-class DirectHttpClient(DefaultAsyncHttpxClient):
-    """httpx2's client with ``send`` going straight to the transport.
-
-    ``send`` otherwise runs auth flows, redirect handling, cookie extraction and logging layers,
-    none of which chat-completion calls use (the openai package sets every header itself), for
-    about a tenth of a call's CPU. A redirect therefore comes back as the package's status error.
-    """
-
-    async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        return response
 
 
 class LLMClient:

@@ -109,32 +109,24 @@ class _Connection(asyncio.Protocol):
 
 
 class KeepAliveTransport(httpx2.AsyncBaseTransport):
-    """Up to ``max_connections`` open connections, kept alive and reused, for any origin."""
+    """httpx2's transport interface over a :class:`ConnectionPool`: requests sent on kept-alive connections."""
 
     def __init__(self, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None):
-        if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
-        self.max_connections = max_connections
-        self._ssl_context = ssl_context
-        self._idle: dict[Origin, list[_Connection]] = {}
-        self._open = 0
-        # Callers waiting while every connection is busy: each is handed a connection to its
-        # origin as one comes back, or a free slot (None) to open one.
-        self._waiters: deque[tuple[Origin, asyncio.Future[_Connection | None]]] = deque()
-        self._all: set[_Connection] = set()
+        self.pool = ConnectionPool(max_connections, ssl_context)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         loop = asyncio.get_running_loop()
+        pool = self.pool
         timeouts = request.extensions.get("timeout") or {}
         url = request.url
         origin: Origin = (url.raw_scheme, url.raw_host, url.port or (443 if url.raw_scheme == b"https" else 80))
-        data = self._serialize(request, await request.aread())
+        data = request_bytes(request, await request.aread())
         while True:
-            connection, reused = await self._connection(loop, origin, timeouts)
+            connection, reused = await pool.take(loop, origin, timeouts)
             try:
                 status = await connection.exchange(loop, data, timeouts.get("read"))
             except httpx2.RemoteProtocolError:
-                self._discard(connection)
+                pool.discard(connection)
                 # A kept-alive connection the server closed as we reused it: the request never
                 # reached the application, so it is sent again on a new connection.
                 if reused and not connection.received:
@@ -142,52 +134,74 @@ class KeepAliveTransport(httpx2.AsyncBaseTransport):
                 raise
             except BaseException:
                 # Cancelled or timed out mid-response: the connection's state is unknown.
-                self._discard(connection)
+                pool.discard(connection)
                 raise
             headers, body = connection.headers, b"".join(connection.body)
             if connection.reusable():
-                self._check_in(connection)
+                pool.check_in(connection)
             else:
-                self._discard(connection)
+                pool.discard(connection)
             return httpx2.Response(status, headers=headers, content=body, extensions={"http_version": b"HTTP/1.1"})
 
-    @staticmethod
-    def _serialize(request: httpx2.Request, body: bytes) -> bytes:
-        target = request.url.raw_path
-        lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-        for name, value in request.headers.raw:
-            lines += (name, b": ", value, b"\r\n")
-        lines += (b"\r\n", body)
-        return b"".join(lines)
+    async def aclose(self) -> None:
+        self.pool.close()
 
-    async def _connection(
+
+def request_bytes(request: httpx2.Request, body: bytes) -> bytes:
+    """The request as HTTP/1.1 puts it on the wire."""
+    target = request.url.raw_path
+    lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in request.headers.raw:
+        lines += (name, b": ", value, b"\r\n")
+    lines += (b"\r\n", body)
+    return b"".join(lines)
+
+
+class ConnectionPool:
+    """Up to ``max_connections`` open connections, kept alive and reused, for any origin."""
+
+    def __init__(self, max_connections: int = 100, ssl_context: ssl.SSLContext | None = None):
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.max_connections = max_connections
+        self.ssl_context = ssl_context
+        self.idle: dict[Origin, list[_Connection]] = {}
+        self.open = 0  # connections open, or being opened
+        # Callers waiting while every connection is busy: each is handed a connection to its
+        # origin as one comes back, or a free slot (None) to open one.
+        self.waiting: deque[tuple[Origin, asyncio.Future[_Connection | None]]] = deque()
+        self.connections: set[_Connection] = set()
+
+    async def take(
         self, loop: asyncio.AbstractEventLoop, origin: Origin, timeouts: dict[str, float | None]
     ) -> tuple[_Connection, bool]:
         """An idle connection to ``origin`` (reused: True), or a new one once a slot is free."""
-        idle = self._idle.get(origin)
+        idle = self.idle.get(origin)
         while idle:
             connection = idle.pop()
             if not connection.closed:
                 return connection, True
-            self._discard(connection)
-        if self._open >= self.max_connections:
+            self.discard(connection)
+        if self.open >= self.max_connections:
             # An idle connection to another origin gives its slot up before anyone waits.
-            for connections in self._idle.values():
+            for connections in self.idle.values():
                 if connections:
-                    self._discard(connections.pop(0))
+                    self.discard(connections.pop(0))
                     break
-        if self._open < self.max_connections and not self._waiters:
-            self._open += 1
+        if self.open < self.max_connections and not self.waiting:
+            self.open += 1
         else:
-            handed = await self._wait(loop, origin, timeouts.get("pool"))
+            handed = await self._wait_for_slot(loop, origin, timeouts.get("pool"))
             if handed is not None:
                 return handed, True
         return await self._open_connection(loop, origin, timeouts.get("connect")), False
 
-    async def _wait(self, loop: asyncio.AbstractEventLoop, origin: Origin, timeout: float | None) -> _Connection | None:
+    async def _wait_for_slot(
+        self, loop: asyncio.AbstractEventLoop, origin: Origin, timeout: float | None
+    ) -> _Connection | None:
         waiter: asyncio.Future[_Connection | None] = loop.create_future()
         entry = (origin, waiter)
-        self._waiters.append(entry)
+        self.waiting.append(entry)
         try:
             async with asyncio.timeout(timeout):
                 return await waiter
@@ -198,9 +212,9 @@ class KeepAliveTransport(httpx2.AsyncBaseTransport):
                 if handed is None:
                     self._release_slot()
                 else:
-                    self._check_in(handed)
+                    self.check_in(handed)
             else:
-                self._waiters.remove(entry)
+                self.waiting.remove(entry)
             if isinstance(exc, TimeoutError):
                 raise httpx2.PoolTimeout(f"all {self.max_connections} connections stayed busy") from exc
             raise
@@ -212,7 +226,7 @@ class KeepAliveTransport(httpx2.AsyncBaseTransport):
         scheme, host, port = origin
         tls = None
         if scheme == b"https":
-            tls = self._ssl_context = self._ssl_context or httpx2.create_ssl_context()
+            tls = self.ssl_context = self.ssl_context or httpx2.create_ssl_context()
         try:
             async with asyncio.timeout(timeout):
                 _, connection = await loop.create_connection(
@@ -231,35 +245,35 @@ class KeepAliveTransport(httpx2.AsyncBaseTransport):
         except BaseException:
             self._release_slot()
             raise
-        self._all.add(connection)
+        self.connections.add(connection)
         return connection
 
-    def _check_in(self, connection: _Connection) -> None:
+    def check_in(self, connection: _Connection) -> None:
         """A connection free for the next request: to a caller waiting for its origin, or idle."""
-        for entry in self._waiters:
+        for entry in self.waiting:
             origin, waiter = entry
             if origin == connection.origin and not waiter.done():
-                self._waiters.remove(entry)
+                self.waiting.remove(entry)
                 waiter.set_result(connection)
                 return
-        self._idle.setdefault(connection.origin, []).append(connection)
+        self.idle.setdefault(connection.origin, []).append(connection)
 
     def _release_slot(self) -> None:
         """A connection closed: its slot goes to the first waiter, or back to the pool."""
-        while self._waiters:
-            _, waiter = self._waiters.popleft()
+        while self.waiting:
+            _, waiter = self.waiting.popleft()
             if not waiter.done():
                 waiter.set_result(None)  # the slot passes on; the count stays
                 return
-        self._open -= 1
+        self.open -= 1
 
-    def _discard(self, connection: _Connection) -> None:
-        if connection in self._all:
-            self._all.discard(connection)
+    def discard(self, connection: _Connection) -> None:
+        if connection in self.connections:
+            self.connections.discard(connection)
             connection.close()
             self._release_slot()
 
-    async def aclose(self) -> None:
-        for connection in list(self._all):
-            self._discard(connection)
-        self._idle.clear()
+    def close(self) -> None:
+        for connection in list(self.connections):
+            self.discard(connection)
+        self.idle.clear()

@@ -8,6 +8,8 @@
 - :mod:`.faust_access`: the private state of faust's objects the worker reads, and the producer's sends
   it counts.
 - :mod:`.openai_request`: chat requests built from parts the openai package built once.
+- :mod:`.httpx_send`: httpx2's client sends a request straight to its transport.
+- :mod:`.mode_signals`: the stream worker's SIGTERM/SIGINT run its own callback, then mode's stop.
 
 :func:`install` checks the versions, then applies the corrections; a test fails when an upstream
 release no longer shows a defect corrected here, and another when a module outside this package

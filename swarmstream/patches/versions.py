@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 TESTED = {
     "aiokafka": "0.14.0",
     "faust-streaming": "0.15.3",
+    "httpx2": "2.16.2",
     "mode-streaming": "0.7.1",
     "openai": "3.57.0",
 }

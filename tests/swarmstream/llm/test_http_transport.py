@@ -154,7 +154,7 @@ async def test_connection_close_is_honoured():
         await chat(client)
         await client.close()
     assert server.connections == 2
-    assert transport._open == 0
+    assert transport.pool.open == 0
 
 
 async def test_a_kept_alive_connection_closed_under_a_new_request_is_retried_once():
@@ -253,7 +253,7 @@ async def test_a_cancelled_call_gives_its_connection_slot_back():
             await call
         assert (await chat(client)).status_code == 200
         await client.close()
-    assert transport._open == 0
+    assert transport.pool.open == 0
 
 
 async def test_https(tmp_path: Path):
