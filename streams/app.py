@@ -17,8 +17,10 @@ from streams.interactions import InteractionHandler
 from streams.metrics import ProcessorCounts, WorkerMetrics
 from streams.outbox import Outbox
 from streams.profile_store import ProfileStore
+from streams.publishing import WorkerTopics
 from streams.registry import AgentRegistry
 from streams.request_intake import RequestIntake
+from streams.routing import Routing
 from swarmstream.consumer_progress import LAG_REFRESH_S, ConsumerProgress
 from swarmstream.metrics_http import serve_metrics
 from swarmstream.patches import faust_access, faust_commits
@@ -119,17 +121,19 @@ def create_app(settings: Settings) -> StreamApp:
     watch = DeliveryWatch(committed=lambda tp: faust_access.committed_offset(app.consumer, tp))
     store = ProfileStore(table, settings.profile_cache_size)
     board = FeedBoard(boards, settings.feed_board_size, settings.agent_inbox_chars)
-    registry = AgentRegistry(store, board, agents, dead_letters, watch, settings)
-    outbox = Outbox(agents, settings.partitions, settings.feed_board_size)
-    interactions = InteractionHandler(settings, registry, requests, responses, dead_letters, outbox)
+    routing = Routing(settings.partitions)
+    topics = WorkerTopics(agents=agents, requests=requests, responses=responses, dead_letters=dead_letters)
+    registry = AgentRegistry(store, board, topics, routing, watch, settings)
+    outbox = Outbox(agents, routing, settings.feed_board_size)
+    interactions = InteractionHandler(settings, registry, outbox)
     intake = RequestIntake(settings, interactions, watch)
     progress = ConsumerProgress(settings.app_id)
     metrics = WorkerMetrics(
         store,
         registry.changes,
         processors=[
-            ProcessorCounts(settings.agents_topic, lambda: registry.consumed, registry.outcomes),
-            ProcessorCounts(settings.requests_topic, lambda: intake.consumed, interactions.outcomes),
+            ProcessorCounts(settings.agents_topic, lambda: registry.events.consumed, registry.outcomes),
+            ProcessorCounts(settings.requests_topic, lambda: intake.events.consumed, interactions.outcomes),
         ],
         progress=progress,
         engine=lambda: interactions.llm,

@@ -7,7 +7,8 @@ import asyncio
 import faust
 from faust.types import RecordMetadata
 
-from streams.publishing import forwarded_from, pass_on
+from streams.publishing import pass_on
+from streams.routing import forwarded_from
 
 
 class HeldRecord:

@@ -21,14 +21,14 @@ from streams.follow_ups import follow_ups
 from streams.held_record import HeldRecord
 from streams.outbox import Outbox
 from streams.prompts import FeedView, build_messages, feed_view
-from streams.publishing import dead_letter, forward, forwarded_from, send
+from streams.publishing import WorkerTopics, dead_letter, send
 from streams.registry import AgentRegistry
 from streams.request_records import BadRequest, RequestRecord
+from streams.routing import Routing, forward
 from swarmstream import codec
 from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.llm.ratelimit import partition_share
-from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,28 +38,19 @@ class InteractionHandler:
     """Answers one request at a time (many at once, as tasks): each ends answered, dead-lettered or forwarded.
 
     :param settings: the worker's settings.
-    :param registry: the speakers' profiles and feed boards of this worker's partitions.
-    :param requests: the requests topic, for forwards and the requests an answer starts.
-    :param responses: the responses topic.
-    :param dead_letters: the dead-letter topic.
+    :param registry: the speakers' profiles and feed boards of this worker's partitions, the topics it
+        writes to (requests: forwards and the requests an answer starts; responses; dead letters), and
+        where each speaker belongs.
     :param outbox: inbox messages and posts an answer sends.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        registry: AgentRegistry,
-        requests: faust.TopicT,
-        responses: faust.TopicT,
-        dead_letters: faust.TopicT,
-        outbox: Outbox,
-    ):
+    def __init__(self, settings: Settings, registry: AgentRegistry, outbox: Outbox):
         self.settings = settings
         self.registry = registry
         self.outbox = outbox
-        self.requests = requests
-        self.responses = responses
-        self.dead_letters = dead_letters
+        # The registry's: the same topics, and where each speaker's profile (and so its requests) belongs.
+        self.topics: WorkerTopics = registry.topics
+        self.routing: Routing = registry.routing
         self.llm: LLMEngine | None = None
         # This worker's share of every endpoint's RPM/TPM: its request partitions over all of them.
         self.share = 1.0
@@ -68,8 +59,6 @@ class InteractionHandler:
         self.outcomes: Counter[str] = Counter()
         # Recent request event ids -> where each was read (partition, offset, index in the record).
         self._recent: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
-        # murmur2 is pure Python; a speaker asks again and again, and a cache hit costs a small fraction.
-        self._partition_of = functools.lru_cache(maxsize=1 << 16)(partition_for)
 
     def open(self) -> None:
         """Build the LLM engine, paced at this worker's share."""
@@ -103,17 +92,14 @@ class InteractionHandler:
 
     def home_of_record(self, read: RequestRecord, event: faust.EventT) -> int | None:
         """The partition every request of a misrouted, never forwarded, record hashes to; else None."""
-        if read.bad or not read.requests or forwarded_from(event.message) is not None:
+        if read.bad or not read.requests:
             return None
-        partitions = self.settings.partitions
-        homes = {self._partition_of(request.agent_id, partitions) for _, request in read.requests}
-        home = homes.pop()
-        return None if homes or home == event.message.partition else home
+        return self.routing.elsewhere((request.agent_id for _, request in read.requests), event.message)
 
     async def forward_record(self, event: faust.EventT, read: RequestRecord, home: int) -> None:
         """Send a whole misrouted record on to ``home`` as it is; returns once the broker has it."""
         self.outcomes["forwarded"] += len(read.requests)
-        await (await forward(self.requests, event, event.value, read.requests[0][1].key, home))
+        await (await forward(self.topics.requests, event, event.value, read.requests[0][1].key, home))
 
     def _remember(self, request: InteractionRequested, reply: str, partition: int) -> None:
         """Add the reply to the speaker's bounded memory; its changelog record goes out with the next flush.
@@ -173,13 +159,13 @@ class InteractionHandler:
             self.outcomes["dead_letter"] += 1
             error = request.error
             await dead_letter(
-                self.dead_letters, record.event, error.reason, error.detail,
+                self.topics.dead_letters, record.event, error.reason, error.detail,
                 ids=error.ids, value=request.value, key=request.key, index=request.index,
             )  # fmt: skip
             return None
-        home = self._partition_of(request.agent_id, self.settings.partitions)
+        home = self.routing.home(request.agent_id)
         if home != record.event.message.partition:
-            return await self._misrouted(record, index, request, home)
+            return await self._send_home(record, index, request, home)
         if self._is_duplicate(request.event_id, record.place(index)):
             if request.turn > 1 or request.run_id is not None:
                 # Derived ids: a conversation's turn sent again (the turn before was answered again after
@@ -213,7 +199,7 @@ class InteractionHandler:
         """A bulk record's request goes alone, as its own record would have been: replayed, it is one request."""
         value = codec.encode(request) if record.batched else None
         await dead_letter(
-            self.dead_letters,
+            self.topics.dead_letters,
             record.event,
             reason,
             detail,
@@ -223,7 +209,7 @@ class InteractionHandler:
             key=request.key if record.batched else None,
         )
 
-    async def _misrouted(
+    async def _send_home(
         self, record: HeldRecord, index: int, request: InteractionRequested, home: int
     ) -> asyncio.Future[RecordMetadata] | None:
         """A request on another partition than its speaker's (whose profile is kept there): forwarded, once.
@@ -231,21 +217,13 @@ class InteractionHandler:
         Clients with another partitioner (librdkafka's CRC32, a keyless record) put requests anywhere;
         answered here, they would fail as soon as another worker holds the speaker's partition.
         """
-        message = record.event.message
-        if record.origin is not None:
-            self.outcomes["dead_letter"] += 1
-            await self._dead_letter(
-                record,
-                request,
-                "wrong_partition",
-                f"agent {request.agent_id!r} hashes to partition {home} of {self.settings.partitions}, and this "
-                f"record was forwarded already (to partition {message.partition}): do the topic's partitions "
-                "match SWARMSTREAM_PARTITIONS?",
-            )
-            return None
-        self.outcomes["forwarded"] += 1
-        value = codec.encode(request) if record.batched else message.value
-        return await forward(self.requests, record.event, value, request.key, home, index)
+        value = codec.encode(request) if record.batched else record.event.message.value
+        letter = functools.partial(self._dead_letter, record, request)
+        delivery = await self.routing.send_home(
+            self.topics.requests, record.event, home, value, request.key, [request.agent_id], letter, index
+        )
+        self.outcomes["forwarded" if delivery is not None else "dead_letter"] += 1
+        return delivery
 
     async def _answer(self, record: HeldRecord, request: InteractionRequested) -> asyncio.Future[RecordMetadata] | None:
         partition = record.event.message.partition
@@ -285,7 +263,7 @@ class InteractionHandler:
         action = follow.action
         self.outcomes["success"] += 1
         response = await send(
-            self.responses,
+            self.topics.responses,
             InteractionResponded(
                 event_id=derived_id("response", request.event_id),
                 request_id=request.request_id,
@@ -326,6 +304,5 @@ class InteractionHandler:
         deliveries += (self.outbox.post(post) for post in follow.posts)
         for started in follow.requests:
             self.outcomes["turn_started" if started.turn > 1 else "request_started"] += 1
-            home = self._partition_of(started.agent_id, self.settings.partitions)
-            deliveries.append(await send(self.requests, started, partition=home))
+            deliveries.append(await send(self.topics.requests, started, partition=self.routing.home(started.agent_id)))
         return asyncio.gather(*deliveries)

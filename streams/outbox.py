@@ -16,8 +16,8 @@ import faust
 
 from streams.feed_board import audience_of
 from streams.publishing import pass_on, send
+from streams.routing import Routing
 from swarmstream.events import SCHEMA_VERSION, AgentMessage, AgentsMessaged, FeedPost, FeedPosted, derived_id, new_id
-from swarmstream.partitions import partition_for
 
 # Messages per record at most: a full batch goes out at once, not at the next flush.
 BATCH_SIZE = 1_000
@@ -32,20 +32,20 @@ class Outbox:
     latest ``board_size`` posts per community: a batch sends no more than that per community.
     """
 
-    def __init__(self, agents: faust.TopicT, partitions: int, board_size: int):
+    def __init__(self, agents: faust.TopicT, routing: Routing, board_size: int):
         self.agents = agents
-        self.partitions = partitions
+        self.routing = routing
+        self.partitions = routing.partitions
         self.board_size = board_size
         self._pending: dict[int, list[AgentMessage]] = {}
         # Posts waiting, the same for every partition: they go out with each partition's next flush.
         self._posts: list[FeedPost] = []
         self._posts_delivered: dict[int, asyncio.Future[None]] = {}
         self._delivered: dict[int, asyncio.Future[None]] = {}
-        self._partition_of = functools.lru_cache(maxsize=1 << 16)(partition_for)
         self._sending: set[asyncio.Task[None]] = set()  # full batches sent before the flush
 
     def add(self, message: AgentMessage) -> asyncio.Future[None]:
-        partition = self._partition_of(message.agent_id, self.partitions)
+        partition = self.routing.home(message.agent_id)
         batch = self._pending.setdefault(partition, [])
         batch.append(message)
         delivered = self._delivered.get(partition)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import faust
 from faust.types import EventT, RecordMetadata
 
 from swarmstream import codec
-from swarmstream.codec import FORWARDED_HEADER, EnvelopeIds
+from swarmstream.codec import EnvelopeIds
 from swarmstream.events import DeadLetter, Event, derived_id
+
+
+@dataclass(frozen=True)
+class WorkerTopics:
+    """The topics the worker's processors write to (faust's topics in the worker)."""
+
+    agents: faust.TopicT
+    requests: faust.TopicT
+    responses: faust.TopicT
+    dead_letters: faust.TopicT
 
 
 async def send(topic: faust.TopicT, event: Event, partition: int | None = None) -> asyncio.Future[RecordMetadata]:
@@ -82,30 +93,3 @@ def pass_on(done: asyncio.Future[object], outcome: asyncio.Future[object]) -> No
         done.set_exception(exc)
     else:
         done.set_result(None)
-
-
-def forwarded_from(message: faust.types.Message) -> tuple[int, int, int] | None:
-    """Where a forwarded record was first read, or None for a record as its publisher wrote it."""
-    for name, value in message.headers or ():
-        if name == FORWARDED_HEADER:
-            try:
-                partition, offset, index = (int(part) for part in bytes(value).decode().split(":"))
-            except ValueError:
-                return None  # not ours: read as not forwarded
-            return partition, offset, index
-    return None
-
-
-async def forward(
-    topic: faust.TopicT, source: EventT, value: bytes, key: bytes, partition: int, index: int = 0
-) -> asyncio.Future[RecordMetadata]:
-    """Send ``value`` to ``partition`` of ``topic``, marked as forwarded from ``source``; returns its delivery.
-
-    The record keeps the source's other headers. ``index``: the position in the source record of the
-    first event forwarded (a bulk record's request sent on alone).
-    """
-    message = source.message
-    origin = f"{message.partition}:{message.offset}:{index}".encode()
-    headers = [(name, bytes(v)) for name, v in (message.headers or ()) if name != FORWARDED_HEADER]
-    headers.append((FORWARDED_HEADER, origin))
-    return await topic.app.producer.send(topic.get_topic_name(), key, value, partition, None, headers)

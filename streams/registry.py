@@ -10,12 +10,13 @@ from collections import Counter, defaultdict
 import faust
 from faust.types import RecordMetadata
 
-from streams import delivery_watch, profiles
+from streams import profiles
 from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
-from streams.ordered_acks import OrderedAcks
 from streams.profile_store import FLUSH_SLICE, ProfileStore
-from streams.publishing import dead_letter, forward, forwarded_from, send
+from streams.publishing import WorkerTopics, dead_letter, send
+from streams.routing import Routing
+from streams.stream_events import StreamEvents
 from swarmstream import codec
 from swarmstream.events import (
     AgentCreated,
@@ -30,7 +31,6 @@ from swarmstream.events import (
     FeedPosted,
     derived_id,
 )
-from swarmstream.partitions import partition_for
 from swarmstream.settings import Settings
 from swarmstream.topic_values import AGENTS
 
@@ -42,39 +42,33 @@ class AgentRegistry:
 
     Events are folded one at a time, in arrival order; each is acked once the changelog records it
     wrote are on the broker, so a restart never commits past a profile the changelog lacks. An
-    event on another partition than its agent's is forwarded there (``agents``: the topic read).
+    event on another partition than its agent's is forwarded there (on the agents topic),
+    by ``routing``.
     """
 
     def __init__(
         self,
         store: ProfileStore,
         board: FeedBoard,
-        agents: faust.TopicT,
-        dead_letters: faust.TopicT,
+        topics: WorkerTopics,
+        routing: Routing,
         watch: DeliveryWatch,
         settings: Settings,
     ):
         self.store = store
         self.board = board
-        self.agents = agents
-        self.dead_letters = dead_letters
-        self.watch = watch
+        self.topics = topics
+        self.routing = routing
+        self.events = StreamEvents(watch)
         self.settings = settings
-        self.partitions = settings.partitions
-        self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
-            ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
-        )
         # Read by the worker's metrics: agent events applied, by change; events by outcome
         # (success, dead_letter, error, forwarded: records sent on to their agents' partitions).
         self.changes: Counter[str] = Counter()
         self.outcomes: Counter[str] = Counter()
-        self.consumed = 0
         # When the registry last folded an event of each agents partition (loop time).
         self.last_progress: dict[int, float] = {}
         # Requests waiting for their speaker's profile, by agent id: woken only by that agent.
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
-        # murmur2 is pure Python; a bulk creation asks it once per agent.
-        self._partition_of = functools.lru_cache(maxsize=1 << 16)(partition_for)
 
     def get(self, agent_id: str) -> profiles.Profile | None:
         return self.store.get(agent_id)
@@ -118,7 +112,7 @@ class AgentRegistry:
 
     def forget(self, revoked: set) -> None:
         """Revoked partitions: their unacked events belong to the next owner."""
-        self.acks.forget(revoked)
+        self.events.forget(revoked)
         self.store.forget_cache()
         self.board.forget_cache()
 
@@ -131,24 +125,23 @@ class AgentRegistry:
                 arrived.set_result(None)
 
     async def run(self, stream: faust.StreamT) -> None:
+        """The faust agent of the agents topic: acks off, one event at a time."""
         # Sequential on purpose: table writes are cheap and must follow arrival order per agent.
-        consumer = stream.app.consumer
-        async for event in stream.noack().events():
-            self.consumed += 1
-            message = event.message
-            watched = self.watch.delivered(message.tp, message.offset)
-            if watched is not None:
-                await delivery_watch.apply(consumer, message.tp, watched)
-            delivery: asyncio.Future[object] | None
-            try:
-                delivery = await self.handle(event)
-            except Exception as exc:  # an escaping exception would skip the event
-                log.exception("agent event failed")
-                self.outcomes["error"] += 1
-                await dead_letter(self.dead_letters, event, "processing_error", repr(exc))
-                delivery = None
-            self.acks.track(event, delivery)
-            self._advance(message.partition)
+        async for event in self.events.read(stream):
+            await self.take(event)
+
+    async def take(self, event: faust.EventT) -> None:
+        """Fold one event; it is acked once what it wrote is on the broker."""
+        delivery: asyncio.Future[object] | None
+        try:
+            delivery = await self.handle(event)
+        except Exception as exc:  # an escaping exception would skip the event
+            log.exception("agent event failed")
+            self.outcomes["error"] += 1
+            await dead_letter(self.topics.dead_letters, event, "processing_error", repr(exc))
+            delivery = None
+        self.events.ack_when(event, delivery)
+        self._advance(event.message.partition)
 
     async def handle(self, event: faust.EventT) -> asyncio.Future[object] | None:
         """Apply one agent event; returns the delivery of the changelog records it wrote, if any."""
@@ -156,7 +149,7 @@ class AgentRegistry:
             change = AGENTS.decode(event.value)
         except codec.DecodeError as exc:  # the topic's policy: a dead letter with the codec's reason
             self.outcomes["dead_letter"] += 1
-            await dead_letter(self.dead_letters, event, exc.reason, exc.detail, ids=exc.ids)
+            await dead_letter(self.topics.dead_letters, event, exc.reason, exc.detail, ids=exc.ids)
             return None
         partition = event.message.partition
         if isinstance(change, AgentsCreated | AgentsMessaged):
@@ -169,9 +162,9 @@ class AgentRegistry:
             return asyncio.gather(*deliveries) if deliveries else None
         if isinstance(change, Broadcast):
             return await self._spread(change)
-        home = self._partition_of(change.agent_id, self.partitions)
+        home = self.routing.home(change.agent_id)
         if home != partition:
-            return await self._misrouted(event, change, [change.agent_id], home)
+            return await self._send_home(event, change, [change.agent_id], home)
         if isinstance(change, AgentDeleted):
             self.outcomes["success"] += 1
             if self.store.peek(change.agent_id) is None:
@@ -182,7 +175,7 @@ class AgentRegistry:
         if updated is None:
             self.outcomes["dead_letter"] += 1
             await dead_letter(
-                self.dead_letters,
+                self.topics.dead_letters,
                 event,
                 "unknown_agent",
                 f"update for agent {change.agent_id!r}, which was never created",
@@ -208,40 +201,31 @@ class AgentRegistry:
             created_at=broadcast.created_at,
         )
         deliveries = []
-        for partition in range(self.partitions):
+        for partition in range(self.routing.partitions):
             copy = FeedPosted(
                 event_id=derived_id("broadcast", broadcast.event_id, partition),
                 request_id=broadcast.request_id,
                 posts=[post],
             )
-            deliveries.append(await send(self.agents, copy, partition=partition))
+            deliveries.append(await send(self.topics.agents, copy, partition=partition))
         return asyncio.gather(*deliveries)
 
-    async def _misrouted(
-        self, event: faust.EventT, change: Event, strays: list[str], home: int
+    async def _send_home(
+        self, event: faust.EventT, change: Event, strays: list[str], home: int, part: bytes | None = None
     ) -> asyncio.Future[RecordMetadata] | None:
-        """An event whose agents all hash to partition ``home``, read on another: forwarded there as it is, once.
+        """``change``, whose agents (``strays``) all hash to partition ``home``, read on another: forwarded
+        there, once, else dead-lettered. ``part``: ``change`` encoded, a bulk record's entries of one
+        partition sent alone (their letter holds just them); else the record goes as it is.
 
         Clients with another partitioner (librdkafka's CRC32, keyless records) put agents anywhere;
         stored here, a profile could never be found by its requests, which go where the agent hashes.
         """
-        if forwarded_from(event.message) is not None:
-            await self._dead_letter_strays(event, change, strays)
-            return None
-        self.outcomes["forwarded"] += 1
-        return await forward(self.agents, event, event.value, strays[0].encode(), home)
-
-    async def _dead_letter_strays(self, event: faust.EventT, change: Event, strays: list[str]) -> None:
-        self.outcomes["dead_letter"] += 1
-        await dead_letter(
-            self.dead_letters,
-            event,
-            "wrong_partition",
-            f"{len(strays)} agents hash to other partitions of {self.partitions} than {event.message.partition}, "
-            f"and the record was forwarded already (do the topic's partitions match SWARMSTREAM_PARTITIONS?); "
-            f"not applied: {', '.join(strays[:20])}",
-            decoded=change,
-        )
+        key = change.key if part is not None else None
+        letter = functools.partial(dead_letter, self.topics.dead_letters, event, decoded=change, value=part, key=key)
+        value = part if part is not None else event.value
+        delivery = await self.routing.send_home(self.topics.agents, event, home, value, change.key, strays, letter)
+        self.outcomes["forwarded" if delivery is not None else "dead_letter"] += 1
+        return delivery
 
     async def _apply_bulk(
         self, event: faust.EventT, change: AgentsCreated | AgentsMessaged
@@ -251,37 +235,27 @@ class AgentRegistry:
         items: list[AgentSpec] | list[AgentMessage] = (
             change.agents if isinstance(change, AgentsCreated) else change.messages
         )
-        mine: list = []
         # Agents stored elsewhere than their requests are routed to could never be found: forwarded.
-        strays: dict[int, list] = defaultdict(list)
-        for item in items:
-            home = self._partition_of(item.agent_id, self.partitions)
-            (mine if home == partition else strays[home]).append(item)
+        strays: dict[int, list] = self.routing.by_home(items, _agent_of)
+        mine: list = strays.pop(partition, [])
         if not mine and len(strays) == 1:
             ((home, group),) = strays.items()
-            return await self._misrouted(event, change, [item.agent_id for item in group], home)
+            return await self._send_home(event, change, [item.agent_id for item in group], home)
         if isinstance(change, AgentsCreated):
             deliveries = await self._create(mine, partition)
         else:
             self._deliver(mine, partition)
             deliveries = []
-        if not strays:
+        if mine:
             self.outcomes["success"] += 1
-        elif forwarded_from(event.message) is not None:
-            # Partly applied is still a dead letter: the strays were not.
-            await self._dead_letter_strays(
-                event, change, [item.agent_id for group in strays.values() for item in group]
-            )
-        else:
-            self.outcomes["success"] += 1
-            for home, group in sorted(strays.items()):
-                # The entries of one partition each, the record's id derived: a replay sends the same.
-                field = "agents" if isinstance(change, AgentsCreated) else "messages"
-                part = change.model_copy(
-                    update={"event_id": derived_id("forwarded", change.event_id, home), field: group}
-                )
-                self.outcomes["forwarded"] += 1
-                deliveries.append(await forward(self.agents, event, codec.encode(part), part.key, home))
+        field = "agents" if isinstance(change, AgentsCreated) else "messages"
+        for home, group in sorted(strays.items()):
+            # The entries of one partition each, the record's id derived: a replay sends the same.
+            part = change.model_copy(update={"event_id": derived_id("forwarded", change.event_id, home), field: group})
+            ids = [item.agent_id for item in group]
+            forwarded = await self._send_home(event, part, ids, home, part=codec.encode(part))
+            if forwarded is not None:
+                deliveries.append(forwarded)
         return asyncio.gather(*deliveries) if deliveries else None
 
     async def _create(self, specs: list[AgentSpec], partition: int) -> list[asyncio.Future[RecordMetadata]]:
@@ -312,3 +286,7 @@ class AgentRegistry:
             if updated is not None:
                 store.put_soon(updated, partition)
                 self.changes["messaged"] += len(said)
+
+
+def _agent_of(item: AgentSpec | AgentMessage) -> str:
+    return item.agent_id

@@ -13,13 +13,12 @@ from collections import deque
 import faust
 from faust.types import TP, ConsumerT
 
-from streams import delivery_watch
 from streams.delivery_watch import DeliveryWatch
 from streams.held_record import HeldRecord
 from streams.interactions import InteractionHandler
-from streams.ordered_acks import OrderedAcks
 from streams.publishing import pass_on
 from streams.request_records import BadRequest, read_request_record, request_count
+from streams.stream_events import StreamEvents
 from swarmstream.events import InteractionRequested
 from swarmstream.settings import Settings
 
@@ -37,15 +36,11 @@ class RequestIntake:
     def __init__(self, settings: Settings, handler: InteractionHandler, watch: DeliveryWatch):
         self.settings = settings
         self.handler = handler
-        self.watch = watch
         # Acks records in arrival order per partition, each once its requests have ended. The
         # engine's gate bounds LLM calls in flight; pausing the request partitions bounds the
         # requests held. Nothing here blocks the stream: a blocked actor would fill faust's queue
         # and stop its one fetcher, and with it the agent events the pending requests wait for.
-        self.acks: OrderedAcks[faust.EventT] = OrderedAcks(
-            ack=lambda event: event.ack(), partition_of=lambda event: event.message.tp
-        )
-        self.consumed = 0  # records read, for the worker's metrics
+        self.events = StreamEvents(watch)
         # Records taken from faust and not yet decoded, each with the outcome its ack waits for and the
         # requests it holds. They stay bytes until there is room to start their requests: a paused worker
         # still receives up to stream_buffer_size + fetch_max_records records, each up to 10,000 requests.
@@ -71,25 +66,19 @@ class RequestIntake:
     async def run(self, stream: faust.StreamT) -> None:
         """The faust agent of the requests topic: one actor, acks off; requests run concurrently as tasks."""
         self.handler.open()
-        consumer = self._consumer = stream.app.consumer
-        delivered = self.watch.delivered
+        self._consumer = stream.app.consumer
         try:
-            async for event in stream.noack().events():
-                self.consumed += 1
-                message = event.message
-                watched = delivered(message.tp, message.offset)
-                if watched is not None:
-                    await delivery_watch.apply(consumer, message.tp, watched)
-                self._accept(event)
+            async for event in self.events.read(stream):
+                self.accept(event)
                 if not self._paused and self.pending >= self._pause_at:
                     self._pause_requests()
         finally:
             await self.handler.close()
 
-    def _accept(self, event: faust.EventT) -> None:
+    def accept(self, event: faust.EventT) -> None:
         """Count the record in for its ack, in arrival order, and start what there is room for."""
         done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self.acks.track(event, done)
+        self.events.ack_when(event, done)
         count = request_count(event.value)
         self._unread.append((event, done, count))
         self._unread_requests += count
@@ -181,7 +170,7 @@ class RequestIntake:
         Their requests not yet started are dropped; those running end on their own (the next owner's
         answers to them are duplicates, which downstream tolerates).
         """
-        self.acks.forget(revoked)
+        self.events.forget(revoked)
         self._paused -= revoked
         self._backlog = deque(item for item in self._backlog if item[0].event.message.tp not in revoked)
         self._unread = deque(item for item in self._unread if item[0].message.tp not in revoked)

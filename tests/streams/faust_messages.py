@@ -1,4 +1,7 @@
-"""Messages as faust's conductor hands them to a stream, for tests of faust's offset bookkeeping."""
+"""faust's real consumer, and messages tracked by it as its conductor hands them to a stream.
+
+For tests of faust's offset bookkeeping (the at-least-once machinery the in-memory worker leaves out).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import faust
 from faust.types import TP, ConsumerT
 from faust.types.tuples import ConsumerMessage as Message
 
+from tests.memory_worker import Record, message
+
 TOPIC = "requests-606"
 PARTITION = TP(TOPIC, 0)
 
@@ -15,13 +20,10 @@ PARTITION = TP(TOPIC, 0)
 def delivered(consumer: ConsumerT, offsets: Iterable[int]) -> list[Message]:
     messages = []
     for offset in offsets:
-        message = Message(
-            topic=TOPIC, partition=0, offset=offset, timestamp=0.0, timestamp_type=0,
-            headers=[], key=b"k", value=b"v", checksum=None,
-        )  # fmt: skip
-        message.incref()  # the stream's reference, as faust's conductor takes it
-        consumer.track_message(message)
-        messages.append(message)
+        tracked = message(Record(TOPIC, 0, offset, b"k", b"v"))
+        tracked.incref()  # the stream's reference, as faust's conductor takes it
+        consumer.track_message(tracked)
+        messages.append(tracked)
     return messages
 
 

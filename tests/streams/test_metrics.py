@@ -16,7 +16,7 @@ from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.llm.adaptive import AimdController
 from swarmstream.llm.engine import LLMFailure
 from swarmstream.patches.faust_access import count_sends
-from tests.streams.fake_table import RecordingProducer, fake_table
+from tests.memory_worker import MemoryProducer, MemoryTable, MemoryTopics
 from tests.swarmstream.llm.fakes import FakeClock, status_error
 from tests.swarmstream.llm.test_engine import MESSAGES, Script, engine
 
@@ -31,7 +31,7 @@ def samples(metrics: WorkerMetrics) -> dict[tuple[str, tuple], float]:
 
 
 async def test_worker_metrics_read_the_store_and_registry_at_scrape_time():
-    store = ProfileStore(fake_table(RecordingProducer()), cache_size=10)
+    store = ProfileStore(MemoryTable(), cache_size=10)
     changes: Counter[str] = Counter()
     metrics = WorkerMetrics(store, changes)
     for index in range(3):
@@ -54,7 +54,7 @@ async def test_worker_metrics_read_the_store_and_registry_at_scrape_time():
 
 
 async def test_worker_metrics_count_events_sends_llm_outcomes_and_lag():
-    store = ProfileStore(fake_table(RecordingProducer()), cache_size=10)
+    store = ProfileStore(MemoryTable(), cache_size=10)
     outcomes: Counter[str] = Counter(success=5, dead_letter=2)
     clock = FakeClock()
     llm = engine(
@@ -70,7 +70,7 @@ async def test_worker_metrics_count_events_sends_llm_outcomes_and_lag():
         progress=progress,
         engine=lambda: llm,
     )
-    producer = RecordingProducer()
+    producer = MemoryProducer(MemoryTopics(), partitions=2)
     count_sends(producer, metrics.produced)
     await producer.send("responses", b"k", b"v", 0, None, None)
     await producer.send("responses", b"k", b"v", 1, None, None)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from streams.outbox import Outbox
+from streams.routing import Routing
 from swarmstream import codec
 from swarmstream.events import AgentMessage, AgentsMessaged, FeedPost, FeedPosted
 from swarmstream.partitions import partition_for
-from tests.streams.fake_table import RecordingProducer, fake_topic
+from tests.memory_worker import MemoryTopic
 
 PARTITIONS = 3
 
 
 async def test_messages_go_to_their_recipients_partitions_and_posts_to_every_partition_latest_first_kept():
-    producer = RecordingProducer()
-    outbox = Outbox(fake_topic(producer, "agents"), PARTITIONS, board_size=2)
+    topic = MemoryTopic("agents")
+    producer = topic.app.producer
+    outbox = Outbox(topic, Routing(PARTITIONS), board_size=2)
     said = outbox.add(AgentMessage(agent_id="agent-1", message_id="m1", from_agent_id="agent-2", content="hi"))
     posted = [
         outbox.post(FeedPost(post_id=f"p{i}", from_agent_id="agent-2", content=f"news {i}", community="cooks"))
@@ -24,7 +26,7 @@ async def test_messages_go_to_their_recipients_partitions_and_posts_to_every_par
     await said
     for future in posted:
         await future
-    records = [(codec.decode(value, AgentsMessaged, FeedPosted), partition) for _, _, value, partition in producer.sent]
+    records = [(codec.decode(record.value, AgentsMessaged, FeedPosted), record.partition) for record in producer.sent]
     (messaged,) = [(event, p) for event, p in records if isinstance(event, AgentsMessaged)]
     assert messaged[1] == partition_for("agent-1", PARTITIONS)
     boards = sorted((p, [post.post_id for post in e.posts]) for e, p in records if isinstance(e, FeedPosted))

@@ -16,7 +16,7 @@ from faust.streams import _current_event
 from producers.personas import persona
 from streams import profiles
 from streams.profile_store import ProfileStore
-from tests.streams.fake_table import RecordingProducer
+from tests.memory_worker import MemoryTable
 
 pytest.importorskip("rocksdict", reason="install the rocksdb extra: pip install -e '.[rocksdb]'")
 
@@ -38,11 +38,10 @@ def in_event_of_partition(partition: int) -> _Event:
 async def test_profiles_written_per_partition_are_read_back_and_counted(tmp_path):
     app = faust.App("rocks-test", broker="kafka://127.0.0.1:1", store="rocksdb://", datadir=str(tmp_path), env={})
     table = app.Table("agent-profiles", partitions=4, default=None, key_type=bytes, value_type=bytes)
-    producer = RecordingProducer()
-    store = ProfileStore(
-        SimpleNamespace(data=table.data, app=SimpleNamespace(producer=producer), changelog_topic=table.changelog_topic),
-        10,
-    )
+    memory = MemoryTable()  # faust's RocksDB data, the changelog written in memory
+    memory.data = table.data
+    producer = memory.app.producer
+    store = ProfileStore(memory, 10)
 
     written = []
     for index in range(20):
@@ -54,5 +53,5 @@ async def test_profiles_written_per_partition_are_read_back_and_counted(tmp_path
         _current_event.set(weakref.ref(event))
         assert store.get(profile["agent_id"]) == profile
     assert len(store) == 20
-    assert {partition for *_, partition in producer.sent} == {0, 1, 2, 3}
+    assert {record.partition for record in producer.sent} == {0, 1, 2, 3}
     assert list(tmp_path.rglob("*.db")) or list(tmp_path.rglob("CURRENT")), "on disk"

@@ -12,7 +12,7 @@ from streams import profiles
 from streams.profile_store import FLUSH_SLICE, ProfileStore
 from swarmstream import profile_format
 from swarmstream.events import AgentMessage, AgentUpdated
-from tests.streams.fake_table import RecordingProducer, fake_table
+from tests.memory_worker import MemoryTable
 
 
 def test_pack_round_trips_and_does_not_repeat_field_names():
@@ -78,7 +78,7 @@ def test_memory_is_bounded_and_remembers_a_request_once():
 
 
 async def test_the_cache_takes_profiles_read_twice_keeps_the_most_recently_used_and_counts_hits():
-    store = ProfileStore(fake_table(RecordingProducer()), cache_size=2)
+    store = ProfileStore(MemoryTable(), cache_size=2)
     for index in range(3):
         await store.put(profiles.created(persona(index, seed=7)), partition=0)
     assert store.cached == 0, "writes do not fill the cache"
@@ -97,7 +97,7 @@ async def test_the_cache_takes_profiles_read_twice_keeps_the_most_recently_used_
 
 
 async def test_agents_read_once_are_remembered_only_up_to_the_cache_size():
-    store = ProfileStore(fake_table(RecordingProducer()), cache_size=2)
+    store = ProfileStore(MemoryTable(), cache_size=2)
     for index in range(3):
         await store.put(profiles.created(persona(index, seed=7)), partition=0)
     a, b, c = (f"agent-000000{index}" for index in range(3))
@@ -110,7 +110,7 @@ async def test_agents_read_once_are_remembered_only_up_to_the_cache_size():
 
 
 async def test_a_write_replaces_the_cached_copy():
-    store = ProfileStore(fake_table(RecordingProducer()), cache_size=10)
+    store = ProfileStore(MemoryTable(), cache_size=10)
     profile = profiles.created(persona(1, seed=7))
     await store.put(profile, partition=0)
     assert store.get(profile["agent_id"]) == profile
@@ -122,8 +122,9 @@ async def test_a_write_replaces_the_cached_copy():
 
 
 async def test_deferred_writes_are_read_at_once_and_sent_once_per_agent_at_the_flush():
-    producer = RecordingProducer()
-    store = ProfileStore(fake_table(producer), cache_size=10)
+    table = MemoryTable()
+    producer = table.app.producer
+    store = ProfileStore(table, cache_size=10)
     profile = profiles.created(persona(1, seed=7))
     await store.put(profile, partition=2)
     for n in range(3):
@@ -135,15 +136,17 @@ async def test_deferred_writes_are_read_at_once_and_sent_once_per_agent_at_the_f
 
     await store.flush()
     assert len(producer.sent) == 2
-    _, key, value, partition = producer.sent[-1]
+    last = producer.sent[-1]
+    key, value, partition = last.key, last.value, last.partition
     assert partition == 2 and profile_format.unpack(key.decode(), value)["memory"][-1] == ("r2", "line 2")
     await store.flush()
     assert len(producer.sent) == 2, "a flush sends each deferred write once"
 
 
 async def test_a_large_flush_lets_the_loop_run_and_sends_every_agent_as_it_is_when_sent():
-    producer = RecordingProducer()
-    store = ProfileStore(fake_table(producer), cache_size=0)
+    table = MemoryTable()
+    producer = table.app.producer
+    store = ProfileStore(table, cache_size=0)
     agents = [profiles.created(persona(index, seed=9)) for index in range(FLUSH_SLICE * 2 + 10)]
     for profile in agents:
         store.put_soon(profile, partition=1)
@@ -162,14 +165,12 @@ async def test_a_large_flush_lets_the_loop_run_and_sends_every_agent_as_it_is_wh
     await asyncio.sleep(0)
     await store.flush()
     assert ticks >= 2, "the loop ran during the flush"
-    sent = {key.decode(): profile_format.unpack(key.decode(), value) for _, key, value, _ in producer.sent}
+    sent = {r.key.decode(): profile_format.unpack(r.key.decode(), r.value) for r in producer.sent}
     assert len(producer.sent) == len(agents) and sent.keys() == {p["agent_id"] for p in agents}
     assert sent[agents[-1]["agent_id"]]["memory"], "the last agent went out with its newer memory"
     await store.flush()
     ticker.cancel()
     # The next flush sends both again (the last one's record is the same once more): the first one's newer memory.
-    again = {
-        key.decode(): profile_format.unpack(key.decode(), value) for _, key, value, _ in producer.sent[len(agents) :]
-    }
+    again = {r.key.decode(): profile_format.unpack(r.key.decode(), r.value) for r in producer.sent[len(agents) :]}
     assert again.keys() == {agents[0]["agent_id"], agents[-1]["agent_id"]}
     assert all(profile["memory"] for profile in again.values())
