@@ -15,15 +15,21 @@ from swarmstream.settings import Settings
 
 
 def query_settings(settings: Settings, db: str | None = None, run_id: str | None = None) -> Settings:
-    """The settings naming the store a query reads: the SQLite file ``db``, else run ``run_id``'s, else their own.
+    """The settings naming the store a query reads: the SQLite file ``db`` (a path from the working directory),
+    else run ``run_id``'s (in its run directory under ``data_dir``), else their own.
 
     Raises ValueError when that SQLite file does not exist: opening it would create an empty graph.
     """
     if db:
-        settings = settings.model_copy(update={"graph_db_path": db})
+        settings = settings.model_copy(update={"graph_db_path": str(Path(db).resolve())})
     elif run_id is not None:
         settings = settings.with_run_graph(run_id)
     if settings.graph_dsn is None and not Path(settings.graph_db_path).exists():
+        if run_id is not None and not db:
+            raise ValueError(
+                f"no graph store for run {run_id!r} at {settings.graph_db_path} (its run directory under "
+                f"SWARMSTREAM_DATA_DIR, now {settings.data_dir}: set it to where the run was written)"
+            )
         raise ValueError(f"no graph store at {settings.graph_db_path} (run the graph consumer, or pass --db)")
     return settings
 
@@ -191,39 +197,58 @@ def render_by_round(run_id: str, rounds: list[RoundGraph]) -> str:
     return "\n".join(lines)
 
 
-def export(store: GraphStore, fmt: str, path: Path) -> int:
-    """Write the weighted interaction edges and friendships; returns the edges written."""
-    rows = [(src, dst, weight, "interaction") for src, dst, weight in store.interaction_edges()]
-    rows += [(a, b, 1, "friendship") for a, b in store.friend_pairs()]
-    if fmt == "csv":
-        with open(path, "w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["src", "dst", "weight", "kind"])
-            writer.writerows(rows)
-    elif fmt == "parquet":
-        try:
-            import pyarrow
-            import pyarrow.parquet
-        except ImportError:
-            raise ValueError("Parquet export needs pyarrow: pip install -e '.[parquet]'") from None
-        columns = dict(zip(("src", "dst", "weight", "kind"), zip(*rows, strict=True), strict=True)) if rows else {}
-        table = pyarrow.table(
-            {
-                "src": pyarrow.array(columns.get("src", ()), pyarrow.string()),
-                "dst": pyarrow.array(columns.get("dst", ()), pyarrow.string()),
-                "weight": pyarrow.array(columns.get("weight", ()), pyarrow.int64()),
-                "kind": pyarrow.array(columns.get("kind", ()), pyarrow.string()),
-            }
-        )
-        pyarrow.parquet.write_table(table, path)
-    elif fmt == "graphml":
-        graph = igraph.Graph.TupleList(((src, dst) for src, dst, _, _ in rows), directed=True)
-        graph.es["weight"] = [weight for _, _, weight, _ in rows]
-        graph.es["kind"] = [kind for *_, kind in rows]
+def export(
+    store: GraphStore, fmt: str, path: Path, run_id: str | None = None, agents: dict[str, str | None] | None = None
+) -> tuple[int, Path | None]:
+    """Write the weighted interaction edges and friendships, and the nodes; returns the edges written and
+    the nodes file (None for GraphML, which holds its nodes).
+
+    :param run_id: a society run's graph: each edge with the round it first appeared in (else none).
+    :param agents: every agent, with its community (a run's record): those without an edge are nodes too;
+        the nodes also say the community the latest detection placed them in.
+    """
+    firsts = {(src, dst, kind): round_ for src, dst, kind, round_ in store.round_edges(run_id)} if run_id else {}
+    edges = store.interaction_edges()
+    rows = [(src, dst, weight, "interaction", firsts.get((src, dst, "talk"))) for src, dst, weight in edges]
+    rows += [(a, b, 1, "friendship", firsts.get((a, b, "friend"))) for a, b in store.friend_pairs()]
+    detected = store.membership()
+    names = sorted({*(agents or {}), *(end for src, dst, *_ in rows for end in (src, dst))})
+    nodes = [(name, (agents or {}).get(name), detected.get(name)) for name in names]
+    columns = ("src", "dst", "weight", "kind", "round")
+    node_columns = ("agent_id", "community", "detected_community")
+    if fmt == "graphml":
+        graph = igraph.Graph(directed=True)
+        graph.add_vertices(names)
+        graph.vs["community"] = [community or "" for _, community, _ in nodes]
+        graph.vs["detected_community"] = [found or "" for *_, found in nodes]
+        graph.add_edges((src, dst) for src, dst, *_ in rows)
+        graph.es["weight"] = [row[2] for row in rows]
+        graph.es["kind"] = [row[3] for row in rows]
+        graph.es["round"] = [-1 if row[4] is None else row[4] for row in rows]
         graph.write_graphml(str(path))
+        return len(rows), None
+    nodes_path = path.with_name(f"{path.stem}.nodes{path.suffix}")
+    if fmt == "csv":
+        for target, header, data in ((path, columns, rows), (nodes_path, node_columns, nodes)):
+            with open(target, "w", newline="") as out:
+                writer = csv.writer(out)
+                writer.writerow(header)
+                writer.writerows(data)
+    elif fmt == "parquet":
+        import pyarrow
+        import pyarrow.parquet
+
+        types = (pyarrow.string(), pyarrow.string(), pyarrow.int64(), pyarrow.string(), pyarrow.int32())
+        edges = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+        table = pyarrow.table({n: pyarrow.array(c, t) for n, c, t in zip(columns, edges, types, strict=True)})
+        pyarrow.parquet.write_table(table, path)
+        node_values = list(zip(*nodes, strict=True)) if nodes else [()] * len(node_columns)
+        named = zip(node_columns, node_values, strict=True)
+        table = pyarrow.table({name: pyarrow.array(values, pyarrow.string()) for name, values in named})
+        pyarrow.parquet.write_table(table, nodes_path)
     else:
         raise ValueError(f"unknown export format {fmt!r}: csv, graphml or parquet")
-    return len(rows)
+    return len(rows), nodes_path
 
 
 def plot(store: GraphStore, path: Path) -> None:

@@ -327,6 +327,10 @@ class GraphStore:
             self._run("DELETE FROM communities")
             self._run_many("INSERT INTO communities VALUES (?, ?)", sorted(membership.items()))
 
+    def membership(self) -> dict[str, str]:
+        """The latest detection's community of each agent it placed."""
+        return dict(self._run("SELECT agent_id, community FROM communities").fetchall())
+
     def community_sizes(self) -> dict[str, int]:
         rows = self._run("SELECT community, count(*) FROM communities GROUP BY community").fetchall()
         return dict(sorted(rows, key=lambda row: (-row[1], row[0])))

@@ -39,9 +39,11 @@ async def follow_interactions(
     text: bool = False,
     from_beginning: bool = False,
     limit: int | None = None,
+    until_idle_s: float | None = None,
     out: TextIO,
 ) -> int:
-    """Print outcomes (optionally one agent's, or one request's) until ``stop`` or ``limit``; returns how many.
+    """Print outcomes (optionally one agent's, or one request's) until ``stop``, ``limit``, or ``until_idle_s``
+    seconds without a record; returns how many.
 
     Responses and dead letters both: a request that failed, even one whose event did not validate,
     ends as a dead letter carrying its ``request_id``.
@@ -57,9 +59,15 @@ async def follow_interactions(
     printed = 0
     wanted_key = agent.encode() if agent is not None else None
     described = topic_values.values_of(settings)
+    loop = asyncio.get_running_loop()
+    last_record = loop.time()
     try:
         while not stop.is_set() and (limit is None or printed < limit):
             batches = await consumer.getmany(timeout_ms=200)
+            if batches:
+                last_record = loop.time()
+            elif until_idle_s is not None and loop.time() - last_record >= until_idle_s:
+                break
             for batch in batches.values():
                 for record in batch:
                     # Responses are keyed by their agent: skip other agents' without decoding.

@@ -65,6 +65,7 @@ async def consume_batches(
     progress: ConsumerProgress | None = None,
     check_assignment: AssignmentCheck | None = None,
     start_at: dict[TopicPartition, int] | None = None,
+    handled: dict[TopicPartition, int] | None = None,
 ) -> None:
     """Run until ``stop`` is set; ``ready`` is set once the group has given us partitions.
 
@@ -73,6 +74,8 @@ async def consume_batches(
     ``progress`` gets the lag of each partition and the rebalances. ``check_assignment`` may refuse
     an assignment by raising: the loop stops with that error before handling anything more.
     ``start_at``: where to start reading partitions this group has never committed (else: the beginning).
+    ``handled``: kept up to date with the next offset to read of every partition held, once all before it
+    are handled and committed (also while nothing arrives), for a caller that waits until it has caught up.
     """
     consumer = make_consumer(settings, group_id=group_id)
     listener = _CountAssignments(progress or ConsumerProgress(group_id), check_assignment, consumer, start_at)
@@ -99,11 +102,12 @@ async def consume_batches(
                     await _update_lag(consumer, progress)
                 if len(records) >= min_records or loop.time() >= deadline or stop.is_set():
                     break
-            if not records:
-                continue
-            # A failing batch raises before the commit: it is redelivered, never skipped.
-            await handle(records)
-            await _commit(consumer, ends, group_id)
+            if records:
+                # A failing batch raises before the commit: it is redelivered, never skipped.
+                await handle(records)
+                await _commit(consumer, ends, group_id)
+            if handled is not None:
+                await _positions(consumer, handled)
     finally:
         await consumer.stop()
 
@@ -116,6 +120,14 @@ async def _commit(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], g
         await consumer.commit(ends)
     except (CommitFailedError, IllegalStateError) as exc:
         log.warning("group %s rebalanced during a batch: %d partitions are read again (%s)", group_id, len(ends), exc)
+
+
+async def _positions(consumer: AIOKafkaConsumer, handled: dict[TopicPartition, int]) -> None:
+    for tp in consumer.assignment():
+        try:
+            handled[tp] = await consumer.position(tp)
+        except IllegalStateError:
+            continue  # revoked meanwhile
 
 
 async def _update_lag(consumer: AIOKafkaConsumer, progress: ConsumerProgress) -> None:

@@ -32,4 +32,5 @@ def next_turn(request: InteractionRequested, reply: str, history_turns: int, cha
         history=[*request.history, said][-history_turns:],
         run_id=request.run_id,
         round=request.round,
+        record_prompt=request.record_prompt,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from streams.actions import Action, parse_action
 from streams.conversations import next_turn
-from swarmstream.events import AgentMessage, ConversationLine, FeedPost, InteractionRequested, derived_id
+from swarmstream.events import AgentMessage, ConversationLine, FeedPost, InteractionRequested, derived_id, post_id
 from swarmstream.profile_format import Profile
 from swarmstream.settings import Settings
 
@@ -60,7 +60,7 @@ def _acted(request: InteractionRequested, profile: Profile, action: Action, sett
     out = FollowUps(action=action)
     speaker = request.agent_id
     if action.kind == "post":
-        post = derived_id("post", request.request_id)
+        post = post_id(request.request_id)
         for friend in _sample(profile.get("friends") or [], post, POST_FANOUT):
             out.messages.append(_message(friend, post, speaker, action.text, "post"))
         community = profile.get("community")
@@ -109,6 +109,7 @@ def _asks(request: InteractionRequested, why: str, to: str, **fields: object) ->
         target_agent_id=request.agent_id,
         run_id=request.run_id,
         round=request.round,
+        record_prompt=request.record_prompt,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -57,6 +57,7 @@ class RequestIntake:
         # LLM calls in flight keeps the engine fed; each started request holds a task, its coroutines and
         # futures, and the garbage collector walks every one of them (the loop blocks, BENCHMARKS.md).
         self._start_at = min(self._pause_at, 4 * settings.max_concurrent)
+        self._draining = False  # stopping: no request starts any more
 
     @property
     def pending(self) -> int:
@@ -105,6 +106,8 @@ class RequestIntake:
         # Up to _start_at requests run, and a record is decoded only when there is room for its first.
         # A request whose speaker is not created yet starts beyond that (up to the pause threshold):
         # it only waits, and requests stuck behind it would slow every speaker to its grace.
+        if self._draining:
+            return
         backlog, running, unread = self._backlog, self._running, self._unread
         awaits_speaker = self.handler.awaits_speaker
         while len(running) < self._pause_at:
@@ -163,6 +166,23 @@ class RequestIntake:
             self._consumer.on_buffer_drop(tp)
         self._paused = set()
         log.info("%d requests pending: fetching requests again", self.pending)
+
+    async def drain(self, grace_s: float) -> tuple[int, int]:
+        """Stop starting requests; let those running end, for ``grace_s`` at most; cancel the rest.
+
+        What did not end is not acked, so not committed: the partitions' next owner answers it (at least
+        once). Returns (requests that ended, requests cancelled).
+        """
+        self._draining = True
+        running = set(self._running)
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+        late = [task for task in running if not task.done()]
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+        return len(running) - len(late), len(late)
 
     def forget(self, revoked: set[TP]) -> None:
         """Revoked partitions: their unacked events belong to the next owner; faust resets its flow state.

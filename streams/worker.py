@@ -12,7 +12,7 @@ from typing import NoReturn
 import faust
 from aiokafka.errors import UnknownTopicOrPartitionError
 
-from streams.app import BrokerDataLost, create_app
+from streams.app import BrokerDataLost, StreamApp, create_app
 from swarmstream.patches import faust_access, mode_signals
 from swarmstream.runtime.lifeline import exit_after
 from swarmstream.runtime.loop import use_uvloop
@@ -23,16 +23,20 @@ EXIT_BROKER_DATA_LOST = 3
 
 
 class BoundedWorker(faust.Worker):
-    """A faust worker whose shutdown on SIGTERM or SIGINT ends within a grace period.
+    """A faust worker whose shutdown on SIGTERM or SIGINT lets what is in flight end, then leaves, in bounded time.
 
-    faust's graceful stop commits and leaves the group; with the broker gone (killed with the
-    parent that started both, say) it waits forever, and the worker lived on as an orphan.
+    The requests running get ``shutdown_grace_s`` to end (``StreamApp.drain``); faust then commits what is
+    acked and leaves the group. A deadline is armed first: faust's stop talks to the broker, and with the
+    broker gone (killed with the parent that started both, say) it would wait forever.
     """
+
+    def __init__(self, stream_app: StreamApp, **kwargs: object):
+        super().__init__(stream_app.app, **kwargs)  # type: ignore[arg-type]
+        self.stream_app = stream_app
 
     def install_signal_handlers(self) -> None:
         super().install_signal_handlers()
-        # mode's handlers, with the deadline armed first.
-        mode_signals.before_stopping(self, _arm_deadline)
+        mode_signals.before_stopping(self, _arm_deadline, self.stream_app.drain)
 
 
 def _arm_deadline(signum: signal.Signals) -> None:
@@ -43,7 +47,7 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> None:
     """Block until the worker is stopped (SIGTERM / Ctrl-C); it is gone within a grace period then."""
     use_uvloop()
     stream_app = create_app(settings)
-    worker = BoundedWorker(stream_app.app, loglevel=loglevel, quiet=True)
+    worker = BoundedWorker(stream_app, loglevel=loglevel, quiet=True)
     # faust's terminal spinner sets the root logger to DEBUG so that it turns on every record: each
     # debug call in faust and aiokafka then builds a record, a cost on every event.
     worker.spinner = None

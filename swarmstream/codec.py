@@ -81,16 +81,31 @@ def decode(data: bytes | None, *expected: type[E]) -> E:
 
 
 def unpack(data: bytes | None) -> dict[Any, Any]:
-    """The record's msgpack map, not yet validated; :class:`DecodeError` when it is not one."""
+    """The record's msgpack map, not yet validated; :class:`DecodeError` when it is not one.
+
+    A map whose keys are not all strings is still a map: valid msgpack, whose ids are read and whose
+    odd keys fail validation as unknown fields (``invalid_fields``), not as undecodable bytes. Keys
+    that Python cannot hold as keys (an array, a map) are kept as their ``repr``.
+    """
     if not data:
         raise DecodeError("malformed_payload", "empty value")
     try:
-        fields = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        fields = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except TypeError:  # an unhashable key (an array or a map): read again, keeping such keys as text
+        try:
+            fields = msgpack.unpackb(data, raw=False, strict_map_key=False, object_pairs_hook=_pairs)
+        except Exception as exc:
+            raise DecodeError("malformed_payload", f"not msgpack: {exc}") from None
     except Exception as exc:  # msgpack raises several unrelated types for bad bytes
         raise DecodeError("malformed_payload", f"not msgpack: {exc}") from None
     if not isinstance(fields, dict):
         raise DecodeError("malformed_payload", f"expected a map, got {type(fields).__name__}")
     return fields
+
+
+def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    return {key if isinstance(key, str | bytes | int | float | bool) or key is None else repr(key): value
+            for key, value in pairs}  # fmt: skip
 
 
 def validate(fields: dict[Any, Any], *expected: type[E]) -> E:

@@ -15,7 +15,8 @@ from consumers.metrics import MetricsConsumer
 from producers.personas import persona_batches
 from producers.requests import random_requests
 from swarmstream.agent_ids import agent_id
-from swarmstream.progress import Progress, Tally, progress_bar
+from swarmstream.llm.probe import probe_endpoints
+from swarmstream.progress import Progress, Tally, progress_bar, say
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.lifeline import stop_on_signals
@@ -24,6 +25,7 @@ from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.topics import workers_warning
 from swarmstream.transport import ensure_topics
+from swarmstream.waits import watched, workers_diagnosis
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,19 @@ class DemoSummary:
     partial: bool = False
     interrupted_by: str | None = None
     stage: str | None = None
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def llm_failures(self) -> int:
+        """Interactions dead-lettered because the LLM failed them (the endpoint, its key, its limits)."""
+        return sum(count for reason, count in self.dead_letter_reasons.items() if reason.startswith("llm_"))
 
     @property
     def settled(self) -> bool:
-        """Every interaction requested was answered or dead-lettered, and the run was not cut short."""
-        return not self.partial and self.interactions_answered + self.dead_lettered == self.interactions_requested
+        """Every interaction requested was answered or dead-lettered, none for an LLM failure, and the run was
+        not cut short."""
+        every = self.interactions_answered + self.dead_lettered == self.interactions_requested
+        return not self.partial and every and not self.llm_failures
 
     def render(self) -> str:
         def ms(value: float) -> str:
@@ -72,7 +82,9 @@ class DemoSummary:
                 title,
                 f"  agents registered      {self.agents_registered:,}",
                 f"  interactions answered  {self.interactions_answered:,} of {self.interactions_requested:,}",
-                f"  dead-lettered          {self.dead_lettered:,}",
+                f"  dead-lettered          {self.dead_lettered:,}"
+                + (f" ({', '.join(f'{r} {n:,}' for r, n in sorted(self.dead_letter_reasons.items()))})"
+                   if self.dead_letter_reasons else ""),
                 f"  duplicates (replays)   {self.duplicates:,}",
                 f"  wall time              {self.wall_time_s:.1f} s "
                 f"(interactions: {self.interactions_wall_time_s:.1f} s)",
@@ -156,9 +168,11 @@ async def run_demo(
 
     # Room to stop the children (each SIGTERM, then SIGKILL after 10 s) and print the summary.
     stop_on_signals(interrupt, grace_s=60)
+    if settings.llm_base_url is not None:  # an endpoint that cannot serve: said now, before anything starts
+        await probe_endpoints(settings)
     with LocalStack(settings, simulator_args) as stack:
         # This run's graph only: a file left by an earlier run would be counted in.
-        settings = stack.settings.model_copy(update={"graph_db_path": str(stack.run_dir / "graph.sqlite3")})
+        settings = stack.settings.model_copy(update={"graph_db_path": str(stack.work_dir / "graph.sqlite3")})
         stop = asyncio.Event()
         metrics, graph = MetricsConsumer(settings), GraphConsumer(settings)
         runners: list[asyncio.Task[None]] = []
@@ -205,6 +219,7 @@ async def run_demo(
         partial=bool(interrupted),
         interrupted_by=interrupted[0] if interrupted else None,
         stage=run.stage if interrupted else None,
+        dead_letter_reasons=result.dead_letter_reasons,
     )
 
 
@@ -234,7 +249,9 @@ async def _society(
             ids = {agent_id(i) for i in range(agents)}
             registered = Tally(bar)
             try:
-                await stack.watch(wait_for_registration(settings, ids, timeout_s, registered.update))
+                wait = wait_for_registration(settings, ids, timeout_s, registered.update)
+                what = f"the stream workers to register {len(ids):,} agents"
+                await stack.watch(watched(wait, what, timeout_s, workers_diagnosis(settings), say))
             finally:
                 run.registered = registered.count
 

@@ -147,6 +147,8 @@ class InteractionRequested(Event):
     # A society's run and round this request belongs to (requests it leads to inherit them).
     run_id: str | None = Field(None, min_length=1, max_length=128)
     round: int | None = Field(None, ge=1)
+    # The response carries the whole prompt (a run's --record-prompts; requests it leads to inherit it).
+    record_prompt: bool = False
 
     @model_validator(mode="after")
     def _friend_request_names_the_requester(self) -> InteractionRequested:
@@ -221,12 +223,18 @@ class InteractionResponded(Event):
     round: int | None = None
     action: Literal["post", "message", "befriend", "none"] | None = None
     action_malformed: bool = False
+    # The action's other agent (a message's listener, whom it befriends) and its text (what it posted or said).
+    action_target: str | None = None
+    action_text: str = ""
     started: list[str] = Field(default_factory=list)
     # An act's feed: the ids of what it was shown (inbox entries, posts, broadcasts), the agents whose
     # posts it read, and the feed's size in the prompt (UTF-8 bytes).
     feed: list[str] = Field(default_factory=list)
     read_from: list[str] = Field(default_factory=list)
     feed_bytes: int = Field(0, ge=0)
+    # The prompt's size (characters of its messages), and the prompt itself when the request asked for it.
+    prompt_chars: int = Field(0, ge=0)
+    prompt: list[dict[str, str]] | None = None
 
 
 class AgentMessage(BaseModel):
@@ -347,6 +355,10 @@ class RunStarted(Event):
     turns: int = Field(ge=1, le=MAX_TURNS)
     seed: int
     budget_usd: float | None = Field(None, gt=0)
+    # A round whose dead letters exceed this fraction of its requests ends the run (``failed``).
+    max_failure_rate: float = Field(0.5, ge=0, le=1)
+    # Responses carry their whole prompts, for the run's record.
+    record_prompts: bool = False
 
     @property
     def key(self) -> bytes:
@@ -360,6 +372,9 @@ class RoundStarted(Event):
     run_id: str = Field(min_length=1, max_length=128)
     round: int = Field(ge=1)
     acting: int = Field(ge=0)
+    # Where the agents topic ended, by partition, once the workers had read it before the round: an agent
+    # event below these offsets was in effect for the round (a run's record dates agent events by them).
+    agents_ends: list[int] = Field(default_factory=list)
 
     @property
     def key(self) -> bytes:
@@ -383,6 +398,8 @@ class RoundCompleted(Event):
     wall_s: float = Field(ge=0)
     # The mean size of an acting agent's feed in its prompt (UTF-8 bytes).
     feed_bytes_per_act: float = Field(0.0, ge=0)
+    # The round's dead letters by reason.
+    dead_letter_reasons: dict[str, int] = Field(default_factory=dict)
 
     @property
     def key(self) -> bytes:
@@ -390,11 +407,12 @@ class RoundCompleted(Event):
 
 
 class RunEnded(Event):
-    """The run stopped starting rounds: all done, or the budget would have been passed (``reason``)."""
+    """The run stopped starting rounds (``reason``): all done, the budget would have been passed, or a round's
+    dead letters passed the run's ``max_failure_rate`` (``failed``: that round is run again on resume)."""
 
     type: Literal["run.ended"] = "run.ended"
     run_id: str = Field(min_length=1, max_length=128)
-    reason: Literal["done", "budget"]
+    reason: Literal["done", "budget", "failed"]
     detail: str = ""
 
     @property
@@ -457,6 +475,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DeadLetter,
     )
 }
+
+
+def post_id(request_id: str) -> str:
+    """The id of the post an act's request led to: in its author's friends' inboxes, on the boards, in feeds."""
+    return derived_id("post", request_id)
 
 
 def derived_id(*parts: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from aiokafka import TopicPartition
 
@@ -12,6 +12,9 @@ from swarmstream import topic_values
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters, make_consumer
+
+# Told how long no outcome has come, and how many of the expected requests still wait for one.
+Idle = Callable[[float, int, int], Awaitable[None]]
 
 
 class ReplyReader:
@@ -82,15 +85,26 @@ class ReplyReader:
                 for event in topic_values.events(self.settings, batch):
                     self._arrived.put_nowait(event)
 
-    async def outcomes(self, timeout_s: float) -> AsyncIterator[InteractionResponded | DeadLetter]:
-        """Each expected request's first outcome; TimeoutError when nothing new arrives for ``timeout_s``."""
+    async def outcomes(
+        self, timeout_s: float, on_idle: Idle | None = None, idle_every_s: float = 15.0
+    ) -> AsyncIterator[InteractionResponded | DeadLetter]:
+        """Each expected request's first outcome; TimeoutError when nothing new arrives for ``timeout_s``.
+
+        ``on_idle(idle_s, waiting, expected)`` is awaited every ``idle_every_s`` without an outcome: it may
+        say what is waited for, or raise to stop the wait with its cause.
+        """
         waiting = self._waiting
         loop = asyncio.get_running_loop()
-        progress_at = loop.time()
+        progress_at = said_at = loop.time()
         while waiting:
+            until = progress_at + timeout_s if on_idle is None else min(progress_at + timeout_s, said_at + idle_every_s)
             try:
-                event = await asyncio.wait_for(self._next(), max(0.0, progress_at + timeout_s - loop.time()))
+                event = await asyncio.wait_for(self._next(), max(0.0, until - loop.time()))
             except TimeoutError:
+                if on_idle is not None and loop.time() < progress_at + timeout_s:
+                    said_at = loop.time()
+                    await on_idle(said_at - progress_at, len(waiting), len(self._expected))
+                    continue
                 raise TimeoutError(
                     f"{len(waiting)} of {len(self._expected)} requests unanswered after {timeout_s:.0f} s "
                     "without progress: is a stream worker running?"
@@ -98,7 +112,7 @@ class ReplyReader:
             if event.request_id in waiting:
                 waiting.discard(event.request_id)
                 self._yielded.add(event.request_id)
-                progress_at = loop.time()
+                progress_at = said_at = loop.time()
                 yield event
             elif self.keep is not None and event.request_id not in self._yielded and self.keep(event):
                 self._unclaimed.setdefault(event.request_id, event)

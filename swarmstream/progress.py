@@ -28,3 +28,8 @@ class Tally:
 
 def progress_bar(total: int | None, desc: str, enabled: bool = True, unit: str = "ev") -> tqdm:
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=not enabled, file=sys.stderr, leave=True)
+
+
+def say(line: str) -> None:
+    """A line on stderr, above any progress bar (a stalled wait says what it waits for)."""
+    tqdm.write(line, file=sys.stderr)

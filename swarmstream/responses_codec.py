@@ -56,10 +56,14 @@ class RespondedRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     round: int | None = None
     action: Literal["post", "message", "befriend", "none"] | None = None
     action_malformed: bool = False
+    action_target: str | None = None
+    action_text: str = ""
     started: list[str] = []
     feed: list[str] = []
     read_from: list[str] = []
     feed_bytes: _Count = 0
+    prompt_chars: _Count = 0
+    prompt: list[dict[str, str]] | None = None
 
 
 _decoder = msgspec.msgpack.Decoder(RespondedRecord)

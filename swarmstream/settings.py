@@ -68,8 +68,10 @@ class Settings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
 
-    # Stream processors.
-    app_id: str = "swarmstream"
+    # Stream processors. The faust app and the workers' consumer group: it names the tables' changelog
+    # topics and every other group (graph, metrics, a run's record). Empty: the topic prefix, so that
+    # two prefixes on one cluster share nothing.
+    app_id: str = ""
     max_concurrent: int = Field(256, ge=1)
     commit_interval_s: float = Field(1.0, gt=0)
     # Requests a worker holds at once (being answered, waiting for an LLM slot or for their speaker's
@@ -89,6 +91,9 @@ class Settings(BaseSettings):
     # The embedded broker also holds every JoinGroup for half of it: 10 s makes a worker's join 5 s.
     # Heartbeats come from faust's consumer thread, so a busy event loop does not miss them.
     session_timeout_s: float = Field(10.0, gt=0)
+    # On SIGTERM or SIGINT, a worker stops fetching and lets the requests it runs end for this long; it then
+    # commits what ended and leaves its group. What did not end is answered by the partitions' next owner.
+    shutdown_grace_s: float = Field(5.0, ge=0, le=60)
     # The profiles table's store: "memory" (rebuilt from the changelog on start; the embedded broker
     # needs it) or "rocksdb" (on disk under data_dir, for real Kafka: Tansu 0.6.0's wrong end
     # offsets make faust's RocksDB recovery fail with ConsistencyError).
@@ -155,11 +160,15 @@ class Settings(BaseSettings):
         default_factory=lambda: {"gpt-3.5-turbo": ModelPrice(input_per_million=0.5, output_per_million=1.5)}
     )
 
-    # Local state (faust data dir, SQLite graph).
+    # Local state: the faust data dir, the graph store, each society run's directory (runs/RUN_ID) and
+    # process logs (logs/). Made absolute where it is read, as is every path under it.
     data_dir: str = "swarmstream-data"
 
-    # Downstream consumers.
-    graph_db_path: str = "swarmstream-data/graph.sqlite3"
+    # Every society run writes its record (runs/RUN_ID/record); off only to measure what that costs.
+    run_record: bool = True
+
+    # Downstream consumers. The graph consumer's SQLite file; a relative path is under data_dir.
+    graph_db_path: str = "graph.sqlite3"
     # PostgreSQL for the graph instead of SQLite: postgresql://user:pass@host/db (secret: it may hold a password).
     graph_dsn: SecretStr | None = None
     # Friendships an agent may have; accepted requests beyond it are refused (counted as cap_reached).
@@ -182,6 +191,15 @@ class Settings(BaseSettings):
         if value == 0:
             raise ValueError("a retention of 0 ms would delete records at once: give milliseconds, or -1 for forever")
         return value
+
+    @model_validator(mode="after")
+    def _derived(self) -> Settings:
+        """What follows from other settings unless set: the app id from the prefix, paths from data_dir."""
+        if not self.app_id:
+            self.app_id = self.topic_prefix
+        self.data_dir = str(Path(self.data_dir).resolve())
+        self.graph_db_path = str(Path(self.data_dir, self.graph_db_path))  # unchanged when absolute
+        return self
 
     @model_validator(mode="after")
     def _call_fits_in_rebalance(self) -> Settings:
@@ -253,9 +271,13 @@ class Settings(BaseSettings):
     def feeds_changelog_topic(self) -> str:
         return f"{self.app_id}-{self.feeds_table}-changelog"
 
+    def run_dir(self, run_id: str) -> Path:
+        """Society run ``run_id``'s directory: its record, its graph store, its processes' logs."""
+        return Path(self.data_dir) / "runs" / run_id
+
     def with_run_graph(self, run_id: str) -> Settings:
-        """These settings with society run ``run_id``'s graph store: a SQLite file of its own under ``data_dir``."""
-        path = Path(self.data_dir) / "society" / run_id / "graph.sqlite3"
+        """These settings with society run ``run_id``'s graph store: a SQLite file in its run directory."""
+        path = self.run_dir(run_id) / "graph.sqlite3"
         return self.model_copy(update={"graph_db_path": str(path), "graph_dsn": None})
 
     def require_bootstrap(self) -> str:

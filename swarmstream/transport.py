@@ -257,11 +257,12 @@ async def committed_offsets(settings: Settings, topic: str, group: str | None = 
     return {p: found.get(p, -1) for p in range(settings.partitions)}
 
 
-async def until_consumed(settings: Settings, topic: str, timeout_s: float, poll_s: float = 0.25) -> None:
-    """Until the stream workers have committed ``topic`` to its end, and what that led to on it too.
+async def until_consumed(settings: Settings, topic: str, timeout_s: float, poll_s: float = 0.25) -> list[int]:
+    """Until the stream workers have committed ``topic`` to its end, and what that led to on it too; those ends.
 
     The ends are read again once reached: records the workers wrote to ``topic`` while reading it
-    (a broadcast's copies) must be read as well. Raises :class:`TimeoutError` after ``timeout_s``.
+    (a broadcast's copies) must be read as well. Returns the ends, by partition. Raises
+    :class:`TimeoutError` after ``timeout_s``.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -270,7 +271,7 @@ async def until_consumed(settings: Settings, topic: str, timeout_s: float, poll_
     while True:
         now = {tp.partition: end for tp, end in (await fetch_highwaters(settings, partitions)).items()}
         if now == ends:
-            return
+            return [ends[partition] for partition in range(settings.partitions)]
         ends = now
         while True:
             committed = await committed_offsets(settings, topic)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import logging
 import random
 import time
 import uuid
@@ -20,6 +21,7 @@ from swarmstream import profile_format
 from swarmstream.api.config import AsyncConfig
 from swarmstream.api.replies import InteractionResult
 from swarmstream.events import BROADCAST_AUTHOR, AgentSpec, Broadcast, DeadLetter, Event, InteractionRequested
+from swarmstream.llm.probe import probe_endpoints
 from swarmstream.outcomes import ReplyReader
 from swarmstream.performance import ResponseStats
 from swarmstream.publisher import EventPublisher
@@ -29,8 +31,12 @@ from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.config import new_config
 from swarmstream.society.rounds import Society
-from swarmstream.society.summaries import RoundSummary
+from swarmstream.society.run_consumers import RunConsumers
+from swarmstream.society.summaries import RoundSummary, SimulationResult
 from swarmstream.transport import BrokerUnavailable, ensure_topics, fetch_highwaters
+from swarmstream.waits import watched, workers_diagnosis
+
+log = logging.getLogger(__name__)
 
 Agents = Sequence[AgentSpec] | Sequence[str]
 T = TypeVar("T")
@@ -83,8 +89,8 @@ class AsyncAgentManager:
         self.open_readers: set[ReplyReader] = set()
         self._started = False
         self._starting = asyncio.Lock()
-        # The last simulate() call's run: its config and, once over, how it ended.
-        self.last_run: Society | None = None
+        # The last simulate() call's run: its config, rounds, how it ended, and its record.
+        self.last_run: SimulationResult | None = None
         # Changelog records the last registration wait read: what the call changed, not the topic's size.
         self.last_registration_read = 0
         # Closes the manager when the event loop ends (asyncio.run cancels every task left then).
@@ -117,7 +123,7 @@ class AsyncAgentManager:
             self._stack.start()
             session = uuid.uuid4().hex[:8]
             self.settings = self._stack.settings.model_copy(
-                update={"graph_db_path": str(self._stack.run_dir / f"graph-{session}.sqlite3")}
+                update={"graph_db_path": str(self._stack.work_dir / f"graph-{session}.sqlite3")}
             )
             try:
                 await asyncio.wait_for(ensure_topics(self.settings), self.config.connect_timeout_s)
@@ -130,7 +136,8 @@ class AsyncAgentManager:
             ports = [free_port() for _ in range(workers)]
             for port in ports:
                 self._stack.start_worker(metrics_port=port)
-            # Group joins on the embedded broker take 5-20 s.
+            # Group joins on the embedded broker take 5-20 s; meanwhile, an endpoint that cannot serve says so.
+            await probe_endpoints(self.settings)
             await self._watch(self._stack.until_assigned(ports, self.config.connect_timeout_s + 60))
             self._publisher = EventPublisher(self.settings)
             await self._publisher.__aenter__()
@@ -186,9 +193,8 @@ class AsyncAgentManager:
         since = await changelog_ends(self.settings)
         await self._publish(self.settings.agents_topic, events)
         wanted = {a.agent_id for a in agents}
-        self.last_registration_read = await self._watch(
-            wait_for_registration(self.settings, wanted, self._patience(count), since=since)
-        )
+        registered = wait_for_registration(self.settings, wanted, self._patience(count), since=since)
+        self.last_registration_read = await self._watch(self._watched(registered, f"{count:,} agents", count))
         self._mark_end()
         return agents
 
@@ -241,8 +247,11 @@ class AsyncAgentManager:
         def assigned(agent: str, value: bytes) -> bool:
             return profile_format.unpack(agent, value)["community"] == wanted[agent]
 
+        assigning = wait_for_registration(
+            self.settings, set(wanted), self._patience(len(wanted)), None, assigned, since
+        )
         self.last_registration_read = await self._watch(
-            wait_for_registration(self.settings, set(wanted), self._patience(len(wanted)), None, assigned, since)
+            self._watched(assigning, f"{len(wanted):,} community assignments", len(wanted))
         )
         self._mark_end()
         return members
@@ -264,25 +273,45 @@ class AsyncAgentManager:
                 yield batch
 
     async def simulate(
-        self, rounds: int = 3, active: float = 0.2, turns: int = 4, budget_usd: float | None = None
+        self,
+        rounds: int = 3,
+        active: float = 0.2,
+        turns: int = 4,
+        budget_usd: float | None = None,
+        max_failure_rate: float = 0.5,
+        record_prompts: bool = False,
     ) -> AsyncIterator[RoundSummary]:
         """Rounds of the society created so far: each round, a seeded ``active`` fraction of the agents act.
 
         Yields each round's summary as it ends (``requested == answered + dead_lettered``). An acting
         agent reads its feed and posts, messages a friend (a conversation of at most ``turns``),
         asks someone to be a friend, or does nothing. ``budget_usd`` stops before a round that would
-        take the estimated cost past it; ``last_run`` then says so.
+        take the estimated cost past it, ``max_failure_rate`` after a round that dead-lettered more than
+        that fraction; ``last_run`` then says so (``ended``: ``done``, ``budget`` or ``failed``, and
+        ``detail``). The run's record (``last_run.tables()``) and graph are in its run directory.
         """
         if self._next_agent < 2:
             raise ValueError("create at least 2 agents first (create_agents_async)")
-        config = new_config(self._next_agent, rounds, active, turns, self.config.seed, budget_usd)
-        await self.start()
-        society = Society(
-            self.settings, self._require(self._publisher), self._require(self._graph), config, False, self._check_all
+        config = new_config(
+            self._next_agent, rounds, active, turns, self.config.seed, budget_usd, max_failure_rate, record_prompts
         )
-        self.last_run = society
-        async for summary in society.run():
-            yield summary
+        await self.start()
+        result = self.last_run = SimulationResult(config, [])
+        async with RunConsumers(self.settings, config.run_id, resumed=False) as consumers:
+            result.record_dir = consumers.record_dir
+            log.info("run %s started: its record in %s", config.run_id, consumers.record_dir)
+
+            def check() -> None:
+                self._check_workers()
+                consumers.check()
+
+            assert consumers.graph is not None
+            society = Society(consumers.settings, self._require(self._publisher), consumers.graph, config, False, check)
+            async for summary in society.run():
+                result.rounds.append(summary)
+                yield summary
+            result.end(society.ended)
+            await consumers.finish(self._watch)
 
     async def broadcast(self, text: str, community: str | None = None, author: str = BROADCAST_AUTHOR) -> str:
         """Put an announcement in every agent's feed, or ``community``'s members' only; returns its id.
@@ -293,10 +322,6 @@ class AsyncAgentManager:
         await self.start()
         await self._publish(self.settings.agents_topic, [event])
         return event.event_id
-
-    def _check_all(self) -> None:
-        self._check_workers()
-        self._check_graph()
 
     def get_performance_metrics(self) -> dict[str, float | int]:
         """The source design's figures over this manager's interactions.
@@ -347,6 +372,11 @@ class AsyncAgentManager:
 
     def _patience(self, count: int) -> float:
         return self.config.response_timeout_s + count / 1000
+
+    def _watched(self, work: Awaitable[T], what: str, count: int) -> Awaitable[T]:
+        """``work`` (the workers registering ``what``) saying so past 15 s, and stopping at once with no worker."""
+        waiting = f"the stream workers to register {what}"
+        return watched(work, waiting, self._patience(count), workers_diagnosis(self.settings))
 
     def _mark_start(self) -> None:
         if self._started_at is None:

@@ -201,7 +201,7 @@ async def _collect(
 
 def run_bare_in_child(stack: LocalStack, calls: int, agents: int, seed: int, core: int) -> Run:
     """The bare loop in its own process, pinned like the worker, so both measure the same way."""
-    result = stack.run_dir / "bench-bare.json"
+    result = stack.work_dir / "bench-bare.json"
     simulator = stack.simulator.pid if stack.simulator else None
     code = (
         f"from swarmstream.bench.llm import _bare_main; "
@@ -211,7 +211,7 @@ def run_bare_in_child(stack: LocalStack, calls: int, agents: int, seed: int, cor
         "bare client",
         [sys.executable, "-c", code],
         env=stack.settings.to_env(),
-        log_path=stack.run_dir / "bench-bare.log",
+        log_path=stack.work_dir / "bench-bare.log",
         cores={core},
     )
     if child.process.wait(timeout=600) != 0:

@@ -93,7 +93,7 @@ async def _one_group(
                 simulator = ChildProcess(
                     f"llm simulator {index}",
                     python_module("swarmstream", "llm-sim", "--port", str(port), "--latency-ms", "100"),
-                    log_path=stack.run_dir / f"llm-sim-{index}.log",
+                    log_path=stack.work_dir / f"llm-sim-{index}.log",
                     cores={cores[2 + count + index]} if pinned else None,
                 )
                 simulators.append(simulator)

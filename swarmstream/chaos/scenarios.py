@@ -264,7 +264,7 @@ def _rate(arrivals: list[float]) -> float | None:
 
 
 def _prepare_restarts(run: Run, simulator_args: list[str]) -> None:
-    settings, run_dir = run.settings, run.stack.run_dir
+    settings, run_dir = run.settings, run.stack.work_dir
     assert settings.llm_base_url is not None
     sim_port = urlsplit(settings.llm_base_url).port
     assert sim_port is not None
@@ -434,7 +434,7 @@ async def run_broker_restart(
                 reader.expect(request.request_id for request in batch)
                 with contextlib.suppress(_Enough):  # 30 % answered: the fault strikes mid-run
                     await _until_settled(run, reader, len(batch), [(0.3, _end_here)], 300)
-        port, log_path = stack.broker.port, stack.run_dir / "broker-fresh.log"
+        port, log_path = stack.broker.port, stack.work_dir / "broker-fresh.log"
         stack.broker.child.kill()
         stack.broker = EmbeddedBroker(port=port, log_path=log_path)
         stack.broker.start()

@@ -8,7 +8,20 @@ import sys
 
 from pydantic import ValidationError
 
-from swarmstream.cli import bench, chaos, consume, demo, dlq, graph, produce, report, services, simulate, topics
+from swarmstream.cli import (
+    bench,
+    chaos,
+    consume,
+    demo,
+    dlq,
+    export,
+    graph,
+    produce,
+    report,
+    services,
+    simulate,
+    topics,
+)
 from swarmstream.cli.parsing import Parser, version
 from swarmstream.patches import versions
 from swarmstream.runtime.loop import tune_gc
@@ -29,6 +42,7 @@ REGISTER = (
     dlq.register,
     report.register,
     consume.register,
+    export.register,
 )
 
 

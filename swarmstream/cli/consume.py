@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 from swarmstream.cli.parsing import connection_options, settings_from
@@ -31,6 +32,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     follow.add_argument("--format", choices=["json", "text"], default="json")
     follow.add_argument("--from-beginning", action="store_true")
     follow.add_argument("--limit", type=int, help="stop after this many outcomes")
+    follow.add_argument(
+        "--until-idle", type=float, metavar="SECONDS", help="stop once no record has come for this many seconds"
+    )
     connection_options(follow)
     follow.set_defaults(func=lambda args: asyncio.run(_follow(args)))
 
@@ -38,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _graph_consumer(args: argparse.Namespace) -> tuple[Any, int | None, str]:
     from consumers.graph import GraphConsumer
 
-    settings = settings_from(args, **({"graph_db_path": args.db} if args.db else {}))
+    settings = settings_from(args, **({"graph_db_path": str(Path(args.db).resolve())} if args.db else {}))
     port = args.port if args.port is not None else settings.graph_metrics_port
     return GraphConsumer(settings), port, args.host or settings.metrics_host
 
@@ -75,6 +79,6 @@ async def _follow(args: argparse.Namespace) -> int:
     stop_on_signals(lambda _: stop.set())
     await follow_interactions(
         settings_from(args), stop, agent=args.agent, request_id=args.request_id, text=args.format == "text",
-        from_beginning=args.from_beginning, limit=args.limit, out=sys.stdout,
+        from_beginning=args.from_beginning, limit=args.limit, until_idle_s=args.until_idle, out=sys.stdout,
     )  # fmt: skip
     return 0

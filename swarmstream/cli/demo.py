@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
 from swarmstream.cli.parsing import connection_options, settings_from
 from swarmstream.cli.simulator_options import add_simulator_options, simulator_argv
@@ -40,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(summary.to_json() if args.json else summary.render(), flush=True)
+    if summary.llm_failures:
+        failed = sorted((r, n) for r, n in summary.dead_letter_reasons.items() if r.startswith("llm_"))
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in failed)
+        print(f"swarmstream: {summary.llm_failures:,} interactions failed at the LLM ({reasons})", file=sys.stderr)
     if summary.partial:
         return 128 + signal.Signals[summary.interrupted_by or "SIGINT"]
     return 0 if summary.settled else 1

@@ -43,9 +43,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     plot = queries.add_parser("plot", help="PNG of the degree distribution and community sizes")
     plot.add_argument("--out", type=Path, default=Path("graph.png"))
     _queries(plot, _plot)
-    export = queries.add_parser("export", help="write the edges and friendships to a file")
+    export = queries.add_parser(
+        "export", help="write the edges (and a nodes file: every agent, those without edges too) to a file"
+    )
     export.add_argument("--format", choices=["csv", "graphml", "parquet"], default="csv")
     export.add_argument("--out", type=Path, required=True)
+    export.add_argument(
+        "--run",
+        metavar="RUN_ID",
+        help="this society run's graph (its store, unless --db names one): edges with their round, its agents as nodes",
+    )
     _queries(export, _export)
 
 
@@ -103,9 +110,16 @@ def _plot(args: argparse.Namespace, store: Any, settings: Settings) -> None:
 
 def _export(args: argparse.Namespace, store: Any, settings: Settings) -> None:
     from consumers import graph_report
+    from consumers.record_files import RecordFiles
 
-    written = graph_report.export(store, args.format, args.out)
-    print(f"wrote {written:,} edges to {args.out}", file=sys.stderr)
+    agents = None
+    if args.run is not None:
+        record = RecordFiles(settings.run_dir(args.run) / "record")
+        if record.exists():
+            table = record.tables()["agents"]
+            agents = dict(zip(table["agent_id"].to_pylist(), table["community"].to_pylist(), strict=True))
+    written, nodes = graph_report.export(store, args.format, args.out, args.run, agents)
+    print(f"wrote {written:,} edges to {args.out}" + (f", the nodes to {nodes}" if nodes else ""), file=sys.stderr)
 
 
 def _detect(args: argparse.Namespace, store: Any, settings: Settings) -> None:

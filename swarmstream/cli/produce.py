@@ -82,8 +82,6 @@ async def _produce(args: argparse.Namespace) -> int:
         planned = publication.agents(settings, args.count, args.seed, args.start, args.batch_size)
     elif args.what == "broadcast":
         planned = publication.broadcast(settings, args.text, args.community, args.author)
-        if not args.json:
-            print(planned.facts["event_id"])  # its id: the feed item acting agents' responses list
     elif args.what == "communities":
         names = [name.strip() for name in args.names.split(",") if name.strip()]
         planned = publication.communities(settings, names, args.agents, args.max_members)
@@ -95,8 +93,11 @@ async def _produce(args: argparse.Namespace) -> int:
             settings, file=args.file, count=args.count, agents=args.agents, seed=args.seed,
             max_turns=args.max_turns, batch_size=args.batch_size,
         )  # fmt: skip
+    # Ids are printed once the broker has the events: an id printed before a failure would be a lie.
     published = await publication.publish(settings, planned, not args.quiet)
     print(published.render(), file=sys.stderr)
     if args.json:
         print(json.dumps(published.to_dict(), indent=2))
+    elif args.what == "broadcast":
+        print(planned.facts["event_id"])  # its id: the feed item acting agents' responses list
     return 0

@@ -31,6 +31,15 @@ def rocksdb_databases(data: Any) -> dict[int, Any] | None:
     return getattr(data, "_dbs", None)
 
 
+def commit_only_acked_on_stop(app: faust.App) -> None:
+    """From now on, faust's stop commits what is acked and goes, instead of waiting for every event read.
+
+    Events read but not acked then (requests not yet answered) are not committed: the partitions' next
+    owner reads them again. ``stream_wait_empty`` is a documented setting, read by faust when it stops.
+    """
+    app.conf.stream_wait_empty = False
+
+
 def count_sends(producer: Any, produced: Counter[str]) -> None:
     """Count every record handed to faust's ``producer``, by topic (ours, dead letters, the changelog)."""
     send: Callable[..., Awaitable[Any]] = producer.send

@@ -24,31 +24,33 @@ T = TypeVar("T")
 class LocalStack:
     """Fills in ``bootstrap_servers`` and ``llm_base_url`` with local services when they are unset.
 
-    ``settings`` is replaced by the resolved settings once started. Child processes log to
-    ``{data_dir}/runs/{time}`` and are stopped on exit (and die with this process if it is killed).
+    ``settings`` is replaced by the resolved settings once started. Child processes log to ``work_dir``
+    (a society run's ``logs`` in its run directory, else ``{data_dir}/sessions/{time}-{pid}``) and are
+    stopped on exit (and die with this process if it is killed).
     """
 
-    def __init__(self, settings: Settings, simulator_args: list[str] | None = None):
+    def __init__(self, settings: Settings, simulator_args: list[str] | None = None, work_dir: Path | None = None):
         self.settings = settings
         self.simulator_args = simulator_args or []
-        self.run_dir = Path(settings.data_dir) / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        session = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        self.work_dir = work_dir or Path(settings.data_dir) / "sessions" / session
         self.broker: EmbeddedBroker | None = None
         self.simulator: ChildProcess | None = None
         self.workers: list[ChildProcess] = []
         self.metrics_ports: dict[str, int] = {}  # worker name -> its /metrics port
 
     def start(self) -> Settings:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         updates: dict[str, str] = {}
         if not self.settings.bootstrap_servers:
-            self.broker = EmbeddedBroker(log_path=self.run_dir / "broker.log")
+            self.broker = EmbeddedBroker(log_path=self.work_dir / "broker.log")
             updates["bootstrap_servers"] = self.broker.start()
         if not self.settings.llm_base_url:
             port = free_port()
             self.simulator = ChildProcess(
                 "llm simulator",
                 python_module("swarmstream", "llm-sim", "--port", str(port), *self.simulator_args),
-                log_path=self.run_dir / "llm-sim.log",
+                log_path=self.work_dir / "llm-sim.log",
             )
             wait_for_port("127.0.0.1", port, 30, self.simulator)
             updates["llm_base_url"] = f"http://127.0.0.1:{port}/v1"
@@ -79,7 +81,7 @@ class LocalStack:
             f"worker {index}",
             python_module("swarmstream", "worker", "--loglevel", loglevel),
             env=settings.to_env(),
-            log_path=self.run_dir / f"worker-{index}.log",
+            log_path=self.work_dir / f"worker-{index}.log",
             cores=cores,
         )
         self.workers.append(worker)

@@ -36,6 +36,7 @@ def act_requests(config: RunConfig, round_: int) -> list[InteractionRequested]:
                 max_turns=config.turns,
                 run_id=config.run_id,
                 round=round_,
+                record_prompt=config.record_prompts,
             )
         )
     return requests

@@ -18,15 +18,23 @@ class RunConfig:
     turns: int
     seed: int
     budget_usd: float | None = None
+    max_failure_rate: float = 0.5
+    record_prompts: bool = False
 
     @classmethod
     def of(cls, event: RunStarted) -> RunConfig:
-        fields = event.model_dump(include={"run_id", "agents", "rounds", "active", "turns", "seed", "budget_usd"})
-        return cls(**fields)
+        return cls(**event.model_dump(include=set(cls.__dataclass_fields__)))
 
 
 def new_config(
-    agents: int, rounds: int, active: float, turns: int, seed: int, budget_usd: float | None = None
+    agents: int,
+    rounds: int,
+    active: float,
+    turns: int,
+    seed: int,
+    budget_usd: float | None = None,
+    max_failure_rate: float = 0.5,
+    record_prompts: bool = False,
 ) -> RunConfig:
     if agents < 2:
         raise ValueError("--agents must be at least 2")
@@ -38,4 +46,6 @@ def new_config(
         raise ValueError("--turns must be between 1 and 50")
     if budget_usd is not None and budget_usd <= 0:
         raise ValueError("--budget-usd must be positive")
-    return RunConfig(new_id()[:12], agents, rounds, active, turns, seed, budget_usd)
+    if not 0 <= max_failure_rate <= 1:
+        raise ValueError("--max-failure-rate must be a fraction from 0 to 1")
+    return RunConfig(new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts)

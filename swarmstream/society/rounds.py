@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
+from consumers.dlq import RETRYABLE, replay
 from consumers.graph import GraphConsumer
 from swarmstream import topic_values
 from swarmstream.events import (
@@ -25,14 +26,16 @@ from swarmstream.events import (
     RunEnded,
     RunStarted,
 )
-from swarmstream.outcomes import ReplyReader
+from swarmstream.outcomes import Idle, ReplyReader
 from swarmstream.progress import progress_bar
+from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
 from swarmstream.society.acts import act_requests
 from swarmstream.society.config import RunConfig
 from swarmstream.society.summaries import RoundSummary
 from swarmstream.transport import read_to_end, until_consumed
+from swarmstream.waits import Stalled, watched, workers_diagnosis
 
 
 class Society:
@@ -46,6 +49,7 @@ class Society:
         config: RunConfig,
         show_progress: bool = True,
         check: Callable[[], None] = lambda: None,
+        say: Callable[[str], None] = progress_say,
     ):
         self.settings = settings
         self.publisher = publisher
@@ -53,8 +57,10 @@ class Society:
         self.config = config
         self.show_progress = show_progress
         self.check = check
+        self.say = say
         self.ended: RunEnded | None = None
         self._graph_seen = sum(graph.friend_requests.values())
+        self._examples: dict[str, str] = {}  # a dead letter's detail, by reason
         prices = settings.llm_prices
         self._price = {model: (p.input_per_million / 1e6, p.output_per_million / 1e6) for model, p in prices.items()}
 
@@ -86,17 +92,37 @@ class Society:
             last = await self._round(round_, resumed)
             resumed = False
             spent += last.cost_usd
+            if last.requested and last.dead_lettered > config.max_failure_rate * last.requested:
+                # Not logged as completed: a resume runs the round again, retrying what failed.
+                self.ended = RunEnded(run_id=config.run_id, reason="failed", detail=self._failed(last))
+                await self._log(self.ended)
+                yield last
+                return
             await self._log(RoundCompleted(run_id=config.run_id, **last.as_dict()))
             yield last
         self.ended = RunEnded(run_id=config.run_id, reason="done")
         await self._log(self.ended)
+
+    def _failed(self, summary: RoundSummary) -> str:
+        """Why round ``summary`` failed: its dead letters' top reasons, with counts and an example each."""
+        reasons = sorted(summary.dead_letter_reasons.items(), key=lambda item: -item[1])[:3]
+        shown = "; ".join(f"{why} x{count} (e.g. {self._examples.get(why, '')[:160]})" for why, count in reasons)
+        return (
+            f"round {summary.round} failed: {summary.dead_lettered:,} of {summary.requested:,} requests dead-lettered "
+            f"({summary.dead_lettered / summary.requested:.0%}, above --max-failure-rate "
+            f"{self.config.max_failure_rate:.0%}): {shown}. Fix the cause, then continue with: "
+            f"swarmstream simulate --resume {self.config.run_id}"
+        )
 
     async def _round(self, round_: int, resumed: bool) -> RoundSummary:
         config, settings = self.config, self.settings
         started = time.monotonic()
         # The feeds are read once the workers have folded everything on the agents topic: the last
         # round's messages, posts and friendships, and any broadcast published before now.
-        await until_consumed(settings, settings.agents_topic, settings_timeout(settings))
+        limit_s = settings_timeout(settings)
+        folded = until_consumed(settings, settings.agents_topic, limit_s)
+        what = f"the stream workers to read {settings.agents_topic} to its end before round {round_}"
+        agents_ends = await watched(folded, what, limit_s, workers_diagnosis(settings), self.say)
         requests = act_requests(config, round_)
         summary = RoundSummary(round_)
         friendships_before = self.graph.friend_requests["formed"]
@@ -108,17 +134,26 @@ class Society:
 
         # Opened before anything is read or published: no outcome can fall between the two reads below.
         async with ReplyReader(settings, keep=ours) as reader:
-            await self._log(RoundStarted(run_id=config.run_id, round=round_, acting=len(requests)))
+            await self._log(
+                RoundStarted(run_id=config.run_id, round=round_, acting=len(requests), agents_ends=agents_ends)
+            )
             # A resumed round may be part done; a new one has nothing on the topics yet.
             earlier = await self._outcomes_so_far(round_) if resumed else {}
+            # What failed for a reason a resume may have mended (the endpoint, its key) is tried again.
+            retried = {o.request_id: o for o in earlier.values() if isinstance(o, DeadLetter) and resumable(o)}
+            for request_id in retried:
+                del earlier[request_id]
             reader.expect(request.request_id for request in requests)
+            reader.expect(retried)
             # A resumed round: what ended before is counted, what never did is published (again).
-            missing = [request for request in requests if request.request_id not in earlier]
+            missing = [r for r in requests if r.request_id not in earlier and r.request_id not in retried]
             if missing:
                 await self.publisher.publish_requests(missing)
+            if retried:
+                await replay(settings, list(retried.values()))
             with progress_bar(None, f"round {round_}", self.show_progress, "requests") as bar:
                 reader.include(earlier.values())
-                async for outcome in reader.outcomes(settings_timeout(settings)):
+                async for outcome in reader.outcomes(limit_s, self._idle(round_)):
                     self.check()
                     seen[outcome.request_id] = outcome
                     friend_requests += self._count(summary, outcome)
@@ -131,10 +166,27 @@ class Society:
         summary.wall_s = time.monotonic() - started
         return summary
 
+    def _idle(self, round_: int) -> Idle:
+        """What a round says when no outcome comes for a while: no worker (the round stops), or what it waits for."""
+        diagnose = workers_diagnosis(self.settings)
+
+        async def idle(idle_s: float, waiting: int, expected: int) -> None:
+            cause = await diagnose()
+            if cause is not None:
+                raise Stalled(f"round {round_}: {waiting:,} of {expected:,} requests wait for an outcome: {cause}")
+            self.say(
+                f"round {round_}: no outcome for {idle_s:.0f} s, {waiting:,} of {expected:,} requests waiting "
+                f"(the stream workers of group {self.settings.app_id!r} are answering slowly, or the LLM is)"
+            )
+
+        return idle
+
     def _count(self, summary: RoundSummary, outcome: InteractionResponded | DeadLetter) -> int:
         """Adds the outcome to the round's figures; returns 1 for an answered friend request."""
         if isinstance(outcome, DeadLetter):
             summary.dead_lettered += 1
+            summary.dead_letter_reasons[outcome.reason] = summary.dead_letter_reasons.get(outcome.reason, 0) + 1
+            self._examples.setdefault(outcome.reason, outcome.detail)
             return 0
         summary.answered += 1
         inbound, outbound = self._price.get(outcome.model, (0.0, 0.0))
@@ -180,6 +232,12 @@ class Society:
 
     async def _log(self, event: RunStarted | RoundStarted | RoundCompleted | RunEnded) -> None:
         await self.publisher.publish(self.settings.runs_topic, [event])
+
+
+def resumable(letter: DeadLetter) -> bool:
+    """A dead letter a resume tries again: an LLM failure of any kind (the endpoint or its key may be mended),
+    or one :data:`consumers.dlq.RETRYABLE` names; not one about the request itself (its fields, its size)."""
+    return letter.reason.startswith("llm_") or letter.reason in RETRYABLE
 
 
 def settings_timeout(settings: Settings) -> float:

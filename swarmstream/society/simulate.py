@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from aiokafka import TopicPartition
-
-from consumers.graph import GraphConsumer
 from producers.personas import persona_batches
 from swarmstream.agent_ids import agent_id
-from swarmstream.progress import progress_bar
+from swarmstream.llm.probe import probe_endpoints
+from swarmstream.progress import progress_bar, say
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.config import RunConfig
 from swarmstream.society.rounds import Society
+from swarmstream.society.run_consumers import RunConsumers
 from swarmstream.society.run_log import read_run
 from swarmstream.society.summaries import RoundSummary, SimulationResult
 from swarmstream.topics import workers_warning
-from swarmstream.transport import ensure_topics, fetch_highwaters
+from swarmstream.transport import ensure_topics
+from swarmstream.waits import watched, workers_diagnosis
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,17 @@ async def run_rounds(
     settings: Settings, result: SimulationResult, resume: str | None, workers: int, show_progress: bool
 ) -> AsyncIterator[RoundSummary]:
     """Each round's summary as it ends, also kept in ``result`` (with the run's config and how it ended)."""
-    with LocalStack(settings) as stack:
+    run_id = resume or (result.config.run_id if result.config is not None else None)
+    if run_id is None:
+        raise ValueError("a run needs its config, or the id of one to resume")
+    # An endpoint that cannot serve fails the run now, in a line: a given one before anything starts.
+    own_endpoint = settings.llm_base_url is not None
+    if own_endpoint:
+        await probe_endpoints(settings)
+    with LocalStack(settings, work_dir=settings.run_dir(run_id) / "logs") as stack:
         settings = stack.settings
+        if not own_endpoint:
+            await probe_endpoints(settings)
         await ensure_topics(settings)
         # Workers only where this process started the broker: a cluster's deployment runs its own.
         if stack.broker is not None and (warning := workers_warning(settings.partitions, workers)):
@@ -56,45 +64,45 @@ async def run_rounds(
         if resume is not None:
             result.config, done, _ = await read_run(settings, resume)
         config = result.config
-        if config is None:
-            raise ValueError("a run needs its config, or the id of one to resume")
-        # This run's graph: friendships formed and edges made in its rounds, in a file of its own that a
-        # resumed run (its graph consumer's group committed as far as the file holds) goes on with.
-        settings = settings.with_run_graph(config.run_id)
-        stop = asyncio.Event()
-        # A new run's graph reads the responses from where they end now; a resumed one from its group's commits.
-        start_at = None
-        if resume is None:
-            responses = [TopicPartition(settings.responses_topic, p) for p in range(settings.partitions)]
-            start_at = await fetch_highwaters(settings, responses)
-        graph = GraphConsumer(settings, group_suffix=f"graph-run-{config.run_id}", start_at=start_at)
-        graph_task = asyncio.create_task(graph.run(stop))
+        assert config is not None
+        # This run's graph and record, in its run directory; a resumed run's go on from their groups' commits.
+        async with RunConsumers(settings, config.run_id, resumed=resume is not None) as consumers:
+            settings = consumers.settings
+            result.record_dir = consumers.record_dir
+            say(
+                f"run {config.run_id} (resume it with: swarmstream simulate --resume {config.run_id}); "
+                f"its record: {consumers.record_dir or 'none (SWARMSTREAM_RUN_RECORD is off)'}"
+            )
 
-        def check() -> None:
-            stack.check_workers()
-            if graph_task.done():
-                graph_task.result()
+            def check() -> None:
+                stack.check_workers()
+                consumers.check()
 
-        try:
             async with EventPublisher(settings) as publisher:
                 if resume is None:
-                    await _create_society(stack, settings, publisher, config, show_progress)
-                society = Society(settings, publisher, graph, config, show_progress, check)
+                    await _create_society(stack, settings, publisher, config, show_progress, check)
+                assert consumers.graph is not None
+                society = Society(settings, publisher, consumers.graph, config, show_progress, check)
                 async for summary in society.run(done):
                     result.rounds.append(summary)
                     yield summary
-                result.ended = society.ended
-        finally:
-            stop.set()
-            await asyncio.wait([graph_task], timeout=30)
-            graph.store.close()
+                result.end(society.ended)
+            await consumers.finish(lambda caught_up: stack.watch(caught_up, check))
 
 
 async def _create_society(
-    stack: LocalStack, settings: Settings, publisher: EventPublisher, config: RunConfig, show_progress: bool
+    stack: LocalStack,
+    settings: Settings,
+    publisher: EventPublisher,
+    config: RunConfig,
+    show_progress: bool,
+    check: Callable[[], None],
 ) -> None:
     with progress_bar(config.agents, "create agents", show_progress, "agents") as bar:
         batches = persona_batches(config.agents, config.seed, settings.partitions, settings.agent_batch_size)
         await publisher.publish(settings.agents_topic, batches)
         ids = {agent_id(i) for i in range(config.agents)}
-        await stack.watch(wait_for_registration(settings, ids, 120 + config.agents / 1000, bar.update))
+        limit_s = 120 + config.agents / 1000
+        registered = wait_for_registration(settings, ids, limit_s, bar.update)
+        what = f"the stream workers to register {len(ids):,} agents"
+        await stack.watch(watched(registered, what, limit_s, workers_diagnosis(settings), say), check)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
+from consumers.record_files import RecordFiles
 from swarmstream.events import ACTIONS, RoundCompleted, RunEnded
 from swarmstream.society.config import RunConfig
 
@@ -23,6 +26,7 @@ class RoundSummary:
     cost_usd: float = 0.0
     wall_s: float = 0.0
     feed_bytes_per_act: float = 0.0
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -34,18 +38,48 @@ class RoundSummary:
 
 @dataclass
 class SimulationResult:
-    """A run: its config, the rounds it has had, and how it ended (None while it goes on)."""
+    """A run: its config, the rounds it has had, how it ended, and where its record is."""
 
     config: RunConfig | None
     rounds: list[RoundSummary]
-    ended: RunEnded | None
+    # done, budget or failed (None while it goes on), and why, for the last two.
+    ended: str | None = None
+    detail: str = ""
+    # The run's record: its tables (``tables()``, ``swarmstream export RUN_ID``), written while it ran.
+    record_dir: str | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.config.run_id if self.config is not None else None
+
+    def end(self, event: RunEnded | None) -> None:
+        """How the run ended, from its ``run.ended`` event."""
+        if event is not None:
+            self.ended, self.detail = event.reason, event.detail
+
+    def tables(self, kind: Literal["pandas", "arrow", "paths"] = "pandas") -> dict[str, Any]:
+        """The run's record, by table: pandas DataFrames (the ``study`` extra), pyarrow Tables, or Parquet files."""
+        if self.record_dir is None:
+            raise ValueError("this run has no record (yet)")
+        files = RecordFiles(Path(self.record_dir))
+        tables = files.tables()
+        if kind == "arrow":
+            return tables
+        if kind == "paths":
+            return {name: files.directory / f"{name}.parquet" for name in tables}
+        try:
+            import pandas  # noqa: F401  (to_pandas needs it)
+        except ImportError:
+            raise ImportError("tables() as DataFrames needs pandas: pip install 'swarmstream[study]'") from None
+        return {name: table.to_pandas() for name, table in tables.items()}
 
     def to_dict(self) -> dict[str, object]:
         assert self.config is not None
         return {
             "run_id": self.config.run_id,
-            "ended": self.ended.reason if self.ended else None,
-            "detail": self.ended.detail if self.ended else "",
+            "ended": self.ended,
+            "detail": self.detail,
+            "record": self.record_dir,
             "rounds": [summary.as_dict() for summary in self.rounds],
         }
 
@@ -54,7 +88,7 @@ class SimulationResult:
         lines = [
             f"swarmstream simulate: run {self.config.run_id}, {self.config.agents:,} agents, "
             f"{len(self.rounds)} of {self.config.rounds} rounds"
-            + (f" ({self.ended.detail})" if self.ended and self.ended.detail else ""),
+            + (f" ({self.detail})" if self.detail else ""),
             "  round  requested  answered  dead  post  message  befriend  none  turns  friends   cost $  wall s"
             "  feed B",
         ]
@@ -65,4 +99,6 @@ class SimulationResult:
                 f"{a['message']:7,}  {a['befriend']:8,}  {a['none']:4,}  {s.conversation_turns:5,}  "
                 f"{s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}  {s.feed_bytes_per_act:6.0f}"
             )
+        if self.record_dir is not None:
+            lines.append(f"  record: {self.record_dir} (swarmstream export {self.config.run_id} --format csv)")
         return "\n".join(lines)

@@ -20,7 +20,9 @@ def test_a_query_reads_the_db_named_else_the_runs_else_the_settings_and_never_cr
     assert not (tmp_path / "graph.sqlite3").exists()
     GraphStore(tmp_path / "graph.sqlite3").close()
     assert query_settings(settings).graph_db_path == str(tmp_path / "graph.sqlite3")
-    run = tmp_path / "society" / "run-1" / "graph.sqlite3"
+    with pytest.raises(ValueError, match=f"no graph store for run 'run-1' at {tmp_path}/runs/run-1/graph.sqlite3"):
+        query_settings(settings, run_id="run-1")
+    run = tmp_path / "runs" / "run-1" / "graph.sqlite3"
     run.parent.mkdir(parents=True)
     GraphStore(run).close()
     assert Path(query_settings(settings, run_id="run-1").graph_db_path) == run

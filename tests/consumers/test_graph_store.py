@@ -134,16 +134,23 @@ def test_stats_neighbours_and_exports(open_store, tmp_path):
     assert stats.components == 2 and stats.largest_component == 4, "e only befriended itself: alone"
     assert sum(stats.degree_histogram.values()) == 5
     assert store.partners("a") == ["b", "c", "d"] and store.partners("d") == ["a", "c"]
-    assert export(store, "csv", tmp_path / "g.csv") == 10
+    agents = {name: "cooks" for name in "abcde"} | {"z": "readers"}  # z never spoke: a node without edges
+    assert export(store, "csv", tmp_path / "g.csv", agents=agents) == (10, tmp_path / "g.nodes.csv")
     lines = (tmp_path / "g.csv").read_text().splitlines()
-    assert lines[0] == "src,dst,weight,kind" and "a,b,3,interaction" in lines and "a,b,1,friendship" in lines
-    assert export(store, "graphml", tmp_path / "g.graphml") == 10
-    assert "<graphml" in (tmp_path / "g.graphml").read_text()
+    assert lines[0] == "src,dst,weight,kind,round" and "a,b,3,interaction," in lines and "a,b,1,friendship," in lines
+    nodes = (tmp_path / "g.nodes.csv").read_text().splitlines()
+    assert nodes[0] == "agent_id,community,detected_community" and "z,readers," in nodes and len(nodes) == 7
+    assert export(store, "graphml", tmp_path / "g.graphml", agents=agents) == (10, None)
+    import igraph
+
+    graph = igraph.Graph.Read_GraphML(str(tmp_path / "g.graphml"))
+    assert graph.vcount() == 6 and graph.ecount() == 10 and "z" in graph.vs["name"]
     import pyarrow.parquet
 
-    assert export(store, "parquet", tmp_path / "g.parquet") == 10
+    assert export(store, "parquet", tmp_path / "g.parquet")[0] == 10
     table = pyarrow.parquet.read_table(tmp_path / "g.parquet").to_pylist()
-    assert {"src": "a", "dst": "b", "weight": 3, "kind": "interaction"} in table and len(table) == 10
+    assert {"src": "a", "dst": "b", "weight": 3, "kind": "interaction", "round": None} in table and len(table) == 10
+    assert len(pyarrow.parquet.read_table(tmp_path / "g.nodes.parquet")) == 5, "without the record: edges' agents"
     from consumers.graph_report import plot
 
     plot(store, tmp_path / "g.png")

@@ -174,3 +174,13 @@ async def test_a_friend_request_is_decided_by_the_asked_agent_and_its_decision_r
     assert {r.decision for r in responses} <= {"accept", "decline"} and all(r.decision for r in responses)
     for response in responses:
         assert response.decision_malformed == (not response.content.startswith("{"))
+
+
+async def test_a_request_map_with_an_integer_key_is_an_invalid_field_and_its_letter_carries_the_request_id():
+    worker = worker_with_society()
+    request = InteractionRequested(agent_id=AGENT, context="hi")
+    odd = {**msgpack.unpackb(codec.encode(request)), 1: "from a client that keys by number"}
+    worker.put(worker.settings.requests_topic, msgpack.packb(odd), request.key, partition_of(worker, AGENT))
+    await worker.run()
+    (letter,) = worker.dead_letters()
+    assert (letter.reason, letter.request_id, letter.agent_id) == ("invalid_fields", request.request_id, AGENT)

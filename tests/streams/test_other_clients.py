@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgpack
 import pytest
 from confluent_kafka import Producer
 
@@ -16,7 +17,7 @@ from producers.personas import persona_batches, personas
 from producers.requests import random_requests
 from swarmstream import codec
 from swarmstream.batching import request_batches
-from swarmstream.events import Event
+from swarmstream.events import Event, InteractionRequested
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.process import free_port
 from tests.pipeline import RunningPipeline, scrape
@@ -54,6 +55,12 @@ async def test_a_crc32_and_a_keyless_publisher_get_every_request_answered(settin
         await asyncio.to_thread(produce, producer, topic, keyed, True)
         await asyncio.to_thread(produce, producer, topic, keyless, False)
         await asyncio.to_thread(produce, producer, topic, list(request_batches(bulk, settings.partitions, 10)), True)
+        # A client that keys one field by an integer (valid msgpack: kafkajs and others can write it).
+        odd = InteractionRequested(agent_id=society[0].agent_id, context="hi")
+        value = msgpack.packb({**msgpack.unpackb(codec.encode(odd)), 1: "extra"})
+        producer.produce(topic, value, odd.key)
+        assert producer.flush(30) == 0
+        await pipe.dead_letters.wait_until(lambda got: len(got) >= 1, 60, "the odd request's dead letter")
         await pipe.responses.wait_until(
             lambda got: {r.request_id for r in got} >= {r.request_id for r in requests}, 120, "every answer"
         )
@@ -63,7 +70,8 @@ async def test_a_crc32_and_a_keyless_publisher_get_every_request_answered(settin
                 forwarded[dict(labels)["topic"]] += value
         assert all(worker.alive() for worker in pipe.stack.workers)
 
-    assert pipe.dead_letters.events == []
+    (letter,) = pipe.dead_letters.events
+    assert (letter.reason, letter.request_id) == ("invalid_fields", odd.request_id), "a map, with its request id"
     answered = {r.request_id for r in pipe.responses.events}
     assert answered == {r.request_id for r in requests}
     # CRC32 and murmur2 agree on about one key in four partitions, a random partition likewise.

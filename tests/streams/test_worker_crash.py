@@ -49,7 +49,8 @@ async def test_kill_9_with_calls_in_flight_loses_nothing(settings, start_simulat
         except AssertionError as exc:
             where = await where_are_the_missing(settings)
             raise AssertionError(
-                f"{exc}\n{where}\ncommitted when the worker was killed: {committed_at_kill}\nlogs: {pipe.stack.run_dir}"
+                f"{exc}\n{where}\ncommitted when the worker was killed: {committed_at_kill}\n"
+                f"logs: {pipe.stack.work_dir}"
             ) from None
 
     answers = Counter(r.request_id for r in responses.events)

@@ -41,7 +41,7 @@ def test_commands_that_call_no_llm_refuse_its_options(command, capsys):
     "command",
     [["bench", name] for name in ("llm", "ratelimit", "scale", "agents", "graph", "communities")]
     + [["produce", "agents", "--count", "1"], ["produce", "interactions"], ["produce", "broadcast", "hi"]]
-    + [["produce", "communities", "--names", "a", "--agents", "1"], ["topics"], ["report"]],
+    + [["produce", "communities", "--names", "a", "--agents", "1"], ["topics"], ["report"], ["export", "r1"]],
     ids=" ".join,
 )
 def test_json_is_offered_wherever_figures_or_results_come_out(command):

@@ -128,3 +128,17 @@ def test_derived_ids_are_stable_and_distinct():
     assert derived_id("response", "e1") == derived_id("response", "e1")
     assert derived_id("response", "e1") != derived_id("response", "e2")
     assert derived_id("response", "e1") != derived_id("dead_letter", "e1")
+
+
+KEYS = [(1, "1"), (2.5, "2.5"), (None, "None"), (True, "Keys should be strings"), ([1, 2], "[1, 2]")]
+
+
+@pytest.mark.parametrize(("key", "shown"), KEYS)
+def test_a_map_with_a_key_that_is_no_string_is_a_map_with_an_unknown_field_and_its_ids(key, shown):
+    request = EXAMPLES[2]
+    packer = msgpack.Packer(strict_types=False)
+    data = packer.pack({**fields(request), "_": 1}).replace(packer.pack("_"), packer.pack(key))
+    with pytest.raises(codec.DecodeError) as raised:
+        codec.decode(data, InteractionRequested)
+    assert raised.value.reason == "invalid_fields" and shown in raised.value.detail
+    assert raised.value.ids.request_id == request.request_id and raised.value.ids.event_id == request.event_id

@@ -57,7 +57,7 @@ async def test_a_run_with_faults_logs_no_secret(settings, start_simulator, tmp_p
         )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
             metrics = answer.read().decode()
-        run_dir = pipe.stack.run_dir
+        run_dir = pipe.stack.work_dir
     assert pipe.dead_letters.events, "some requests failed twice: their dead letters are checked too"
     logs = "".join(path.read_text(errors="replace") for path in Path(run_dir).glob("*.log"))
     assert "INFO" in logs, "the worker logged at info level"

@@ -74,3 +74,28 @@ def test_llm_prices_come_from_json_and_travel_to_child_processes(monkeypatch):
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
     assert Settings().llm_prices == settings.llm_prices
+
+
+def test_two_prefixes_share_no_topic_changelog_or_consumer_group(tmp_path):
+    from consumers.graph import GraphConsumer
+    from consumers.metrics import MetricsConsumer
+    from swarmstream.topics import topic_specs
+
+    def names(prefix: str) -> set[str]:
+        settings = Settings(topic_prefix=prefix, graph_db_path=str(tmp_path / f"{prefix}.sqlite3"))
+        groups = {settings.app_id, GraphConsumer(settings).group_id, MetricsConsumer(settings).group_id}
+        return {spec.name for spec in topic_specs(settings)} | groups
+
+    first, second = names("first"), names("second")
+    assert len(first) >= 10 and not first & second
+    assert Settings(topic_prefix="p", app_id="shared").profiles_changelog_topic == "shared-agent-profiles-changelog"
+
+
+def test_paths_are_absolute_and_the_graph_store_and_runs_are_under_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir="state")
+    assert settings.data_dir == str(tmp_path / "state")
+    assert settings.graph_db_path == str(tmp_path / "state" / "graph.sqlite3")
+    assert settings.run_dir("r1") == tmp_path / "state" / "runs" / "r1"
+    assert settings.with_run_graph("r1").graph_db_path == str(tmp_path / "state" / "runs" / "r1" / "graph.sqlite3")
+    assert Settings(graph_db_path=str(tmp_path / "g.sqlite3")).graph_db_path == str(tmp_path / "g.sqlite3")

@@ -80,7 +80,7 @@ def workers(settings, start_simulator, tmp_path):
         yield settings, stack
 
 
-def test_rounds_are_accounted_logged_and_a_budget_stops_them(workers):
+def test_rounds_are_accounted_logged_and_a_budget_stops_them(workers, tmp_path):
     settings, _ = workers
     result = finish(driver(settings, "--rounds", "3", *SIZE))
     assert (
@@ -109,6 +109,25 @@ def test_rounds_are_accounted_logged_and_a_budget_stops_them(workers):
     assert 0 < by_round[0]["edges"] <= by_round[1]["edges"] <= by_round[2]["edges"]
     assert sum(r["new_friendships"] for r in by_round) == sum(r["new_friendships"] for r in result["rounds"])
     assert by_round[2]["friendships"] == sum(r["new_friendships"] for r in result["rounds"])
+
+    # Its record, as a study takes it away; and its graph with every agent, those without edges too.
+    env = {**os.environ, **settings.to_env()}
+    exported = subprocess.run(
+        [sys.executable, "-m", "swarmstream", "export", result["run_id"], "--format", "csv", "--out",
+         str(tmp_path / "csv"), "--json"], env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    rows = json.loads(exported.stdout)["rows"]
+    assert rows["rounds"] == 3 and rows["actions"] == 60 and rows["agents"] == 40
+    assert rows["messages"] >= sum(r["conversation_turns"] for r in result["rounds"])
+    nodes = tmp_path / "edges.nodes.csv"
+    graph = subprocess.run(
+        [sys.executable, "-m", "swarmstream", "graph", "export", "--run", result["run_id"], "--out",
+         str(tmp_path / "edges.csv")], env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert graph.returncode == 0, graph.stderr[-3000:]
+    assert len(nodes.read_text().splitlines()) == 41, "every agent a node, with a header"
+    assert (tmp_path / "edges.csv").read_text().splitlines()[0] == "src,dst,weight,kind,round"
 
     budget = driver(settings, "--rounds", "3", "--budget-usd", "0.000001", *SIZE)
     out, err = budget.communicate(timeout=240)
@@ -152,3 +171,28 @@ def test_a_run_resumed_after_its_driver_and_a_worker_died_mid_round_has_the_unin
         for *_, value in asyncio.run(read_records(settings, settings.responses_topic))
     }
     assert all(published[round_] <= answered for round_ in (1, 2, 3)), "every act answered"
+
+
+def test_a_round_over_the_failure_rate_ends_the_run_failed_and_a_resume_after_the_fix_completes_it(
+    settings, start_simulator
+):
+    good = start_simulator("--latency-ms", "20")
+    settings = settings.model_copy(update={"llm_base_url": good, "llm_max_attempts": 1})
+    asyncio.run(ensure_topics(settings))
+    with LocalStack(settings) as stack:
+        broken = stack.start_worker(llm_base_url=start_simulator("--fault-5xx", "1.0"))  # every call a 5xx
+        failing = driver(settings, "--rounds", "2", *SIZE)
+        out, err = failing.communicate(timeout=240)
+        assert failing.returncode == 1, err[-3000:]
+        failed = json.loads(out.strip().splitlines()[-1])
+        assert failed["ended"] == "failed" and [r["round"] for r in failed["rounds"]] == [1]
+        assert failed["rounds"][0]["dead_letter_reasons"] == {"llm_server_error": 20}
+        assert "round 1 failed: 20 of 20 requests dead-lettered" in err and "llm_server_error x20" in err
+        assert f"swarmstream simulate --resume {failed['run_id']}" in err
+
+        broken.stop()  # the fix: a worker with a working endpoint
+        stack.start_worker()
+        result = finish(driver(settings, "--resume", failed["run_id"], "--quiet", "--json"), timeout=300)
+    assert result["ended"] == "done" and [r["round"] for r in result["rounds"]] == [1, 2]
+    assert_accounted(result["rounds"], acting=20)
+    assert result["rounds"][0]["dead_lettered"] == 0, "round 1's failed requests were tried again and answered"

@@ -193,7 +193,7 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
         assert summary.requested == summary.answered + summary.dead_lettered >= 10
         assert sum(summary.actions.values()) == 10
     assert manager.last_run is not None and manager.last_run.ended is not None
-    assert manager.last_run.ended.reason == "done"
+    assert manager.last_run.ended == "done" and manager.last_run.record_dir is not None
 
 
 async def test_calls_read_what_they_changed_not_the_topics_whole_history(settings, start_simulator):

@@ -1,0 +1,376 @@
+"""A run's record, as rows: what each event read adds to which table, column by column.
+
+Two kinds of tables. The raw tables are what the record consumer appends while the run goes on, in
+parts, as events arrive (:class:`Rows`). The study's tables (:data:`STUDY`) are made from them when the
+record is compacted (``consumers/record_files.py``): rows deduplicated on their keys, agent events
+assigned to rounds by the agents topic's offsets at each round's start, the agents' state folded per
+round, friendships and exposures resolved.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from swarmstream.events import (
+    AgentCreated,
+    AgentDeleted,
+    AgentsCreated,
+    AgentSpec,
+    AgentUpdated,
+    Broadcast,
+    DeadLetter,
+    InteractionRequested,
+    RoundCompleted,
+    RoundStarted,
+    RunEnded,
+    RunStarted,
+    derived_id,
+    post_id,
+)
+from swarmstream.responses_codec import Responded
+
+_TEXTS = pa.list_(pa.string())
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+# Raw tables: appended while the run goes on; ``KEYS`` dedupes them (a record read twice is one row).
+RAW: dict[str, pa.Schema] = {
+    "actions": _schema(
+        ("event_id", pa.string()), ("request_id", pa.string()), ("round", pa.int32()), ("agent_id", pa.string()),
+        ("action", pa.string()), ("target", pa.string()), ("text", pa.string()), ("malformed", pa.bool_()),
+        ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("cost_usd", pa.float64()),
+        ("latency_ms", pa.float64()), ("model", pa.string()), ("prompt_chars", pa.int32()),
+        ("feed_items", pa.int32()), ("feed_bytes", pa.int32()), ("created_at", pa.float64()),
+        ("prompt", pa.string()),
+    ),
+    "posts": _schema(
+        ("post_id", pa.string()), ("round", pa.int32()), ("agent_id", pa.string()), ("text", pa.string()),
+        ("created_at", pa.float64()),
+    ),
+    "messages": _schema(
+        ("message_id", pa.string()), ("round", pa.int32()), ("conversation_id", pa.string()), ("turn", pa.int32()),
+        ("speaker", pa.string()), ("listener", pa.string()), ("text", pa.string()), ("kind", pa.string()),
+        ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("cost_usd", pa.float64()),
+        ("created_at", pa.float64()),
+    ),
+    "exposures": _schema(
+        ("round", pa.int32()), ("agent_id", pa.string()), ("item_id", pa.string()), ("position", pa.int32()),
+        ("act_event_id", pa.string()),
+    ),
+    "friend_requests": _schema(
+        ("event_id", pa.string()), ("request_id", pa.string()), ("round", pa.int32()), ("agent_id", pa.string()),
+        ("asked_by", pa.string()), ("decision", pa.string()), ("malformed", pa.bool_()),
+    ),
+    "dead_letters": _schema(
+        ("event_id", pa.string()), ("request_id", pa.string()), ("round", pa.int32()), ("agent_id", pa.string()),
+        ("kind", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("attempts", pa.int32()),
+        ("created_at", pa.float64()),
+    ),
+    # Agent events as read, where they were read: assigned to rounds when the record is compacted.
+    "agent_events": _schema(
+        ("event_id", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("index", pa.int32()),
+        ("agent_id", pa.string()), ("change", pa.string()), ("name", pa.string()), ("persona", pa.string()),
+        ("community", pa.string()), ("traits", _TEXTS), ("interests", _TEXTS), ("add_friends", _TEXTS),
+        ("remove_friends", _TEXTS),
+    ),
+    "broadcast_events": _schema(
+        ("broadcast_id", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("author", pa.string()),
+        ("community", pa.string()), ("text", pa.string()), ("created_at", pa.float64()),
+    ),
+    "round_starts": _schema(
+        ("round", pa.int32()), ("acting", pa.int32()), ("agents_ends", pa.list_(pa.int64())),
+        ("started_at", pa.float64()),
+    ),
+    "rounds": _schema(
+        ("round", pa.int32()), ("requested", pa.int32()), ("answered", pa.int32()), ("dead_lettered", pa.int32()),
+        ("post", pa.int32()), ("message", pa.int32()), ("befriend", pa.int32()), ("none", pa.int32()),
+        ("malformed_actions", pa.int32()), ("conversation_turns", pa.int32()), ("new_friendships", pa.int32()),
+        ("cost_usd", pa.float64()), ("wall_s", pa.float64()), ("feed_bytes_per_act", pa.float64()),
+        ("dead_letter_reasons", pa.string()), ("completed_at", pa.float64()),
+    ),
+    "run": _schema(
+        ("event_id", pa.string()), ("type", pa.string()), ("fields", pa.string()), ("created_at", pa.float64()),
+    ),
+}  # fmt: skip
+KEYS: dict[str, tuple[str, ...]] = {
+    "actions": ("event_id",),
+    "posts": ("post_id",),
+    "messages": ("message_id",),
+    "exposures": ("act_event_id", "position"),
+    "friend_requests": ("event_id",),
+    "dead_letters": ("event_id", "request_id"),
+    "agent_events": ("event_id", "agent_id"),
+    "broadcast_events": ("broadcast_id",),
+    "round_starts": ("round",),
+    "rounds": ("round",),
+    "run": ("event_id",),
+}
+
+# The study's tables, in the order the README describes them.
+STUDY = (
+    "agents", "actions", "posts", "messages", "exposures", "friendships", "friend_requests", "broadcasts",
+    "dead_letters", "rounds",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Prices:
+    """US dollars per token, by model: input and output."""
+
+    per_token: dict[str, tuple[float, float]]
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+        inbound, outbound = self.per_token.get(model, (0.0, 0.0))
+        return prompt_tokens * inbound + completion_tokens * outbound
+
+
+class Rows:
+    """Rows for the raw tables, column by column (cheaper than a dict per row at a million agents)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, dict[str, list[Any]]] = {
+            name: {field.name: [] for field in schema} for name, schema in RAW.items()
+        }
+
+    def add(self, table: str, *values: Any) -> None:
+        for column, value in zip(self.columns[table].values(), values, strict=True):
+            column.append(value)
+
+    def count(self) -> int:
+        return sum(len(next(iter(columns.values()))) for columns in self.columns.values())
+
+    def tables(self) -> dict[str, pa.Table]:
+        """The non-empty raw tables."""
+        return {
+            name: pa.table({field.name: pa.array(columns[field.name], field.type) for field in RAW[name]})
+            for name, columns in self.columns.items()
+            if next(iter(columns.values()))
+        }
+
+    def response(self, r: Responded, prices: Prices) -> None:
+        """An answer of the run: an act (its action, post, message, exposures), a chat said to someone, a decision."""
+        cost = prices.cost(r.model, r.prompt_tokens, r.completion_tokens)
+        if r.kind == "act":
+            prompt = orjson.dumps(r.prompt).decode() if r.prompt is not None else None
+            self.add(
+                "actions", r.event_id, r.request_id, r.round, r.agent_id, r.action, r.action_target, r.action_text,
+                r.action_malformed, r.prompt_tokens, r.completion_tokens, cost, r.llm_latency_ms, r.model,
+                r.prompt_chars, len(r.feed), r.feed_bytes, r.created_at, prompt,
+            )  # fmt: skip
+            for position, item in enumerate(r.feed):
+                self.add("exposures", r.round, r.agent_id, item, position, r.event_id)
+            if r.action == "post":
+                self.add("posts", post_id(r.request_id), r.round, r.agent_id, r.action_text, r.created_at)
+            elif r.action == "message" and r.action_target is not None:
+                # Its id is the act's request id, as in the listener's inbox; a conversation it opens is derived.
+                conversation = derived_id("conversation", r.request_id) if r.max_turns > 1 else None
+                self.add(
+                    "messages", r.request_id, r.round, conversation, 1, r.agent_id, r.action_target, r.action_text,
+                    "act", 0, 0, 0.0, r.created_at,
+                )  # fmt: skip
+        elif r.kind == "friend_request":
+            self.add(
+                "friend_requests", r.event_id, r.request_id, r.round, r.agent_id, r.target_agent_id, r.decision,
+                r.decision_malformed,
+            )  # fmt: skip
+        elif r.target_agent_id is not None:
+            self.add(
+                "messages", r.request_id, r.round, r.conversation_id, r.turn, r.agent_id, r.target_agent_id,
+                r.content, "turn" if r.turn > 1 else "chat", r.prompt_tokens, r.completion_tokens, cost, r.created_at,
+            )  # fmt: skip
+
+    def dead_letter(self, letter: DeadLetter, request: InteractionRequested) -> None:
+        self.add(
+            "dead_letters", letter.event_id, request.request_id, request.round, request.agent_id, request.kind,
+            letter.reason, letter.detail, letter.attempts, letter.created_at,
+        )  # fmt: skip
+
+    def agent_event(self, event: Any, partition: int, offset: int, specs: Iterable[tuple[int, AgentSpec]]) -> None:
+        """An agent's creation (each of a bulk creation's ``specs`` of this partition), update or deletion."""
+        if isinstance(event, AgentsCreated | AgentCreated):
+            for index, spec in specs:
+                self.add(
+                    "agent_events", event.event_id, partition, offset, index, spec.agent_id, "created", spec.name,
+                    spec.persona, spec.community, spec.traits, spec.interests, None, None,
+                )  # fmt: skip
+        elif isinstance(event, AgentUpdated):
+            self.add(
+                "agent_events", event.event_id, partition, offset, 0, event.agent_id, "updated", event.name,
+                event.persona, event.community, event.traits, event.interests, event.add_friends, event.remove_friends,
+            )  # fmt: skip
+        elif isinstance(event, AgentDeleted):
+            self.add(
+                "agent_events", event.event_id, partition, offset, 0, event.agent_id, "deleted",
+                None, None, None, None, None, None, None,
+            )  # fmt: skip
+
+    def broadcast(self, event: Broadcast, partition: int, offset: int) -> None:
+        self.add(
+            "broadcast_events", event.event_id, partition, offset, event.author, event.community, event.content,
+            event.created_at,
+        )  # fmt: skip
+
+    def run_event(self, event: RunStarted | RoundStarted | RoundCompleted | RunEnded) -> None:
+        if isinstance(event, RoundStarted):
+            self.add("round_starts", event.round, event.acting, event.agents_ends, event.created_at)
+        elif isinstance(event, RoundCompleted):
+            a = event.actions
+            self.add(
+                "rounds", event.round, event.requested, event.answered, event.dead_lettered, a.get("post", 0),
+                a.get("message", 0), a.get("befriend", 0), a.get("none", 0), event.malformed_actions,
+                event.conversation_turns, event.new_friendships, event.cost_usd, event.wall_s,
+                event.feed_bytes_per_act, orjson.dumps(event.dead_letter_reasons).decode(), event.created_at,
+            )  # fmt: skip
+        fields = event.model_dump(mode="json", exclude={"event_id", "created_at", "request_id", "schema_version"})
+        self.add("run", event.event_id, event.type, orjson.dumps(fields).decode(), event.created_at)
+
+
+def study_tables(raw: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """The study's tables from the (deduplicated) raw ones."""
+    rounds = _round_of(raw.get("round_starts"))
+    events = raw.get("agent_events", pa.table({f.name: pa.array([], f.type) for f in RAW["agent_events"]}))
+    event_rounds = rounds.assign(events)
+    broadcasts = raw.get("broadcast_events", pa.table({f.name: pa.array([], f.type) for f in RAW["broadcast_events"]}))
+    study = {name: raw[name] if name in raw else _empty(name) for name in STUDY if name in RAW}
+    study["agents"] = _agents(events, event_rounds)
+    study["friendships"] = _friendships(events, event_rounds)
+    study["broadcasts"] = pa.table(
+        {
+            "broadcast_id": broadcasts["broadcast_id"],
+            "round": pa.array(rounds.assign(broadcasts), pa.int32()),
+            "author": broadcasts["author"],
+            "community": broadcasts["community"],
+            "text": broadcasts["text"],
+            "created_at": broadcasts["created_at"],
+        }
+    )
+    study["exposures"] = _exposure_kinds(study)
+    study["rounds"] = _rounds_with_starts(study["rounds"], raw.get("round_starts"))
+    return {name: study[name] for name in STUDY}
+
+
+def _empty(name: str) -> pa.Table:
+    return pa.table({field.name: pa.array([], field.type) for field in RAW[name]})
+
+
+class _RoundStarts:
+    """Where the agents topic ended at each round's start, per partition: an event read before round r's
+    end offsets was published before round r began, i.e. during round r - 1 (round 0: before the run)."""
+
+    def __init__(self, ends_by_round: dict[int, list[int]]):
+        self.by_partition: dict[int, list[int]] = defaultdict(list)
+        for _, ends in sorted(ends_by_round.items()):
+            for partition, end in enumerate(ends):
+                self.by_partition[partition].append(end)
+
+    def assign(self, table: pa.Table) -> list[int]:
+        """The round during which each row's agent event (``partition``, ``offset``) was published."""
+        found = []
+        for partition, offset in zip(table["partition"].to_pylist(), table["offset"].to_pylist(), strict=True):
+            found.append(bisect.bisect_right(self.by_partition.get(partition, []), offset))
+        return found
+
+
+def _round_of(starts: pa.Table | None) -> _RoundStarts:
+    if starts is None:
+        return _RoundStarts({})
+    return _RoundStarts(dict(zip(starts["round"].to_pylist(), starts["agents_ends"].to_pylist(), strict=True)))
+
+
+_PROFILE = ("name", "persona", "community", "traits", "interests")
+
+
+def _agents(events: pa.Table, rounds: list[int]) -> pa.Table:
+    """Each agent's profile from the round it holds: a row when it was created, and one more for each round
+    before which it changed (name, persona, community, traits, interests, or its deletion)."""
+    columns = {name: events[name].to_pylist() for name in ("agent_id", "change", "partition", "offset", "index")}
+    values = {name: events[name].to_pylist() for name in _PROFILE}
+    order = sorted(
+        range(events.num_rows),
+        key=lambda i: (columns["agent_id"][i], rounds[i], columns["offset"][i], columns["index"][i]),
+    )
+    out: dict[str, list[Any]] = {"agent_id": [], "from_round": [], **{name: [] for name in _PROFILE}, "deleted": []}
+    state: dict[str, Any] | None = None
+    current: str | None = None
+    for i in order:
+        agent, change = columns["agent_id"][i], columns["change"][i]
+        if agent != current:
+            current, state = agent, None
+        if change == "created":
+            state = {name: values[name][i] for name in _PROFILE}
+        elif state is None:
+            continue  # an update or deletion of an agent this record never saw created
+        elif change == "updated":
+            changed = {name: values[name][i] for name in _PROFILE if values[name][i] is not None}
+            if not changed or all(state[name] == value for name, value in changed.items()):
+                continue  # friends only, or nothing new
+            state = {**state, **changed}
+        from_round = rounds[i] + 1  # in effect from the round after the one it was published in
+        deleted = change == "deleted"
+        if out["agent_id"] and out["agent_id"][-1] == agent and out["from_round"][-1] == from_round:
+            for name in _PROFILE:
+                out[name][-1] = state[name]
+            out["deleted"][-1] = deleted
+            continue
+        out["agent_id"].append(agent)
+        out["from_round"].append(from_round)
+        for name in _PROFILE:
+            out[name].append(state[name])
+        out["deleted"].append(deleted)
+    types = {"from_round": pa.int32(), "traits": _TEXTS, "interests": _TEXTS, "deleted": pa.bool_()}
+    return pa.table({name: pa.array(column, types.get(name, pa.string())) for name, column in out.items()})
+
+
+def _friendships(events: pa.Table, rounds: list[int]) -> pa.Table:
+    """Each pair of friends once (``agent_a`` < ``agent_b``), with the round in which it was formed."""
+    formed: dict[tuple[str, str], int] = {}
+    for agent, added, round_ in zip(
+        events["agent_id"].to_pylist(), events["add_friends"].to_pylist(), rounds, strict=True
+    ):
+        for friend in added or ():
+            pair = (min(agent, friend), max(agent, friend))
+            formed[pair] = min(formed.get(pair, round_), round_)
+    pairs = sorted(formed)
+    return pa.table(
+        {
+            "agent_a": pa.array([a for a, _ in pairs], pa.string()),
+            "agent_b": pa.array([b for _, b in pairs], pa.string()),
+            "round": pa.array([formed[pair] for pair in pairs], pa.int32()),
+        }
+    )
+
+
+def _exposure_kinds(study: dict[str, pa.Table]) -> pa.Table:
+    """Each exposure with what its item is: a post, a message or a broadcast (``unknown``: none of the run's)."""
+    kinds: dict[str, str] = {}
+    items = (("posts", "post_id", "post"), ("messages", "message_id", "message"))
+    for table, column, kind in (*items, ("broadcasts", "broadcast_id", "broadcast")):
+        kinds.update(dict.fromkeys(study[table][column].to_pylist(), kind))
+    exposures = study["exposures"]
+    found = [kinds.get(item, "unknown") for item in exposures["item_id"].to_pylist()]
+    return exposures.append_column("kind", pa.array(found, pa.string()))
+
+
+def _rounds_with_starts(rounds: pa.Table, starts: pa.Table | None) -> pa.Table:
+    """The round summaries with each round's acting agents and start time."""
+    by_round = {}
+    if starts is not None:
+        by_round = dict(zip(starts["round"].to_pylist(), zip(starts["acting"].to_pylist(),
+                                                                 starts["started_at"].to_pylist(), strict=True),
+                            strict=True))  # fmt: skip
+    numbers = rounds["round"].to_pylist()
+    acting = [by_round.get(n, (None, None))[0] for n in numbers]
+    started = [by_round.get(n, (None, None))[1] for n in numbers]
+    return rounds.append_column("acting", pa.array(acting, pa.int32())).append_column(
+        "started_at", pa.array(started, pa.float64())
+    )
