@@ -99,7 +99,7 @@ class ConcurrencyGate:
                     # Woken and cancelled at once: pass the slot on.
                     self.inflight -= 1
                     self._wake()
-                else:
+                elif future in self._waiters:  # a release may have dropped it already, as cancelled
                     self._waiters.remove(future)
                 raise
         else:

@@ -104,3 +104,18 @@ async def test_a_cancelled_waiter_gives_no_slot_away():
     assert gate.inflight == 0
     await asyncio.wait_for(gate.acquire(), 1)
     assert gate.inflight == 1
+
+
+async def test_waiters_cancelled_together_while_a_slot_frees_end_cancelled_and_the_slots_stay_counted():
+    gate = ConcurrencyGate(lambda: 1)
+    await gate.acquire()
+    waiting = [asyncio.create_task(gate.acquire()) for _ in range(5)]
+    await asyncio.sleep(0)
+    for task in waiting:  # a worker's stop cancels every request at once
+        task.cancel()
+    gate.release()  # the release meets their futures cancelled and drops them
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(result, asyncio.CancelledError) for result in results), results
+    assert gate.inflight == 0
+    await asyncio.wait_for(gate.acquire(), 1)
+    assert gate.inflight == 1
