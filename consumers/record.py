@@ -25,6 +25,8 @@ from consumers.record_files import RecordFiles
 from consumers.record_tables import Prices, Rows
 from consumers.runner import consume_batches
 from swarmstream import codec, topic_values
+from swarmstream.agents_codec import AgentsCreatedRecord, decode_created
+from swarmstream.codec import FORWARDED_HEADER, event_type
 from swarmstream.events import (
     AgentCreated,
     AgentDeleted,
@@ -51,6 +53,7 @@ PART_ROWS = 200_000
 # The agent events the record keeps, by the ``event-type`` header the workers' own records also carry.
 _KEPT = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, Broadcast)
 _AGENT_TYPES = frozenset(kept.model_fields["type"].default.encode() for kept in _KEPT)
+_BULK = b"agents.created"
 
 
 class RecordConsumer:
@@ -120,8 +123,8 @@ class RecordConsumer:
             elif topic == s.runs_topic:
                 if record.key == self._runs_key:
                     rows.run_event(topic_values.RUNS.decode(record.value))  # type: ignore[arg-type]
-            elif _event_type(record) in _AGENT_TYPES:  # a record without the header is read to tell
-                self._agent_event(rows, record)
+            elif (kind := event_type(record.headers)) is None or kind in _AGENT_TYPES:  # no header: read to tell
+                self._agent_event(rows, record, kind)
         except codec.DecodeError as error:  # the workers dead-letter bad agent events; others are strays
             self.skipped[error.reason] += 1
 
@@ -139,22 +142,27 @@ class RecordConsumer:
             if request.run_id == self.run_id:
                 rows.dead_letter(letter, request)
 
-    def _agent_event(self, rows: Rows, record: ConsumerRecord) -> None:
-        event = topic_values.AGENTS.decode(record.value)
+    def _agent_event(self, rows: Rows, record: ConsumerRecord, kind: bytes | None) -> None:
         partition, partitions = record.partition, self.settings.partitions
+        # Bulk creations (a million agents at a run's start) through the fast mirror of the event.
+        event = decode_created(record.value) if kind == _BULK else topic_values.AGENTS.decode(record.value)
         if isinstance(event, AgentsMessaged | FeedPosted):
             return  # the workers' inbox and board records, published by a client that set no header
         if isinstance(event, Broadcast):
             rows.broadcast(event, partition, record.offset)
             return
-        if isinstance(event, AgentsCreated):
-            # As the registry applies it: only the agents of the partition it is read on (strays go on).
-            specs = [(i, s) for i, s in enumerate(event.agents) if partition_for(s.agent_id, partitions) == partition]
+        if isinstance(event, AgentsCreated | AgentsCreatedRecord):
+            specs = list(enumerate(event.agents))
+            if not _at_home(record, specs[0][1].agent_id, partitions):
+                # As the registry applies it: the agents of the partition it is read on (strays go on).
+                specs = [(i, s) for i, s in specs if partition_for(s.agent_id, partitions) == partition]
+            rows.created(event.event_id, partition, record.offset, specs)
         elif partition_for(event.agent_id, partitions) != partition:  # type: ignore[attr-defined]
             return  # misplaced: applied where it is forwarded to
+        elif isinstance(event, AgentCreated):
+            rows.created(event.event_id, partition, record.offset, [(0, event)])
         else:
-            specs = [(0, event)] if isinstance(event, AgentCreated) else []
-        rows.agent_event(event, partition, record.offset, specs)
+            rows.agent_event(event, partition, record.offset)
 
     async def until_caught_up(self, limit_s: float) -> None:
         """Until the record holds everything on its topics now (their ends when called)."""
@@ -178,9 +186,10 @@ class RecordConsumer:
         return {"directory": str(self.files.directory), "tables": {name: str(path) for name, path in paths.items()}}
 
 
-def _event_type(record: ConsumerRecord) -> bytes:
-    """The record's ``event-type`` header; a record without one is read as possibly an agent event."""
-    for name, value in record.headers or ():
-        if name == "event-type":
-            return bytes(value)
-    return next(iter(_AGENT_TYPES))
+def _at_home(record: ConsumerRecord, first: str, partitions: int) -> bool:
+    """A bulk creation as our producers write them: on its first agent's partition, not forwarded, so all its
+    agents are at home (producers group them by partition). Another client's record mixing partitions has its
+    strays forwarded, and read again there: the record folds the two creations of each into one."""
+    if partition_for(first, partitions) != record.partition:
+        return False
+    return not any(name == FORWARDED_HEADER for name, _ in record.headers or ())

@@ -9,20 +9,18 @@ round, friendships and exposures resolved.
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from swarmstream.events import (
-    AgentCreated,
     AgentDeleted,
-    AgentsCreated,
-    AgentSpec,
     AgentUpdated,
     Broadcast,
     DeadLetter,
@@ -195,15 +193,22 @@ class Rows:
             letter.reason, letter.detail, letter.attempts, letter.created_at,
         )  # fmt: skip
 
-    def agent_event(self, event: Any, partition: int, offset: int, specs: Iterable[tuple[int, AgentSpec]]) -> None:
-        """An agent's creation (each of a bulk creation's ``specs`` of this partition), update or deletion."""
-        if isinstance(event, AgentsCreated | AgentCreated):
-            for index, spec in specs:
-                self.add(
-                    "agent_events", event.event_id, partition, offset, index, spec.agent_id, "created", spec.name,
-                    spec.persona, spec.community, spec.traits, spec.interests, None, None,
-                )  # fmt: skip
-        elif isinstance(event, AgentUpdated):
+    def created(self, event_id: str, partition: int, offset: int, specs: Sequence[tuple[int, Any]]) -> None:
+        """A creation's agents (``(index in the record, spec)``), column by column: a million of them at a run's
+        start."""
+        columns = self.columns["agent_events"]
+        count = len(specs)
+        for name, value in (("event_id", event_id), ("partition", partition), ("offset", offset), ("change", "created"),
+                            ("add_friends", None), ("remove_friends", None)):  # fmt: skip
+            columns[name].extend([value] * count)
+        columns["index"].extend(index for index, _ in specs)
+        columns["agent_id"].extend(spec.agent_id for _, spec in specs)
+        for name in ("name", "persona", "community", "traits", "interests"):
+            columns[name].extend(getattr(spec, name) for _, spec in specs)
+
+    def agent_event(self, event: Any, partition: int, offset: int) -> None:
+        """An agent's update or deletion (creations: :meth:`created`)."""
+        if isinstance(event, AgentUpdated):
             self.add(
                 "agent_events", event.event_id, partition, offset, 0, event.agent_id, "updated", event.name,
                 event.persona, event.community, event.traits, event.interests, event.add_friends, event.remove_friends,
@@ -211,7 +216,7 @@ class Rows:
         elif isinstance(event, AgentDeleted):
             self.add(
                 "agent_events", event.event_id, partition, offset, 0, event.agent_id, "deleted",
-                None, None, None, None, None, None, None,
+                *([None] * 7),
             )  # fmt: skip
 
     def broadcast(self, event: Broadcast, partition: int, offset: int) -> None:
@@ -236,18 +241,18 @@ class Rows:
 
 
 def study_tables(raw: dict[str, pa.Table]) -> dict[str, pa.Table]:
-    """The study's tables from the (deduplicated) raw ones."""
+    """The study's tables from the (deduplicated) raw ones: vectorized, but for agents that changed."""
     rounds = _round_of(raw.get("round_starts"))
-    events = raw.get("agent_events", pa.table({f.name: pa.array([], f.type) for f in RAW["agent_events"]}))
-    event_rounds = rounds.assign(events)
-    broadcasts = raw.get("broadcast_events", pa.table({f.name: pa.array([], f.type) for f in RAW["broadcast_events"]}))
+    events = raw.get("agent_events", _empty("agent_events"))
+    events = events.append_column("round", rounds.assign(events))
+    broadcasts = raw.get("broadcast_events", _empty("broadcast_events"))
     study = {name: raw[name] if name in raw else _empty(name) for name in STUDY if name in RAW}
-    study["agents"] = _agents(events, event_rounds)
-    study["friendships"] = _friendships(events, event_rounds)
+    study["agents"] = _agents(events)
+    study["friendships"] = _friendships(events)
     study["broadcasts"] = pa.table(
         {
             "broadcast_id": broadcasts["broadcast_id"],
-            "round": pa.array(rounds.assign(broadcasts), pa.int32()),
+            "round": rounds.assign(broadcasts),
             "author": broadcasts["author"],
             "community": broadcasts["community"],
             "text": broadcasts["text"],
@@ -273,12 +278,15 @@ class _RoundStarts:
             for partition, end in enumerate(ends):
                 self.by_partition[partition].append(end)
 
-    def assign(self, table: pa.Table) -> list[int]:
+    def assign(self, table: pa.Table) -> pa.Array:
         """The round during which each row's agent event (``partition``, ``offset``) was published."""
-        found = []
-        for partition, offset in zip(table["partition"].to_pylist(), table["offset"].to_pylist(), strict=True):
-            found.append(bisect.bisect_right(self.by_partition.get(partition, []), offset))
-        return found
+        partitions = table["partition"].to_numpy()
+        offsets = table["offset"].to_numpy()
+        found = numpy.zeros(len(offsets), dtype=numpy.int32)
+        for partition, ends in self.by_partition.items():
+            mine = partitions == partition
+            found[mine] = numpy.searchsorted(numpy.asarray(ends), offsets[mine], side="right")
+        return pa.array(found, pa.int32())
 
 
 def _round_of(starts: pa.Table | None) -> _RoundStarts:
@@ -288,16 +296,54 @@ def _round_of(starts: pa.Table | None) -> _RoundStarts:
 
 
 _PROFILE = ("name", "persona", "community", "traits", "interests")
+_AGENT_TYPES = {"from_round": pa.int32(), "traits": _TEXTS, "interests": _TEXTS, "deleted": pa.bool_()}
 
 
-def _agents(events: pa.Table, rounds: list[int]) -> pa.Table:
+def _agents(events: pa.Table) -> pa.Table:
     """Each agent's profile from the round it holds: a row when it was created, and one more for each round
-    before which it changed (name, persona, community, traits, interests, or its deletion)."""
-    columns = {name: events[name].to_pylist() for name in ("agent_id", "change", "partition", "offset", "index")}
+    before which it changed (name, persona, community, traits, interests, or its
+    deletion). Agents created once and never changed (nearly all) are taken as they are; the others folded."""
+    change = events["change"]
+    changed_profile = pc.and_(pc.equal(change, "updated"), _any_valid(events, _PROFILE))
+    touched = pc.or_(changed_profile, pc.equal(change, "deleted"))
+    created = events.filter(pc.equal(change, "created"))
+    counts = created.group_by("agent_id").aggregate([("agent_id", "count")])
+    twice = counts.filter(pc.greater(counts["agent_id_count"], 1))["agent_id"]
+    folded_agents = pa.concat_arrays([_array(pc.unique(events.filter(touched)["agent_id"])), _array(twice)])
+    folded = pc.is_in(events["agent_id"], value_set=folded_agents)
+    simple = created.filter(pc.invert(pc.is_in(created["agent_id"], value_set=folded_agents)))
+    plain = pa.table(
+        {
+            "agent_id": simple["agent_id"],
+            "from_round": pc.add(simple["round"], 1).cast(pa.int32()),
+            **{name: simple[name] for name in _PROFILE},
+            "deleted": pa.array([False] * simple.num_rows, pa.bool_()),
+        }
+    )
+    return pa.concat_tables([plain, _fold(events.filter(folded))]).sort_by([("agent_id", "ascending"),
+                                                                             ("from_round", "ascending")])  # fmt: skip
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return (values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values).cast(pa.string())
+
+
+def _any_valid(table: pa.Table, names: Iterable[str]) -> pa.ChunkedArray:
+    found = None
+    for name in names:
+        valid = pc.is_valid(table[name])
+        found = valid if found is None else pc.or_(found, valid)
+    assert found is not None
+    return found
+
+
+def _fold(events: pa.Table) -> pa.Table:
+    """The agents whose profile changed, folded event by event in the order they were applied."""
+    columns = {name: events[name].to_pylist() for name in ("agent_id", "change", "round", "offset", "index")}
     values = {name: events[name].to_pylist() for name in _PROFILE}
     order = sorted(
         range(events.num_rows),
-        key=lambda i: (columns["agent_id"][i], rounds[i], columns["offset"][i], columns["index"][i]),
+        key=lambda i: (columns["agent_id"][i], columns["round"][i], columns["offset"][i], columns["index"][i]),
     )
     out: dict[str, list[Any]] = {"agent_id": [], "from_round": [], **{name: [] for name in _PROFILE}, "deleted": []}
     state: dict[str, Any] | None = None
@@ -315,7 +361,7 @@ def _agents(events: pa.Table, rounds: list[int]) -> pa.Table:
             if not changed or all(state[name] == value for name, value in changed.items()):
                 continue  # friends only, or nothing new
             state = {**state, **changed}
-        from_round = rounds[i] + 1  # in effect from the round after the one it was published in
+        from_round = columns["round"][i] + 1  # in effect from the round after the one it was published in
         deleted = change == "deleted"
         if out["agent_id"] and out["agent_id"][-1] == agent and out["from_round"][-1] == from_round:
             for name in _PROFILE:
@@ -327,17 +373,17 @@ def _agents(events: pa.Table, rounds: list[int]) -> pa.Table:
         for name in _PROFILE:
             out[name].append(state[name])
         out["deleted"].append(deleted)
-    types = {"from_round": pa.int32(), "traits": _TEXTS, "interests": _TEXTS, "deleted": pa.bool_()}
-    return pa.table({name: pa.array(column, types.get(name, pa.string())) for name, column in out.items()})
+    return pa.table({name: pa.array(column, _AGENT_TYPES.get(name, pa.string())) for name, column in out.items()})
 
 
-def _friendships(events: pa.Table, rounds: list[int]) -> pa.Table:
+def _friendships(events: pa.Table) -> pa.Table:
     """Each pair of friends once (``agent_a`` < ``agent_b``), with the round in which it was formed."""
+    added = events.filter(pc.is_valid(events["add_friends"]))
     formed: dict[tuple[str, str], int] = {}
-    for agent, added, round_ in zip(
-        events["agent_id"].to_pylist(), events["add_friends"].to_pylist(), rounds, strict=True
+    for agent, friends, round_ in zip(
+        added["agent_id"].to_pylist(), added["add_friends"].to_pylist(), added["round"].to_pylist(), strict=True
     ):
-        for friend in added or ():
+        for friend in friends:
             pair = (min(agent, friend), max(agent, friend))
             formed[pair] = min(formed.get(pair, round_), round_)
     pairs = sorted(formed)
@@ -352,13 +398,12 @@ def _friendships(events: pa.Table, rounds: list[int]) -> pa.Table:
 
 def _exposure_kinds(study: dict[str, pa.Table]) -> pa.Table:
     """Each exposure with what its item is: a post, a message or a broadcast (``unknown``: none of the run's)."""
-    kinds: dict[str, str] = {}
-    items = (("posts", "post_id", "post"), ("messages", "message_id", "message"))
-    for table, column, kind in (*items, ("broadcasts", "broadcast_id", "broadcast")):
-        kinds.update(dict.fromkeys(study[table][column].to_pylist(), kind))
-    exposures = study["exposures"]
-    found = [kinds.get(item, "unknown") for item in exposures["item_id"].to_pylist()]
-    return exposures.append_column("kind", pa.array(found, pa.string()))
+    items = study["exposures"]["item_id"]
+    kind = pa.array(["unknown"] * len(items), pa.string())
+    sources = (("broadcasts", "broadcast_id", "broadcast"), ("messages", "message_id", "message"))
+    for table, column, name in (*sources, ("posts", "post_id", "post")):
+        kind = pc.if_else(pc.is_in(items, value_set=_array(study[table][column])), name, kind)
+    return study["exposures"].append_column("kind", kind)
 
 
 def _rounds_with_starts(rounds: pa.Table, starts: pa.Table | None) -> pa.Table:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -65,6 +65,14 @@ def encode(event: Event) -> bytes:
 # A record a worker forwarded to the partition its key hashes to, and from where (the wire contract):
 # "<partition>:<offset>:<index>" of the record first read (index: of its first event there).
 FORWARDED_HEADER = "swarmstream-forwarded"
+
+
+def event_type(headers: Iterable[tuple[str, bytes]] | None) -> bytes | None:
+    """A record's ``event-type`` header (what :func:`headers` wrote); None for a record without one."""
+    for name, value in headers or ():
+        if name == "event-type":
+            return bytes(value)
+    return None
 
 
 def headers(event: Event) -> list[tuple[str, bytes]]:

@@ -36,12 +36,14 @@ async def watched(
     diagnose: Diagnosis | None = None,
     say: Callable[[str], None] = log.warning,
     every_s: float = SAY_AFTER_S,
+    done_so_far: Callable[[], str] | None = None,
 ) -> T:
     """``work``'s result; past ``every_s`` (and every ``every_s`` after) ``diagnose`` is asked and ``say`` told.
 
     :param what: what is waited for, as "the stream workers to register 100 agents".
     :param limit_s: give up (``Stalled``) after this long.
     :param diagnose: a cause that stops the wait at once (a string), or None to go on waiting.
+    :param done_so_far: how far the work has come, said with it ("41,000 registered").
     :raises Stalled: when ``diagnose`` finds a cause, or at ``limit_s``.
     """
     task = asyncio.ensure_future(work)
@@ -59,7 +61,8 @@ async def watched(
             waited = loop.time() - started
             if waited >= limit_s:
                 raise Stalled(f"gave up waiting for {what} after {limit_s:.0f} s")
-            say(f"still waiting for {what} ({waited:.0f} s; giving up after {limit_s:.0f} s)")
+            so_far = f"{done_so_far()}, " if done_so_far is not None else ""
+            say(f"still waiting for {what} ({so_far}{waited:.0f} s; giving up after {limit_s:.0f} s)")
     finally:
         if not task.done():
             task.cancel()

@@ -34,7 +34,7 @@ from swarmstream.society.rounds import Society
 from swarmstream.society.run_consumers import RunConsumers
 from swarmstream.society.summaries import RoundSummary, SimulationResult
 from swarmstream.transport import BrokerUnavailable, ensure_topics, fetch_highwaters
-from swarmstream.waits import watched, workers_diagnosis
+from swarmstream.waits import Stalled, watched, workers_diagnosis, workers_missing
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ class AsyncAgentManager:
                 for chunk in _chunks(requests, publish_size):
                     await self._require(self._publisher).publish_requests(chunk)
                 batch: list[InteractionResult] = []
-                async for event in reader.outcomes(self.config.response_timeout_s):
+                async for event in reader.outcomes(self.config.response_timeout_s, self._idle):
                     self._check_workers()
                     if isinstance(event, DeadLetter):
                         self.stats.add_dead_letter(event)
@@ -369,6 +369,13 @@ class AsyncAgentManager:
 
     async def _publish(self, topic: str, events: Sequence[Event]) -> None:
         await self._require(self._publisher).publish(topic, events)
+
+    async def _idle(self, idle_s: float, waiting: int, expected: int) -> None:
+        """No result for a while: stop at once when no worker is there to answer, else say what is waited for."""
+        cause = await workers_missing(self.settings)
+        if cause is not None:
+            raise Stalled(f"{waiting:,} of {expected:,} requests wait for an answer: {cause}")
+        log.warning("no answer for %.0f s: %d of %d requests still waiting", idle_s, waiting, expected)
 
     def _patience(self, count: int) -> float:
         return self.config.response_timeout_s + count / 1000

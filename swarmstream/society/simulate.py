@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from producers.personas import persona_batches
 from swarmstream.agent_ids import agent_id
 from swarmstream.llm.probe import probe_endpoints
-from swarmstream.progress import progress_bar, say
+from swarmstream.progress import Tally, progress_bar, say
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
@@ -103,6 +103,9 @@ async def _create_society(
         await publisher.publish(settings.agents_topic, batches)
         ids = {agent_id(i) for i in range(config.agents)}
         limit_s = 120 + config.agents / 1000
-        registered = wait_for_registration(settings, ids, limit_s, bar.update)
+        tally = Tally(bar)
+        registered = wait_for_registration(settings, ids, limit_s, tally.update)
         what = f"the stream workers to register {len(ids):,} agents"
-        await stack.watch(watched(registered, what, limit_s, workers_diagnosis(settings), say), check)
+        diagnose = workers_diagnosis(settings)
+        waiting = watched(registered, what, limit_s, diagnose, say, done_so_far=lambda: f"{tally.count:,} registered")
+        await stack.watch(waiting, check)

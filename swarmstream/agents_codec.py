@@ -1,0 +1,61 @@
+"""Decoding bulk agent creations fast: a msgspec mirror of :class:`AgentsCreated`, for readers of a population.
+
+The readers of a whole population (a run's record, each round's acting set) decode every agent; pydantic's
+validation is most of that cost. :class:`AgentsCreatedRecord` declares the same fields, types, bounds and
+defaults, and msgspec checks them while it decodes. A record it refuses goes to
+:func:`swarmstream.codec.decode`, so whatever pydantic accepts is still accepted, and what it refuses raises
+the same :class:`~swarmstream.codec.DecodeError`. A test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+import msgspec
+
+from swarmstream import codec
+from swarmstream.events import SCHEMA_VERSION, AgentsCreated, new_id
+
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+_Text = Annotated[str, msgspec.Meta(max_length=32_768)]
+
+
+class AgentSpecRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
+    """The fields of :class:`~swarmstream.events.AgentSpec`, attribute for attribute."""
+
+    agent_id: _Id
+    name: _Name
+    persona: _Text = ""
+    traits: Annotated[list[str], msgspec.Meta(max_length=64)] = []
+    interests: Annotated[list[str], msgspec.Meta(max_length=64)] = []
+    community: str | None = None
+
+
+class AgentsCreatedRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
+    """The fields of :class:`~swarmstream.events.AgentsCreated`, as read from a record."""
+
+    event_id: _Id = msgspec.field(default_factory=new_id)
+    schema_version: int | None = None
+    created_at: float = msgspec.field(default_factory=time.time)
+    request_id: _Id = msgspec.field(default_factory=new_id)
+    type: Literal["agents.created"]
+    agents: Annotated[list[AgentSpecRecord], msgspec.Meta(min_length=1, max_length=10_000)]
+
+
+_decoder = msgspec.msgpack.Decoder(AgentsCreatedRecord)
+Created = AgentsCreatedRecord | AgentsCreated
+
+
+def decode_created(data: bytes | None) -> Created:
+    """A bulk creation record; :class:`~swarmstream.codec.DecodeError` when it is not a valid one."""
+    if data:
+        try:
+            record = _decoder.decode(data)
+        except msgspec.MsgspecError:
+            pass  # pydantic decides, and names the problem
+        else:
+            if record.schema_version == SCHEMA_VERSION:
+                return record
+    return codec.decode(data, AgentsCreated)
