@@ -79,7 +79,7 @@ def _write(tables: dict[str, pa.Table], fmt: str, out: Path, files: RecordFiles)
         else:
             with open(out / f"{name}.jsonl", "wb") as lines:
                 for batch in table.to_batches(65_536):
-                    lines.writelines(orjson.dumps(row) + b"\n" for row in batch.to_pylist())
+                    lines.writelines(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in batch.to_pylist())
     return out
 
 
@@ -106,6 +106,9 @@ def _sql_type(data_type: pa.DataType, postgres: bool = False) -> str:
 def _sqlite(tables: dict[str, pa.Table], path: Path) -> None:
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
+    # A new file written once: no journal, no fsync per transaction (an export cut short is written again).
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
     try:
         for name, table in tables.items():
             flat = _flat(table)
