@@ -41,11 +41,13 @@ def open_store(settings: Settings) -> GraphStore:
     return GraphStore(settings.graph_db_path)
 
 
-def friend_updates(pairs: set[tuple[str, str]]) -> list[AgentUpdated]:
-    """Both sides of each friendship, with ids that stay the same on replays."""
+def friend_updates(pairs: dict[tuple[str, str], int | None]) -> list[AgentUpdated]:
+    """Both sides of each friendship (with the society round it was made in), ids the same on replays."""
     return [
-        AgentUpdated(event_id=derived_id("friend.added", agent, friend), agent_id=agent, add_friends=[friend])
-        for a, b in sorted(pairs)
+        AgentUpdated(
+            event_id=derived_id("friend.added", agent, friend), agent_id=agent, add_friends=[friend], round=round_
+        )
+        for (a, b), round_ in sorted(pairs.items())
         for agent, friend in ((a, b), (b, a))
     ]
 

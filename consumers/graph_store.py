@@ -25,6 +25,8 @@ _TABLES = {
     "edges": "src TEXT NOT NULL, dst TEXT NOT NULL, weight BIGINT NOT NULL, PRIMARY KEY (src, dst)",
     # Both directions of each friendship: an agent's friends and their count are one index range.
     "friendships": "agent_id TEXT NOT NULL, friend_id TEXT NOT NULL, PRIMARY KEY (agent_id, friend_id)",
+    # One-way ties: the follower reads the followed agent's posts.
+    "follows": "follower TEXT NOT NULL, followed TEXT NOT NULL, PRIMARY KEY (follower, followed)",
     # The latest detection's communities (consumers/communities.py).
     "communities": "agent_id TEXT PRIMARY KEY, community TEXT NOT NULL",
     # The society round (of the first run) each edge first appeared in: "talk" and "read" edges as in
@@ -67,8 +69,9 @@ class GraphChanges:
     new_nodes: int = 0
     # Friend-request outcomes: formed, already_friends, cap_reached, declined, malformed.
     friend_requests: Counter[str] = field(default_factory=Counter)
-    # Accepted pairs that are friends now, new or replayed: their agents' profiles must say so.
-    friendships: set[tuple[str, str]] = field(default_factory=set)
+    # Accepted pairs that are friends now, new or replayed, with the society round they were made in (if
+    # any): their agents' profiles must say so.
+    friendships: dict[tuple[str, str], int | None] = field(default_factory=dict)
 
 
 class GraphStore:
@@ -211,7 +214,7 @@ class GraphStore:
                 src, dst = response.agent_id, response.target_agent_id
                 accepted = response.kind == "friend_request" and response.decision == "accept"
                 if accepted and dst is not None and self.are_friends(src, dst):
-                    changes.friendships.add((src, dst))
+                    changes.friendships[(src, dst)] = response.round
         return changes
 
     def _lock_order(self, rows: Iterable[T]) -> Iterable[T]:
@@ -247,6 +250,25 @@ class GraphStore:
                 cursor.executemany(sql.replace("?", "%s"), rows)
                 return cursor.rowcount
         return self.db.executemany(sql, rows).rowcount
+
+    def add_ties(self, friends: Iterable[tuple[str, str]], follows: Iterable[tuple[str, str]]) -> int:
+        """The population's ties as a run starts (imported, or made in earlier runs), in one transaction:
+        mutual friendships (beyond any cap: they are given) and follows. Returns the rows added."""
+        friend_rows = [row for a, b in friends if a != b for row in ((a, b), (b, a))]
+        follow_rows = [(a, b) for a, b in follows if a != b]
+        nodes = sorted({agent for row in (*friend_rows, *follow_rows) for agent in row})
+        with self._transaction():
+            self._run_many("INSERT INTO nodes VALUES (?) ON CONFLICT DO NOTHING", [(agent,) for agent in nodes])
+            added = self._run_many("INSERT INTO friendships VALUES (?, ?) ON CONFLICT DO NOTHING", friend_rows)
+            return added + self._run_many("INSERT INTO follows VALUES (?, ?) ON CONFLICT DO NOTHING", follow_rows)
+
+    def follows(self, agent_id: str) -> list[str]:
+        """Whom ``agent_id`` follows."""
+        rows = self._run("SELECT followed FROM follows WHERE follower = ? ORDER BY followed", (agent_id,))
+        return [row[0] for row in rows.fetchall()]
+
+    def follow_count(self) -> int:
+        return self._run("SELECT count(*) FROM follows").fetchone()[0]
 
     def _befriend(self, a: str, b: str, cap: int) -> str:
         if a == b:

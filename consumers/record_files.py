@@ -57,7 +57,8 @@ class RecordFiles:
         for name, parts in self._part_files().items():
             pieces = [pq.read_table(path) for path in [self.raw_dir / f"{name}.parquet", *parts] if path.exists()]
             if pieces:
-                tables[name] = dedupe(pa.concat_tables(pieces, promote_options="default"), KEYS[name])
+                table = _conform(pa.concat_tables(pieces, promote_options="default"), RAW[name])
+                tables[name] = dedupe(table, KEYS[name])
         return tables
 
     def compact(self) -> dict[str, Path]:
@@ -89,6 +90,14 @@ class RecordFiles:
                 raise FileNotFoundError(f"no record in {self.directory}")
             self.compact()
         return {name: pq.read_table(self.directory / f"{name}.parquet") for name in STUDY}
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A raw table as this version writes it: a record written by an earlier one lacks its newer columns (null)."""
+    for field in schema:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table
 
 
 def run_facts(events: pa.Table | None) -> dict[str, object]:

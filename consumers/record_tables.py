@@ -78,8 +78,10 @@ RAW: dict[str, pa.Schema] = {
     "agent_events": _schema(
         ("event_id", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("index", pa.int32()),
         ("agent_id", pa.string()), ("change", pa.string()), ("name", pa.string()), ("persona", pa.string()),
-        ("community", pa.string()), ("traits", _TEXTS), ("interests", _TEXTS), ("add_friends", _TEXTS),
-        ("remove_friends", _TEXTS),
+        ("community", pa.string()), ("traits", _TEXTS), ("interests", _TEXTS), ("activity", pa.float64()),
+        ("activity_hours", pa.list_(pa.float64())), ("model", pa.string()), ("attributes", pa.string()),
+        ("add_friends", _TEXTS), ("remove_friends", _TEXTS), ("add_follows", _TEXTS), ("remove_follows", _TEXTS),
+        ("tie_weights", pa.string()),
     ),
     "broadcast_events": _schema(
         ("broadcast_id", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("author", pa.string()),
@@ -116,7 +118,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 # The study's tables, in the order the README describes them.
 STUDY = (
-    "agents", "actions", "posts", "messages", "exposures", "friendships", "friend_requests", "broadcasts",
+    "agents", "actions", "posts", "messages", "exposures", "friendships", "follows", "friend_requests", "broadcasts",
     "dead_letters", "rounds",
 )  # fmt: skip
 
@@ -199,24 +201,28 @@ class Rows:
         columns = self.columns["agent_events"]
         count = len(specs)
         for name, value in (("event_id", event_id), ("partition", partition), ("offset", offset), ("change", "created"),
-                            ("add_friends", None), ("remove_friends", None)):  # fmt: skip
+                            ("add_friends", None), ("remove_friends", None), ("add_follows", None),
+                            ("remove_follows", None), ("tie_weights", None)):  # fmt: skip
             columns[name].extend([value] * count)
         columns["index"].extend(index for index, _ in specs)
         columns["agent_id"].extend(spec.agent_id for _, spec in specs)
-        for name in ("name", "persona", "community", "traits", "interests"):
+        for name in ("name", "persona", "community", "traits", "interests", "activity", "activity_hours", "model"):
             columns[name].extend(getattr(spec, name) for _, spec in specs)
+        columns["attributes"].extend(_json(spec.attributes) for _, spec in specs)
 
     def agent_event(self, event: Any, partition: int, offset: int) -> None:
         """An agent's update or deletion (creations: :meth:`created`)."""
         if isinstance(event, AgentUpdated):
             self.add(
                 "agent_events", event.event_id, partition, offset, 0, event.agent_id, "updated", event.name,
-                event.persona, event.community, event.traits, event.interests, event.add_friends, event.remove_friends,
+                event.persona, event.community, event.traits, event.interests, event.activity, event.activity_hours,
+                event.model, _json(event.attributes), event.add_friends, event.remove_friends, event.add_follows,
+                event.remove_follows, _json(event.tie_weights),
             )  # fmt: skip
         elif isinstance(event, AgentDeleted):
             self.add(
                 "agent_events", event.event_id, partition, offset, 0, event.agent_id, "deleted",
-                *([None] * 7),
+                *([None] * 14),
             )  # fmt: skip
 
     def broadcast(self, event: Broadcast, partition: int, offset: int) -> None:
@@ -240,6 +246,10 @@ class Rows:
         self.add("run", event.event_id, event.type, orjson.dumps(fields).decode(), event.created_at)
 
 
+def _json(attributes: dict[str, Any] | None) -> str | None:
+    return orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS).decode() if attributes else None
+
+
 def study_tables(raw: dict[str, pa.Table]) -> dict[str, pa.Table]:
     """The study's tables from the (deduplicated) raw ones: vectorized, but for agents that changed."""
     rounds = _round_of(raw.get("round_starts"))
@@ -248,7 +258,7 @@ def study_tables(raw: dict[str, pa.Table]) -> dict[str, pa.Table]:
     broadcasts = raw.get("broadcast_events", _empty("broadcast_events"))
     study = {name: raw[name] if name in raw else _empty(name) for name in STUDY if name in RAW}
     study["agents"] = _agents(events)
-    study["friendships"] = _friendships(events)
+    study["friendships"], study["follows"] = _ties(events)
     study["broadcasts"] = pa.table(
         {
             "broadcast_id": broadcasts["broadcast_id"],
@@ -295,13 +305,16 @@ def _round_of(starts: pa.Table | None) -> _RoundStarts:
     return _RoundStarts(dict(zip(starts["round"].to_pylist(), starts["agents_ends"].to_pylist(), strict=True)))
 
 
-_PROFILE = ("name", "persona", "community", "traits", "interests")
-_AGENT_TYPES = {"from_round": pa.int32(), "traits": _TEXTS, "interests": _TEXTS, "deleted": pa.bool_()}
+_PROFILE = ("name", "persona", "community", "traits", "interests", "activity", "activity_hours", "model", "attributes")
+_AGENT_TYPES = {
+    "from_round": pa.int32(), "traits": _TEXTS, "interests": _TEXTS, "deleted": pa.bool_(),
+    "activity": pa.float64(), "activity_hours": pa.list_(pa.float64()),
+}  # fmt: skip
 
 
 def _agents(events: pa.Table) -> pa.Table:
     """Each agent's profile from the round it holds: a row when it was created, and one more for each round
-    before which it changed (name, persona, community, traits, interests, or its
+    before which it changed (name, persona, community, traits, interests, activity, model, attributes, or its
     deletion). Agents created once and never changed (nearly all) are taken as they are; the others folded."""
     change = events["change"]
     changed_profile = pc.and_(pc.equal(change, "updated"), _any_valid(events, _PROFILE))
@@ -376,22 +389,33 @@ def _fold(events: pa.Table) -> pa.Table:
     return pa.table({name: pa.array(column, _AGENT_TYPES.get(name, pa.string())) for name, column in out.items()})
 
 
-def _friendships(events: pa.Table) -> pa.Table:
-    """Each pair of friends once (``agent_a`` < ``agent_b``), with the round in which it was formed."""
-    added = events.filter(pc.is_valid(events["add_friends"]))
-    formed: dict[tuple[str, str], int] = {}
-    for agent, friends, round_ in zip(
-        added["agent_id"].to_pylist(), added["add_friends"].to_pylist(), added["round"].to_pylist(), strict=True
-    ):
-        for friend in friends:
+def _ties(events: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Each pair of friends once (``agent_a`` < ``agent_b``), and each follow (``follower`` reads ``followed``),
+    with the round it was made in (0: before the run, as imported) and its weight, where an import gave one."""
+    added = events.filter(pc.or_(pc.is_valid(events["add_friends"]), pc.is_valid(events["add_follows"])))
+    friends: dict[tuple[str, str], tuple[int, float | None]] = {}
+    follows: dict[tuple[str, str], tuple[int, float | None]] = {}
+    columns = (added[name].to_pylist() for name in ("agent_id", "add_friends", "add_follows", "tie_weights", "round"))
+    for agent, befriended, followed, weights_json, round_ in zip(*columns, strict=True):
+        weights = orjson.loads(weights_json) if weights_json else {}
+        for friend in befriended or ():
             pair = (min(agent, friend), max(agent, friend))
-            formed[pair] = min(formed.get(pair, round_), round_)
-    pairs = sorted(formed)
+            made, weight = friends.get(pair, (round_, None))
+            friends[pair] = (min(made, round_), weights.get(friend, weight))
+        for other in followed or ():
+            made, weight = follows.get((agent, other), (round_, None))
+            follows[(agent, other)] = (min(made, round_), weights.get(other, weight))
+    return _tie_table(friends, ("agent_a", "agent_b")), _tie_table(follows, ("follower", "followed"))
+
+
+def _tie_table(ties: dict[tuple[str, str], tuple[int, float | None]], ends: tuple[str, str]) -> pa.Table:
+    pairs = sorted(ties)
     return pa.table(
         {
-            "agent_a": pa.array([a for a, _ in pairs], pa.string()),
-            "agent_b": pa.array([b for _, b in pairs], pa.string()),
-            "round": pa.array([formed[pair] for pair in pairs], pa.int32()),
+            ends[0]: pa.array([a for a, _ in pairs], pa.string()),
+            ends[1]: pa.array([b for _, b in pairs], pa.string()),
+            "round": pa.array([ties[pair][0] for pair in pairs], pa.int32()),
+            "weight": pa.array([ties[pair][1] for pair in pairs], pa.float64()),
         }
     )
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
+from producers.population import BadPopulation, Rejection, rows
 from swarmstream.events import AgentUpdated, derived_id
+
+COMMUNITY_NAME_CHARS = 256
 
 
 def assign_communities(
@@ -26,9 +30,44 @@ def assign_communities(
     capacity = len(names) * max_members
     for position, agent in enumerate(agent_ids[:capacity]):
         members[names[position % len(names)]].append(agent)
-    updates = [
+    return members, community_updates({agent: name for name, agents in members.items() for agent in agents})
+
+
+def community_updates(assignment: Mapping[str, str]) -> list[AgentUpdated]:
+    """The updates that put each agent in its community; ids derive from both (the same assignment: no change)."""
+    return [
         AgentUpdated(event_id=derived_id("community.assigned", agent, name), agent_id=agent, community=name)
-        for name, agents in members.items()
-        for agent in agents
+        for agent, name in assignment.items()
     ]
-    return members, updates
+
+
+def read_assignment(path: Path, known: Callable[[str], bool]) -> dict[str, str]:
+    """Each agent's community from a file (columns ``id``, ``community``), every row checked first.
+
+    :raises BadPopulation: each bad row with its line (an agent the population does not hold, an empty
+        community, an agent given twice); nothing is assigned then.
+    """
+    assignment: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    bad: list[Rejection] = []
+    count = 0
+    for line, row in rows(path, ("id", "community")):
+        count += 1
+        if isinstance(row, Rejection):
+            bad.append(row)
+            continue
+        agent, name = str(row.get("id") or "").strip(), str(row.get("community") or "").strip()
+        if not agent:
+            bad.append(Rejection(str(path), line, "id", "missing or empty"))
+        elif not known(agent):
+            bad.append(Rejection(str(path), line, "id", f"no agent {agent!r} in the population"))
+        elif agent in lines:
+            bad.append(Rejection(str(path), line, "id", f"{agent!r} again (first on line {lines[agent]})"))
+        if not name or len(name) > COMMUNITY_NAME_CHARS:
+            bad.append(Rejection(str(path), line, "community", f"1 to {COMMUNITY_NAME_CHARS} characters"))
+        if agent and name:
+            lines.setdefault(agent, line)
+            assignment.setdefault(agent, name)
+    if bad:
+        raise BadPopulation(bad, count, skippable=False)
+    return assignment

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from producers.communities import assign_communities
+from producers.communities import assign_communities, community_updates
 from producers.personas import persona_batches, personas
 from producers.requests import random_requests, requests_from_jsonl
 from swarmstream.agent_ids import agent_id
@@ -53,13 +53,23 @@ class Published:
         return f"published {what}{self.events:,} events to {p.topic}"
 
 
-def agents(settings: Settings, count: int, seed: int, start: int = 0, batch_size: int | None = None) -> Publication:
-    """Seeded personas ``start`` .. ``start + count - 1``, in bulk events of ``batch_size`` (1: one event each)."""
+def agents(
+    settings: Settings,
+    count: int,
+    seed: int,
+    start: int = 0,
+    batch_size: int | None = None,
+    communities: Sequence[str] | None = None,
+) -> Publication:
+    """Seeded personas ``start`` .. ``start + count - 1``, in bulk events of ``batch_size`` (1: one event each),
+    in ``communities`` (default: the eight of ``producers.personas.COMMUNITIES``)."""
     if count < 0 or start < 0:
         raise ValueError("--count and --start take a number of agents, at least 0")
     size = batch_size or settings.agent_batch_size
     events = (
-        personas(count, seed, start) if size == 1 else persona_batches(count, seed, settings.partitions, size, start)
+        personas(count, seed, start, communities)
+        if size == 1
+        else persona_batches(count, seed, settings.partitions, size, start, communities)
     )
     return Publication("agents", settings.agents_topic, events, count, "agents")
 
@@ -68,6 +78,13 @@ def broadcast(settings: Settings, text: str, community: str | None, author: str)
     """An announcement in every agent's feed, or one community's; its id is what acting agents' responses list."""
     event = Broadcast(content=text, community=community, author=author)
     return Publication("broadcast", settings.agents_topic, [event], 1, "broadcasts", {"event_id": event.event_id})
+
+
+def assigned_communities(settings: Settings, assignment: dict[str, str]) -> Publication:
+    """Each agent of ``assignment`` put in its community (read from a file: :func:`read_assignment`)."""
+    updates = community_updates(assignment)
+    facts = {"communities": len(set(assignment.values())), "left_out": 0}
+    return Publication("communities", settings.agents_topic, updates, len(updates), "agents", facts)
 
 
 def communities(settings: Settings, names: list[str], agents: int, max_members: int) -> Publication:

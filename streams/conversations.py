@@ -33,4 +33,6 @@ def next_turn(request: InteractionRequested, reply: str, history_turns: int, cha
         run_id=request.run_id,
         round=request.round,
         record_prompt=request.record_prompt,
+        sample_seed=request.sample_seed,
+        show_attributes=request.show_attributes,
     )

@@ -4,7 +4,8 @@ A community's members live on every partition, so a post to it is copied to ever
 (``feed.posted``) and kept on each partition's board, the latest ``size`` per audience; an acting agent
 reads its partition's board. The fan-out is one record per partition and flush, whatever the size of the
 community. Keys are ``{partition}/{audience}`` (``*`` for everyone, ``c/{community}``), values packed
-lists of ``[post_id, from, text, kind, created_at]``.
+lists of ``[post_id, from, text, kind, created_at]`` (and ``round``, for a society run's posts: an act of
+that round does not see them yet).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from faust.types import RecordMetadata
 from streams.profile_store import send_changelog
 from swarmstream.events import FeedPost
 
-Entry = list  # [post_id, from_agent_id, text, kind, created_at]
+Entry = list  # [post_id, from_agent_id, text, kind, created_at(, round)]
 EVERYONE = "*"
 
 
@@ -56,12 +57,13 @@ class FeedBoard:
             known = {entry[0] for entry in entries}
             added = [
                 [p.post_id, p.from_agent_id, p.content[: self.chars], p.kind, p.created_at]
+                + ([] if p.round is None else [p.round])
                 for p in new
                 if p.post_id not in known
             ]
             if not added:
                 continue  # a replay: already kept (or already pushed off the board)
-            kept = sorted([*entries, *added], key=lambda entry: entry[4])[-self.size :]
+            kept = sorted([*entries, *added], key=_age)[-self.size :]
             key = f"{partition}/{audience}".encode()
             value = msgpack.packb(kept, use_bin_type=True)
             self.table.data[key] = value
@@ -70,11 +72,19 @@ class FeedBoard:
         return deliveries
 
     def feed(
-        self, partition: int, community: str | None, reader: str, seed: str, posts: int, broadcasts: int
+        self,
+        partition: int,
+        community: str | None,
+        reader: str,
+        seed: str,
+        posts: int,
+        broadcasts: int,
+        round_: int | None = None,
     ) -> tuple[list[Entry], list[Entry]]:
         """What ``reader`` is shown: the latest ``broadcasts`` for it, and ``posts`` of its community's, sampled.
 
-        The sample is seeded by ``seed`` (the request): the same request is shown the same posts.
+        The sample is seeded by ``seed`` (the request's): the same request is shown the same posts. An act of
+        society round ``round_`` is not shown that round's posts: the board as the round began.
         """
         shown_broadcasts = [e for e in self.entries(partition, EVERYONE) if e[3] == "broadcast"]
         community_entries: list[Entry] = []
@@ -82,9 +92,12 @@ class FeedBoard:
             community_entries = self.entries(partition, audience_of(community))
             shown_broadcasts += [e for e in community_entries if e[3] == "broadcast"]
         shown_broadcasts = sorted(shown_broadcasts, key=lambda entry: entry[4])[-broadcasts:] if broadcasts else []
-        candidates = [e for e in community_entries if e[3] == "post" and e[1] != reader]
+        candidates = [
+            e for e in community_entries
+            if e[3] == "post" and e[1] != reader and (round_ is None or len(e) < 6 or e[5] < round_)
+        ]  # fmt: skip
         if len(candidates) > posts:
-            candidates = sorted(candidates, key=lambda e: _rank(seed, e[0]))[:posts]
+            candidates = sorted(candidates, key=lambda e: _rank(seed, e))[:posts]
         return shown_broadcasts, candidates
 
     def forget_cache(self) -> None:
@@ -92,5 +105,12 @@ class FeedBoard:
         self._cache.clear()
 
 
-def _rank(seed: str, post_id: str) -> bytes:
-    return hashlib.blake2b(f"{seed}/{post_id}".encode(), digest_size=8).digest()
+def _age(entry: Entry) -> tuple:
+    """Oldest first: by round (a run's posts), then time, then author: ties fall alike whatever the order."""
+    return (entry[5] if len(entry) > 5 else 0, entry[4], entry[1], entry[0])
+
+
+def _rank(seed: str, entry: Entry) -> bytes:
+    """A post's place in a sample: from the seed and what it is (its author and text), not its id (which names
+    the run it was made in), so that runs with one seed sample alike."""
+    return hashlib.blake2b(f"{seed}/{entry[1]}/{entry[2]}".encode(), digest_size=8).digest()

@@ -45,14 +45,14 @@ def follow_ups(request: InteractionRequested, profile: Profile, reply: str, sett
 
 
 def _said(request: InteractionRequested, listener: str, text: str) -> AgentMessage:
-    return _message(listener, request.request_id, request.agent_id, text, "said")
+    return _message(listener, request.request_id, request.agent_id, text, "said", request.round)
 
 
-def _message(to: str, message_id: str, sender: str, text: str, kind: str) -> AgentMessage:
+def _message(to: str, message_id: str, sender: str, text: str, kind: str, round_: int | None) -> AgentMessage:
     # Built from fields already validated (the request's, the profile's, an action's): not validated
     # again, on the path of every chat with a target.
     return AgentMessage.model_construct(
-        agent_id=to, message_id=message_id, from_agent_id=sender, content=text, kind=kind
+        agent_id=to, message_id=message_id, from_agent_id=sender, content=text, kind=kind, round=round_
     )
 
 
@@ -61,8 +61,9 @@ def _acted(request: InteractionRequested, profile: Profile, action: Action, sett
     speaker = request.agent_id
     if action.kind == "post":
         post = post_id(request.request_id)
-        for friend in _sample(profile.get("friends") or [], post, POST_FANOUT):
-            out.messages.append(_message(friend, post, speaker, action.text, "post"))
+        # The friends it reaches are a sample by the run's seed (``sample_seed``), not by the post's id.
+        for friend in _sample(profile.get("friends") or [], request.sample_seed or post, POST_FANOUT):
+            out.messages.append(_message(friend, post, speaker, action.text, "post", request.round))
         community = profile.get("community")
         if community:
             # Its community's members are on every partition: the post goes to every partition's board.
@@ -73,6 +74,7 @@ def _acted(request: InteractionRequested, profile: Profile, action: Action, sett
                     content=action.text,
                     community=community,
                     created_at=request.created_at,
+                    round=request.round,
                 )
             )
     elif action.kind == "message" and action.to is not None:
@@ -110,6 +112,8 @@ def _asks(request: InteractionRequested, why: str, to: str, **fields: object) ->
         run_id=request.run_id,
         round=request.round,
         record_prompt=request.record_prompt,
+        sample_seed=request.sample_seed,
+        show_attributes=request.show_attributes,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -113,20 +113,23 @@ class InteractionHandler:
         current = store.peek(request.agent_id)
         if current is None:
             return  # deleted while it spoke
-        remembered = profiles.remember(current, request.request_id, reply[: self.settings.agent_memory_chars], size)
+        line = reply[: self.settings.agent_memory_chars]
+        remembered = profiles.remember(current, request.request_id, line, size, request.round)
         if remembered is not None:
             store.put_soon(remembered, partition)
 
     def _feed(self, profile: profiles.Profile, request: InteractionRequested, partition: int) -> FeedView:
-        """An act's feed: its inbox, and from its partition's board the broadcasts and its community's posts."""
+        """An act's feed: its inbox, and from its partition's board the broadcasts and its community's posts
+        (a run's: as its round began, sampled by the run's seed)."""
         settings = self.settings
         broadcasts, posts = self.registry.board.feed(
             partition,
             profile.get("community"),
             request.agent_id,
-            request.request_id,
+            request.sample_seed or request.request_id,
             settings.feed_community_posts,
             settings.feed_broadcasts,
+            request.round,
         )
         return feed_view(profile, broadcasts, posts)
 
@@ -238,6 +241,8 @@ class InteractionHandler:
             await self._dead_letter(record, request, "unknown_agent", f"no profile for agent {request.agent_id!r}")
             return None
         assert self.llm is not None
+        # A run's request sees the agent as its round began: not what that round's other answers added.
+        profile = profiles.as_of(profile, request.round)
         feed = self._feed(profile, request, partition) if request.kind == "act" else None
         messages = build_messages(profile, request, feed)
         size = sum(len(message["content"]) for message in messages)

@@ -7,16 +7,21 @@ the worker caches many, and with lists each was a dozen containers walked by eve
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from swarmstream.events import AgentCreated, AgentMessage, AgentSpec, AgentUpdated
 from swarmstream.profile_format import Profile
 
-_UPDATABLE = ("name", "persona", "traits", "interests", "community")
+_UPDATABLE = (
+    "name", "persona", "traits", "interests", "community", "activity", "activity_hours", "model", "attributes",
+)  # fmt: skip
 
 
 def created(spec: AgentSpec, current: Profile | None = None) -> Profile:
     """The profile ``spec`` describes.
 
-    A creation replayed after later changes keeps the agent's friends, memory and inbox: at-least-once
+    A creation replayed after later changes keeps the agent's friends, follows, memory and inbox: at-least-once
     delivery replays the updates after it too, and memory and inbox are written by interactions, which a
     replay of agent events does not repeat.
     """
@@ -27,9 +32,15 @@ def created(spec: AgentSpec, current: Profile | None = None) -> Profile:
         "traits": tuple(spec.traits),
         "interests": tuple(spec.interests),
         "community": spec.community,
+        "activity": spec.activity,
+        "activity_hours": tuple(spec.activity_hours) if spec.activity_hours is not None else None,
+        "model": spec.model,
+        "attributes": spec.attributes,
         "friends": current["friends"] if current else (),
         "memory": current["memory"] if current else (),
         "inbox": current["inbox"] if current else (),
+        "friend_rounds": current["friend_rounds"] if current else (),
+        "follows": current["follows"] if current else (),
     }
 
 
@@ -52,18 +63,52 @@ def apply(current: Profile | None, event: AgentCreated | AgentUpdated) -> Profil
         friends -= set(event.remove_friends or ())
         friends.discard(current["agent_id"])
         updated["friends"] = tuple(sorted(friends))
+        if event.round is not None and event.add_friends:
+            # When each was made: an act of that round does not see them yet. Only the latest matter.
+            made = {*current["friend_rounds"], *((friend, event.round) for friend in event.add_friends)}
+            updated["friend_rounds"] = tuple(sorted(made, key=lambda pair: (pair[1], pair[0]))[-FRIEND_ROUNDS:])
+    if event.add_follows or event.remove_follows:
+        follows = (set(current["follows"]) | set(event.add_follows or ())) - set(event.remove_follows or ())
+        follows.discard(current["agent_id"])
+        updated["follows"] = tuple(sorted(follows))
     return updated
 
 
-def remember(profile: Profile, request_id: str, line: str, size: int) -> Profile | None:
+# Friends whose round of making a profile keeps (the latest): more than an agent makes in one round.
+FRIEND_ROUNDS = 64
+
+
+def as_of(profile: Profile, round_: int | None) -> Profile:
+    """``profile`` as an act of society round ``round_`` sees it: without what that round (or a later one) added
+    to its memory, inbox and friends, whatever the order the round's requests were answered in. Outside a
+    run (``round_`` None), as it is."""
+    if round_ is None:
+        return profile
+    recent = {friend for friend, made in profile["friend_rounds"] if made >= round_}
+    return {
+        **profile,
+        "memory": tuple(entry for entry in profile["memory"] if _before(entry, 2, round_)),
+        "inbox": tuple(entry for entry in profile["inbox"] if _before(entry, 4, round_)),
+        "friends": tuple(friend for friend in profile["friends"] if friend not in recent),
+    }
+
+
+def _before(entry: tuple, at: int, round_: int) -> bool:
+    """An entry with no round (said outside a run), or of an earlier round."""
+    return len(entry) <= at or entry[at] is None or entry[at] < round_
+
+
+def remember(profile: Profile, request_id: str, line: str, size: int, round_: int | None = None) -> Profile | None:
     """``profile`` with ``line`` as its newest memory, keeping the last ``size``; None if already there.
 
-    Keyed by request id, so an interaction answered twice (at-least-once) is remembered once.
+    Keyed by request id, so an interaction answered twice (at-least-once) is remembered once. Ordered by round,
+    then by line: the lines one round leaves are the same whatever order its requests were answered in.
     """
     memory = profile["memory"]
     if any(entry[0] == request_id for entry in memory):
         return None
-    return {**profile, "memory": (*memory, (request_id, line))[-size:]}
+    entry = (request_id, line) if round_ is None else (request_id, line, round_)
+    return {**profile, "memory": _latest((*memory, entry), size, 2, lambda e: (_round_of(e, 2), e[1]))}
 
 
 def deliver(profile: Profile, messages: list[AgentMessage], size: int, chars: int) -> Profile | None:
@@ -74,7 +119,26 @@ def deliver(profile: Profile, messages: list[AgentMessage], size: int, chars: in
     """
     inbox = profile["inbox"]
     known = {entry[0] for entry in inbox}
-    new = [(m.message_id, m.from_agent_id, m.content[:chars], m.kind) for m in messages if m.message_id not in known]
+    new = [
+        (m.message_id, m.from_agent_id, m.content[:chars], m.kind) if m.round is None
+        else (m.message_id, m.from_agent_id, m.content[:chars], m.kind, m.round)
+        for m in messages
+        if m.message_id not in known
+    ]  # fmt: skip
     if not new:
         return None
-    return {**profile, "inbox": (*inbox, *new)[-size:] if size else ()}
+    if not size:
+        return {**profile, "inbox": ()}
+    # By round, then by who said what: a round's messages are kept alike whatever order they arrived in.
+    return {**profile, "inbox": _latest((*inbox, *new), size, 4, lambda e: (_round_of(e, 4), e[1], e[3], e[2]))}
+
+
+def _round_of(entry: tuple, at: int) -> int:
+    return entry[at] if len(entry) > at and entry[at] is not None else 0
+
+
+def _latest(entries: tuple, size: int, at: int, order: Callable[[tuple], Any]) -> tuple:
+    """The last ``size`` entries: as they came when none has a round (at ``at``); else ordered by ``order``."""
+    if not any(_round_of(entry, at) for entry in entries):
+        return entries[-size:]
+    return tuple(sorted(entries, key=order)[-size:])

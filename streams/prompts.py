@@ -45,6 +45,13 @@ def feed_view(profile: Profile, broadcasts: list[Entry], community_posts: list[E
     return FeedView(text, ids, list(authors))
 
 
+def _attributes(profile: Profile, shown: list[str]) -> str:
+    """The imported attributes a run shows (in the order it names them; those the agent lacks are left out)."""
+    attributes = profile.get("attributes") or {}
+    said = [f"{name}: {attributes[name]}" for name in shown if attributes.get(name) is not None]
+    return f" About you: {'; '.join(said)}." if said else ""
+
+
 def _lines(title: str, entries: list[Entry]) -> str:
     return title + " / ".join(f"{entry[1]}: {entry[2]}" for entry in entries) + ". " if entries else ""
 
@@ -60,6 +67,7 @@ def build_messages(
         f"You are {profile['name']}, a member of an online society. {profile.get('persona') or ''} "
         f"Traits: {traits}. Interests: {interests}."
         + (f" Community: {community}." if community else "")
+        + _attributes(profile, request.show_attributes)
         + " Reply in one or two short sentences, in character."
     )
     recent = _recent(profile, feed)
@@ -93,6 +101,6 @@ def _recent(profile: Profile, feed: FeedView | None) -> str:
     memory = profile.get("memory")
     return (
         (f"You have {len(friends)} friends. " if friends else "")
-        + ("You said recently: " + " / ".join(line for _, line in memory) + ". " if memory else "")
+        + ("You said recently: " + " / ".join(entry[1] for entry in memory) + ". " if memory else "")
         + (feed or feed_view(profile, [], [])).text
     )

@@ -20,6 +20,8 @@ from swarmstream.events import SCHEMA_VERSION, AgentsCreated, new_id
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 _Text = Annotated[str, msgspec.Meta(max_length=32_768)]
+_Chance = Annotated[float, msgspec.Meta(ge=0, le=1)]
+_Attribute = Annotated[str, msgspec.Meta(max_length=4_096)] | int | float | bool | None
 
 
 class AgentSpecRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
@@ -31,6 +33,10 @@ class AgentSpecRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     traits: Annotated[list[str], msgspec.Meta(max_length=64)] = []
     interests: Annotated[list[str], msgspec.Meta(max_length=64)] = []
     community: str | None = None
+    activity: _Chance | None = None
+    activity_hours: Annotated[list[_Chance], msgspec.Meta(min_length=24, max_length=24)] | None = None
+    model: _Name | None = None
+    attributes: Annotated[dict[str, _Attribute], msgspec.Meta(max_length=256)] = {}
 
 
 class AgentsCreatedRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):

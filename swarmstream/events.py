@@ -19,6 +19,8 @@ SCHEMA_VERSION = 1
 
 AgentId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Text = Annotated[str, StringConstraints(max_length=32_768)]
+Chance = Annotated[float, Field(ge=0, le=1)]
+Attribute = Annotated[str, StringConstraints(max_length=4_096)] | int | float | bool | None
 
 
 def new_id() -> str:
@@ -57,6 +59,13 @@ class AgentSpec(BaseModel):
     traits: list[str] = Field(default_factory=list, max_length=64)
     interests: list[str] = Field(default_factory=list, max_length=64)
     community: str | None = None
+    # How likely it acts in a society's round (None: the run's --active), or by the hour of the day
+    # (24 chances, with a run's --hours-per-round); the model its calls ask for (None: the endpoint's);
+    # whatever else an imported population said of it, kept as its attributes.
+    activity: Chance | None = None
+    activity_hours: list[Chance] | None = Field(None, min_length=24, max_length=24)
+    model: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    attributes: dict[str, Attribute] = Field(default_factory=dict, max_length=256)
 
 
 class AgentCreated(Event, AgentSpec):
@@ -88,7 +97,7 @@ class AgentsCreated(Event):
 class AgentUpdated(Event):
     """A partial change to an agent's profile (topic ``{prefix}.agents``); None keeps a field.
 
-    Friends are changed by set operations, so a replayed update changes nothing.
+    Friends and follows are changed by set operations, so a replayed update changes nothing.
     """
 
     type: Literal["agent.updated"] = "agent.updated"
@@ -98,8 +107,20 @@ class AgentUpdated(Event):
     traits: list[str] | None = None
     interests: list[str] | None = None
     community: str | None = None
+    activity: Chance | None = None
+    activity_hours: list[Chance] | None = Field(None, min_length=24, max_length=24)
+    model: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    # Replace the agent's attributes (None keeps them).
+    attributes: dict[str, Attribute] | None = Field(None, max_length=256)
+    # The society round whose outcome this change is (friends formed then): seen from the next round on.
+    round: int | None = Field(None, ge=1)
     add_friends: list[AgentId] | None = Field(None, max_length=10_000)
     remove_friends: list[AgentId] | None = Field(None, max_length=10_000)
+    # The agents it follows (one way: whom it reads; friends are both ways).
+    add_follows: list[AgentId] | None = Field(None, max_length=10_000)
+    remove_follows: list[AgentId] | None = Field(None, max_length=10_000)
+    # The weight of a tie this update adds (friend or followed agent -> weight), where an imported graph gave one.
+    tie_weights: dict[AgentId, Annotated[float, Field(ge=0)]] | None = Field(None, max_length=10_000)
 
 
 class AgentDeleted(Event):
@@ -149,6 +170,14 @@ class InteractionRequested(Event):
     round: int | None = Field(None, ge=1)
     # The response carries the whole prompt (a run's --record-prompts; requests it leads to inherit it).
     record_prompt: bool = False
+    # What the samples a run's request makes derive from (its feed's posts, a post's readers): the run's
+    # seed, round and agent, not the run id, so that runs with one seed are alike. None: the request id.
+    sample_seed: str | None = Field(None, min_length=1, max_length=128)
+    # The agent's attributes (of an imported population) its prompt shows, by name (a run's --show-attributes;
+    # requests it leads to inherit them). Empty: none.
+    show_attributes: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=64
+    )
 
     @model_validator(mode="after")
     def _friend_request_names_the_requester(self) -> InteractionRequested:
@@ -247,6 +276,8 @@ class AgentMessage(BaseModel):
     from_agent_id: AgentId
     content: Text
     kind: Literal["said", "post"] = "said"
+    # The society round it was said in: an act of that round does not see it yet.
+    round: int | None = Field(None, ge=1)
 
 
 class AgentsMessaged(Event):
@@ -285,6 +316,8 @@ class FeedPost(BaseModel):
     # The community whose members read it; None: every agent.
     community: str | None = Field(None, min_length=1, max_length=256)
     created_at: float = Field(default_factory=time.time)
+    # The society round it was posted in: an act of that round does not see it yet.
+    round: int | None = Field(None, ge=1)
 
 
 class FeedPosted(Event):
@@ -359,6 +392,11 @@ class RunStarted(Event):
     max_failure_rate: float = Field(0.5, ge=0, le=1)
     # Responses carry their whole prompts, for the run's record.
     record_prompts: bool = False
+    # A round is an hour of the day, (start_hour + round x hours_per_round) mod 24, for activity_hours.
+    hours_per_round: float = Field(1.0, gt=0, le=24)
+    start_hour: float = Field(0.0, ge=0, lt=24)
+    # The imported attributes acting agents' prompts show.
+    show_attributes: list[str] = Field(default_factory=list, max_length=64)
 
     @property
     def key(self) -> bytes:

@@ -15,11 +15,20 @@ import msgpack
 
 Profile = dict[str, Any]
 
-# Position in the packed array; the first element is the layout's version. Layout 2 added the inbox:
-# layout 1 profiles (written before) read with an empty one.
-_LAYOUT = 2
-_FIELDS = ("name", "persona", "traits", "interests", "community", "friends", "memory", "inbox")
-_FIELDS_OF_LAYOUT = {1: _FIELDS[:-1], 2: _FIELDS}
+# Position in the packed array; the first element is the layout's version. Layout 2 added the inbox,
+# layout 3 what an imported agent may say of itself, the rounds recent friends were made in, and whom it follows: older
+# profiles read with the defaults. Memory entries are (request id, line[, round]), inbox entries
+# (message id, from, text, kind[, round]), friend rounds (friend, round).
+_LAYOUT = 3
+_FIELDS = (
+    "name", "persona", "traits", "interests", "community", "friends", "memory", "inbox",
+    "activity", "activity_hours", "model", "attributes", "friend_rounds", "follows",
+)  # fmt: skip
+_FIELDS_OF_LAYOUT = {1: _FIELDS[:7], 2: _FIELDS[:8], 3: _FIELDS}
+_DEFAULTS = {
+    "inbox": (), "activity": None, "activity_hours": None, "model": None, "attributes": {}, "friend_rounds": (),
+    "follows": (),
+}  # fmt: skip
 
 
 def pack(profile: Profile) -> bytes:
@@ -30,8 +39,7 @@ def unpack(agent_id: str, data: bytes) -> Profile:
     values = msgpack.unpackb(data, raw=False, use_list=False)
     fields = _FIELDS_OF_LAYOUT.get(values[0])
     if fields is None:
-        raise ValueError(f"profile of {agent_id!r} has layout {values[0]!r}; this build reads 1 and {_LAYOUT}")
-    profile = dict(zip(fields, values[1:], strict=True))
-    profile.setdefault("inbox", ())
+        raise ValueError(f"profile of {agent_id!r} has layout {values[0]!r}; this build reads 1 to {_LAYOUT}")
+    profile = {**_DEFAULTS, **dict(zip(fields, values[1:], strict=True))}
     profile["agent_id"] = agent_id
     return profile

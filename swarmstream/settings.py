@@ -173,6 +173,9 @@ class Settings(BaseSettings):
     graph_dsn: SecretStr | None = None
     # Friendships an agent may have; accepted requests beyond it are refused (counted as cap_reached).
     max_friends_per_agent: int = Field(10, ge=1)
+    # Ties (friends, and agents followed) an imported graph may give one agent: each is in its profile,
+    # which every act of it reads (``swarmstream import graph``).
+    max_ties_per_agent: int = Field(1_000, ge=1, le=10_000)
     # Every /metrics server binds here; 0.0.0.0 only where a network is trusted (the compose file).
     metrics_host: str = "127.0.0.1"
     # The metrics consumer's /metrics and /summary.
@@ -283,16 +286,16 @@ class Settings(BaseSettings):
     def require_bootstrap(self) -> str:
         if not self.bootstrap_servers:
             raise RuntimeError(
-                "no Kafka bootstrap servers configured: set SWARMSTREAM_BOOTSTRAP_SERVERS "
-                "or pass --bootstrap-servers (the demo starts an embedded broker for you)"
+                "no Kafka bootstrap servers configured and no local stack up: start one with swarmstream up "
+                "(from this directory), or set SWARMSTREAM_BOOTSTRAP_SERVERS or pass --bootstrap-servers"
             )
         return self.bootstrap_servers
 
     def require_llm_base_url(self) -> str:
         if not self.llm_base_url:
             raise RuntimeError(
-                "no LLM endpoint configured: set SWARMSTREAM_LLM_BASE_URL or pass --llm-base-url "
-                "(the demo starts the simulator for you)"
+                "no LLM endpoint configured and no local stack up: start one with swarmstream up "
+                "(from this directory), or set SWARMSTREAM_LLM_BASE_URL or pass --llm-base-url"
             )
         return self.llm_base_url
 

@@ -9,14 +9,18 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
 
+from consumers import population
 from consumers.graph import GraphConsumer
-from producers.communities import assign_communities
+from producers.communities import assign_communities, community_updates
 from producers.personas import persona_batches
+from producers.population import row_of
 from swarmstream import profile_format
 from swarmstream.api.config import AsyncConfig
 from swarmstream.api.replies import InteractionResult
@@ -30,6 +34,7 @@ from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.config import new_config
+from swarmstream.society.population import GraphImportResult, ImportResult, import_agents, import_graph
 from swarmstream.society.rounds import Society
 from swarmstream.society.run_consumers import RunConsumers
 from swarmstream.society.summaries import RoundSummary, SimulationResult
@@ -179,8 +184,13 @@ class AsyncAgentManager:
 
     # ---- the source design's calls
 
-    async def create_agents_async(self, count: int = 1000) -> list[AgentSpec]:
-        """Create ``count`` agents (seeded personas) and return them once the workers have registered them."""
+    async def create_agents_async(self, count: int = 1000, specs: Sequence[AgentSpec] | None = None) -> list[AgentSpec]:
+        """Create ``count`` agents (seeded personas), or the agents ``specs`` describe; return them once the workers
+        have registered them. ``specs`` are checked as an imported file's rows are (:meth:`import_agents`)."""
+        if specs is not None:
+            result = await self.import_agents([row_of(spec) for spec in specs])
+            log.info("%s", result.render())
+            return sorted(specs, key=lambda spec: spec.agent_id)
         if count < 1:
             raise ValueError("count must be at least 1")
         await self.start()
@@ -239,10 +249,14 @@ class AsyncAgentManager:
         """
         members, updates = assign_communities(agent_ids(agents), list(community_names), max_members_per_community)
         await self.start()
+        await self._assign({agent: name for name, group in members.items() for agent in group}, updates)
+        return members
+
+    async def _assign(self, wanted: dict[str, str], updates: Sequence[Event]) -> None:
+        """Publish community ``updates``, and return once every profile says what ``wanted`` says."""
         self._mark_start()
         since = await changelog_ends(self.settings)
         await self._publish(self.settings.agents_topic, updates)
-        wanted = {agent: name for name, group in members.items() for agent in group}
 
         def assigned(agent: str, value: bytes) -> bool:
             return profile_format.unpack(agent, value)["community"] == wanted[agent]
@@ -254,6 +268,45 @@ class AsyncAgentManager:
             self._watched(assigning, f"{len(wanted):,} community assignments", len(wanted))
         )
         self._mark_end()
+
+    # ---- a population of one's own
+
+    async def import_agents(
+        self, source: str | Path | Sequence[Mapping[str, Any]], skip_invalid: bool = False
+    ) -> ImportResult:
+        """Import agents from a file (CSV, JSONL, Parquet) or rows (mappings of column to value), as
+        ``swarmstream import agents`` does: every row checked first, an unchanged agent left alone, a changed
+        one updated; returns once the workers hold them.
+
+        :raises BadPopulation: the bad rows, each with its line (nothing imported), unless ``skip_invalid``.
+        """
+        await self.start()
+        self._mark_start()
+        where = Path(source) if isinstance(source, str | Path) else list(source)
+        result = await self._watch(import_agents(self.settings, where, skip_invalid, show_progress=False))
+        self._mark_end()
+        return result
+
+    async def import_graph(self, source: str | Path, skip_invalid: bool = False) -> GraphImportResult:
+        """Give the population the ties of a file (source, target, kind ``friend`` or ``follow``, weight), as
+        ``swarmstream import graph`` does; returns once the workers hold them."""
+        await self.start()
+        return await self._watch(import_graph(self.settings, Path(source), skip_invalid, show_progress=False))
+
+    async def assign_communities(self, assignment: Mapping[str, str]) -> dict[str, list[str]]:
+        """Put each agent in its community (``{agent: community}``); returns each community's members once every
+        profile says so. An agent the population does not hold is refused (ValueError), before anything is sent."""
+        await self.start()
+        known = await population.ids(self.settings)
+        unknown = sorted(agent for agent in assignment if agent not in known)
+        if unknown:
+            more = f" and {len(unknown) - 10:,} more" if len(unknown) > 10 else ""
+            shown = ", ".join(map(repr, unknown[:10])) + more
+            raise ValueError(f"no such agents in the population: {shown}")
+        members: dict[str, list[str]] = {}
+        for agent, name in sorted(assignment.items()):
+            members.setdefault(name, []).append(agent)
+        await self._assign(dict(assignment), community_updates(assignment))
         return members
 
     async def stream_interactions(
@@ -280,6 +333,9 @@ class AsyncAgentManager:
         budget_usd: float | None = None,
         max_failure_rate: float = 0.5,
         record_prompts: bool = False,
+        hours_per_round: float = 1.0,
+        start_hour: float = 0.0,
+        show_attributes: Sequence[str] = (),
     ) -> AsyncIterator[RoundSummary]:
         """Rounds of the society created so far: each round, a seeded ``active`` fraction of the agents act.
 
@@ -290,12 +346,15 @@ class AsyncAgentManager:
         that fraction; ``last_run`` then says so (``ended``: ``done``, ``budget`` or ``failed``, and
         ``detail``). The run's record (``last_run.tables()``) and graph are in its run directory.
         """
-        if self._next_agent < 2:
-            raise ValueError("create at least 2 agents first (create_agents_async)")
         config = new_config(
-            self._next_agent, rounds, active, turns, self.config.seed, budget_usd, max_failure_rate, record_prompts
-        )
+            None, rounds, active, turns, self.config.seed, budget_usd, max_failure_rate, record_prompts,
+            hours_per_round, start_hour, tuple(show_attributes),
+        )  # fmt: skip
         await self.start()
+        # The run is over the population under this manager's prefix: every agent created or imported there.
+        config = replace(config, agents=await population.count(self.settings))
+        if config.agents is not None and config.agents < 2:
+            raise ValueError("create at least 2 agents first (create_agents_async, import_agents)")
         result = self.last_run = SimulationResult(config, [])
         async with RunConsumers(self.settings, config.run_id, resumed=False) as consumers:
             result.record_dir = consumers.record_dir
@@ -305,6 +364,7 @@ class AsyncAgentManager:
                 self._check_workers()
                 consumers.check()
 
+            await consumers.seed_graph()
             assert consumers.graph is not None
             society = Society(consumers.settings, self._require(self._publisher), consumers.graph, config, False, check)
             async for summary in society.run():

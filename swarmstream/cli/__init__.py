@@ -16,10 +16,12 @@ from swarmstream.cli import (
     dlq,
     export,
     graph,
+    imports,
     produce,
     report,
     services,
     simulate,
+    stack,
     topics,
 )
 from swarmstream.cli.parsing import Parser, version
@@ -30,6 +32,7 @@ from swarmstream.settings import Settings
 # In the order ``--help`` lists them.
 REGISTER = (
     demo.register,
+    stack.register,
     simulate.register,
     services.register_broker,
     topics.register,
@@ -43,6 +46,7 @@ REGISTER = (
     report.register,
     consume.register,
     export.register,
+    imports.register,
 )
 
 

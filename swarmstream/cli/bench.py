@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from swarmstream.bench.result import BenchResult
 from swarmstream.cli.parsing import connection_options, json_option, settings_from
@@ -56,6 +57,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench_agents.add_argument("--quiet", action="store_true", help="no progress bars")
     connection_options(bench_agents)
     _runs(bench_agents, _agents)
+    bench_import = benches.add_parser(
+        "import", help="a population file imported (swarmstream import agents): time, peak RSS", parents=[bench_json]
+    )
+    bench_import.add_argument("--agents", type=int, default=1_000_000)
+    bench_import.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    bench_import.add_argument("--seed", type=int, default=7)
+    bench_import.add_argument("--keep", type=Path, metavar="FILE", help="write the population file here, and keep it")
+    bench_import.add_argument("--quiet", action="store_true", help="no progress bar")
+    connection_options(bench_import)
+    _runs(bench_import, _import)
     bench_graph = benches.add_parser(
         "graph", help="interaction edges into the graph store (SQLite, or --dsn)", parents=[bench_json]
     )
@@ -92,7 +103,7 @@ def _runs(parser: argparse.ArgumentParser, bench: Callable[[argparse.Namespace],
 def _llm(args: argparse.Namespace) -> BenchResult:
     from swarmstream.bench.llm import DEFAULT_MAX_CONCURRENT, bench_llm
 
-    settings = settings_from(args)
+    settings = settings_from(args, standing=False)
     if args.max_concurrent is None and "SWARMSTREAM_MAX_CONCURRENT" not in os.environ:
         settings = settings.model_copy(update={"max_concurrent": DEFAULT_MAX_CONCURRENT})
     if args.batch_size:
@@ -117,7 +128,18 @@ def _agents(args: argparse.Namespace) -> BenchResult:
     from swarmstream.bench.agents import bench_agents
 
     overrides = {"agent_batch_size": args.batch_size} if args.batch_size else {}
-    return asyncio.run(bench_agents(settings_from(args, **overrides), args.count, args.seed, not args.quiet))
+    return asyncio.run(
+        bench_agents(settings_from(args, standing=False, **overrides), args.count, args.seed, not args.quiet)
+    )
+
+
+def _import(args: argparse.Namespace) -> BenchResult:
+    from swarmstream.bench.population import bench_import
+
+    # The stack that is up, if any: its workers register what is imported.
+    settings = settings_from(args)
+    keep = args.keep.resolve() if args.keep else None
+    return asyncio.run(bench_import(settings, args.agents, args.format, args.seed, keep, not args.quiet))
 
 
 def _scale(args: argparse.Namespace) -> BenchResult:
@@ -127,7 +149,9 @@ def _scale(args: argparse.Namespace) -> BenchResult:
         counts = [int(part) for part in args.workers.split(",")]
     except ValueError:
         raise ValueError(f"--workers takes counts such as 1,2,4,8, not {args.workers!r}") from None
-    return asyncio.run(bench_scale(settings_from(args), counts, args.requests, args.agents, args.seed)).result()
+    return asyncio.run(
+        bench_scale(settings_from(args, standing=False), counts, args.requests, args.agents, args.seed)
+    ).result()
 
 
 def _ratelimit(args: argparse.Namespace) -> BenchResult:
@@ -135,7 +159,7 @@ def _ratelimit(args: argparse.Namespace) -> BenchResult:
 
     if args.workers is not None:
         result = asyncio.run(
-            bench_group_ratelimit(settings_from(args), args.workers, args.rpm, args.tpm, args.duration)
+            bench_group_ratelimit(settings_from(args, standing=False), args.workers, args.rpm, args.tpm, args.duration)
         )
         return result.result()
-    return asyncio.run(bench_ratelimit(settings_from(args), args.rpm, args.tpm, args.duration))
+    return asyncio.run(bench_ratelimit(settings_from(args, standing=False), args.rpm, args.tpm, args.duration))

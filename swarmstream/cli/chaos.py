@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 async def _chaos(args: argparse.Namespace) -> int:
     from swarmstream.chaos.scenarios import SCENARIOS, run_scenario
 
-    settings = settings_from(args)
+    settings = settings_from(args, standing=False)
     chosen = args.scenario or [s for s in SCENARIOS if s != "scale-out" or settings.graph_dsn is not None]
     if "scale-out" not in chosen and not args.scenario:
         print("chaos: scale-out skipped (it needs PostgreSQL: SWARMSTREAM_GRAPH_DSN)", file=sys.stderr)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = asyncio.run(
         run_demo(
-            settings_from(args),
+            settings_from(args, standing=False),
             agents=args.agents,
             interactions=args.interactions,
             seed=args.seed,

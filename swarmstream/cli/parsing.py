@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -48,11 +49,25 @@ def connection_options(parser: argparse.ArgumentParser, llm: bool = False) -> No
         group.add_argument("--max-concurrent", type=int, help="LLM calls in flight per worker")
 
 
-def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
-    """Environment settings overridden by the command line's connection options."""
+def settings_from(args: argparse.Namespace, standing: bool = True, **extra: Any) -> Settings:
+    """Environment settings overridden by the command line's connection options. Where they name no broker,
+    the stack ``swarmstream up`` started (under the same data directory) fills in its broker, endpoint,
+    topic prefix and partitions, unless ``standing`` is False (commands that start stacks of their own)."""
     names = ("bootstrap_servers", "llm_base_url", "llm_model", "partitions", "topic_prefix", "max_concurrent")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-    return Settings(**overrides, **extra)
+    settings = Settings(**overrides, **extra)
+    if not standing or settings.bootstrap_servers is not None:
+        return settings
+    from swarmstream.runtime import standing as standing_stack
+
+    found = standing_stack.find(settings)
+    if found is None:
+        return settings
+    settings = standing_stack.settings_for(settings, found, set(overrides))
+    if settings.topic_prefix != found.topic_prefix:
+        note = f"the stack that is up serves topic prefix {found.topic_prefix!r}, not {settings.topic_prefix!r}"
+        print(f"swarmstream: note: {note}: its workers will not act on this command's events", file=sys.stderr)
+    return settings
 
 
 def version() -> str:

@@ -21,6 +21,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     agents.add_argument("--seed", type=int, default=7)
     agents.add_argument("--start", type=int, default=0, help="index of the first agent")
     agents.add_argument(
+        "--communities", help="the communities personas are dealt into, a,b,c (default: the README's eight)"
+    )
+    agents.add_argument(
         "--batch-size",
         type=int,
         help="agents per bulk-creation event (grouped by partition; default SWARMSTREAM_AGENT_BATCH_SIZE, 500); "
@@ -29,10 +32,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     agents.add_argument("--quiet", action="store_true")
     connection_options(agents)
     comm = what.add_parser(
-        "communities", help="assign seeded agents to named communities (agent updates)", parents=[produce_json]
+        "communities",
+        help="put agents in communities: each agent's from a file, or seeded ones dealt into named communities",
+        parents=[produce_json],
     )
-    comm.add_argument("--names", required=True, help="comma-separated community names")
-    comm.add_argument("--agents", type=int, required=True, help="agents agent-0000000 .. N-1 to assign")
+    comm.add_argument("--file", type=Path, help=".csv, .jsonl or .parquet with columns id, community")
+    comm.add_argument("--names", help="comma-separated community names (with --agents)")
+    comm.add_argument("--agents", type=int, help="agents agent-0000000 .. N-1 to deal into --names")
     comm.add_argument("--max-members", type=int, default=1_000, help="members per community at most")
     comm.add_argument("--quiet", action="store_true")
     connection_options(comm)
@@ -75,14 +81,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _produce(args: argparse.Namespace) -> int:
+    from consumers import population
     from producers import publication
+    from producers.communities import read_assignment
+    from producers.personas import community_names
 
     settings = settings_from(args)
     if args.what == "agents":
-        planned = publication.agents(settings, args.count, args.seed, args.start, args.batch_size)
+        communities = community_names(args.communities)
+        planned = publication.agents(settings, args.count, args.seed, args.start, args.batch_size, communities)
     elif args.what == "broadcast":
         planned = publication.broadcast(settings, args.text, args.community, args.author)
+    elif args.what == "communities" and args.file is not None:
+        if args.names is not None or args.agents is not None:
+            raise ValueError("--file says each agent's community: not with --names or --agents")
+        known = await population.ids(settings)
+        assignment = await asyncio.to_thread(read_assignment, args.file.resolve(), known.__contains__)
+        planned = publication.assigned_communities(settings, assignment)
     elif args.what == "communities":
+        if args.names is None or args.agents is None:
+            raise ValueError("give --file (each agent's community), or --names and --agents")
         names = [name.strip() for name in args.names.split(",") if name.strip()]
         planned = publication.communities(settings, names, args.agents, args.max_members)
         if left_out := planned.facts["left_out"]:

@@ -6,15 +6,35 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 from swarmstream.cli.parsing import connection_options, settings_from
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     sim_run = commands.add_parser("simulate", help="a society in rounds: agents read their feeds and act")
-    sim_run.add_argument("--agents", type=int, default=1_000)
+    population = sim_run.add_argument_group(
+        "population (default: the agents under the topic prefix, as imported or seeded before)"
+    )
+    population.add_argument(
+        "--agents", type=int, help="seed this many personas (agent-0000000, ...), into an empty population only"
+    )
+    population.add_argument("--population", type=Path, metavar="FILE", help="import this file's agents, then run")
+    population.add_argument(
+        "--graph", type=Path, metavar="FILE", help="import this starting social graph (source, target, kind) first"
+    )
+    population.add_argument(
+        "--communities", help="with --agents: the communities personas are dealt into, a,b,c (default: eight)"
+    )
+    population.add_argument("--replace", action="store_true", help="with --agents: delete the agents there first")
     sim_run.add_argument("--rounds", type=int, default=3)
-    sim_run.add_argument("--active", type=float, default=0.2, help="fraction of the agents acting each round")
+    sim_run.add_argument(
+        "--active", type=float, default=0.2, help="an agent's chance of acting in a round, unless its own activity says"
+    )
+    sim_run.add_argument(
+        "--hours-per-round", type=float, default=1.0, help="hours of the day a round is (for activity_hours)"
+    )
+    sim_run.add_argument("--start-hour", type=float, default=0.0, help="the hour of the day before round 1")
     sim_run.add_argument("--turns", type=int, default=4, help="turns of the conversation a message opens, at most")
     sim_run.add_argument("--seed", type=int, default=7)
     sim_run.add_argument("--budget-usd", type=float, help="start no round that would take the estimated cost past this")
@@ -23,6 +43,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=0.5,
         help="end the run (failed, exit 1) when a round dead-letters more than this fraction of its requests",
+    )
+    sim_run.add_argument(
+        "--show-attributes",
+        metavar="A,B",
+        help="imported attributes the acting agents' prompts show (e.g. age,district; default: none)",
     )
     sim_run.add_argument(
         "--record-prompts", action="store_true", help="keep each prompt whole in the run's record (sizes always)"
@@ -40,17 +65,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
+    from producers.personas import community_names
     from swarmstream.society.config import new_config
+    from swarmstream.society.population import PopulationSource
     from swarmstream.society.simulate import simulate
 
     config = None
+    given = [flag for flag, value in (("--agents", args.agents), ("--population", args.population),
+                                      ("--graph", args.graph), ("--replace", args.replace),
+                                      ("--communities", args.communities)) if value]  # fmt: skip
+    if args.resume is not None and given:
+        raise ValueError(f"--resume goes on over the run's population as it is: not with {', '.join(given)}")
     if args.resume is None:
+        if args.agents is not None and args.population is not None:
+            raise ValueError("--agents seeds a population, --population imports one: not both")
+        if args.communities is not None and args.agents is None:
+            raise ValueError("--communities names seeded personas' communities: give --agents N")
+        if args.replace and args.agents is None:
+            raise ValueError("--replace deletes the agents there to seed --agents N new ones: give --agents")
         config = new_config(
             args.agents, args.rounds, args.active, args.turns, args.seed, args.budget_usd, args.max_failure_rate,
-            args.record_prompts,
+            args.record_prompts, args.hours_per_round, args.start_hour, _names(args.show_attributes),
         )  # fmt: skip
-    result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet)
+    source = PopulationSource(args.agents, args.population, args.replace, args.graph, community_names(args.communities))
+    result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet, source)
     print(json.dumps(result.to_dict()) if args.json else result.render(), flush=True)
     if result.ended in ("budget", "failed"):
         print(f"swarmstream: {result.detail}", file=sys.stderr)
     return 1 if result.ended == "failed" else 0
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip()) if text else ()

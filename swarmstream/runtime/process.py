@@ -66,6 +66,8 @@ class ChildProcess:
     ):
         self.name = name
         self.argv = argv
+        self.env = env
+        self.cores = cores
         self.killed = False
         self.log_path = log_path
         self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -89,6 +91,11 @@ class ChildProcess:
         if not self.log_path or not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def restarted(self) -> ChildProcess:
+        """The same command started again (this one stopped first, if it still runs), logging to the same file."""
+        self.stop()
+        return ChildProcess(self.name, self.argv, self.env, self.log_path, self.cores)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (on purpose: :attr:`killed` says so)."""

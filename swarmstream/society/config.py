@@ -9,10 +9,11 @@ from swarmstream.events import RunStarted, new_id
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What a run does; its ``run.started`` event on the runs topic."""
+    """What a run does; its ``run.started`` event on the runs topic. ``agents``: the population it runs over
+    (None until the run has read it: the agents under its prefix, or the ones it seeds)."""
 
     run_id: str
-    agents: int
+    agents: int | None
     rounds: int
     active: float
     turns: int
@@ -20,14 +21,21 @@ class RunConfig:
     budget_usd: float | None = None
     max_failure_rate: float = 0.5
     record_prompts: bool = False
+    # A round is an hour of the day (start + round x hours per round): an agent's activity_hours say its
+    # chance of acting then.
+    hours_per_round: float = 1.0
+    start_hour: float = 0.0
+    # The imported attributes acting agents' prompts show (by name).
+    show_attributes: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, event: RunStarted) -> RunConfig:
-        return cls(**event.model_dump(include=set(cls.__dataclass_fields__)))
+        fields = event.model_dump(include=set(cls.__dataclass_fields__))
+        return cls(**{**fields, "show_attributes": tuple(fields.get("show_attributes") or ())})
 
 
 def new_config(
-    agents: int,
+    agents: int | None,
     rounds: int,
     active: float,
     turns: int,
@@ -35,8 +43,11 @@ def new_config(
     budget_usd: float | None = None,
     max_failure_rate: float = 0.5,
     record_prompts: bool = False,
+    hours_per_round: float = 1.0,
+    start_hour: float = 0.0,
+    show_attributes: tuple[str, ...] = (),
 ) -> RunConfig:
-    if agents < 2:
+    if agents is not None and agents < 2:
         raise ValueError("--agents must be at least 2")
     if rounds < 1:
         raise ValueError("--rounds must be at least 1")
@@ -48,4 +59,11 @@ def new_config(
         raise ValueError("--budget-usd must be positive")
     if not 0 <= max_failure_rate <= 1:
         raise ValueError("--max-failure-rate must be a fraction from 0 to 1")
-    return RunConfig(new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts)
+    if not 0 < hours_per_round <= 24:
+        raise ValueError("--hours-per-round must be above 0 and at most 24")
+    if not 0 <= start_hour < 24:
+        raise ValueError("--start-hour must be from 0 to below 24")
+    return RunConfig(
+        new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts,
+        hours_per_round, start_hour, tuple(show_attributes),
+    )  # fmt: skip

@@ -11,8 +11,9 @@ Request ids derive from the run, the round and the agent: publishing a round aga
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict
 
 from consumers.dlq import RETRYABLE, replay
@@ -31,7 +32,7 @@ from swarmstream.progress import progress_bar
 from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
-from swarmstream.society.acts import act_requests
+from swarmstream.society.acts import act_id, act_request, acting
 from swarmstream.society.config import RunConfig
 from swarmstream.society.summaries import RoundSummary
 from swarmstream.transport import read_to_end, until_consumed
@@ -123,7 +124,8 @@ class Society:
         folded = until_consumed(settings, settings.agents_topic, limit_s)
         what = f"the stream workers to read {settings.agents_topic} to its end before round {round_}"
         agents_ends = await watched(folded, what, limit_s, workers_diagnosis(settings), self.say)
-        requests = act_requests(config, round_)
+        acts = await acting(settings, config, round_)
+        act_ids = {act_id(config, round_, agent) for agent in acts.agents}
         summary = RoundSummary(round_)
         friendships_before = self.graph.friend_requests["formed"]
         friend_requests = 0
@@ -135,20 +137,23 @@ class Society:
         # Opened before anything is read or published: no outcome can fall between the two reads below.
         async with ReplyReader(settings, keep=ours) as reader:
             await self._log(
-                RoundStarted(run_id=config.run_id, round=round_, acting=len(requests), agents_ends=agents_ends)
+                RoundStarted(run_id=config.run_id, round=round_, acting=len(acts.agents), agents_ends=agents_ends)
             )
             # A resumed round may be part done; a new one has nothing on the topics yet.
-            earlier = await self._outcomes_so_far(round_) if resumed else {}
+            earlier = await self._outcomes_so_far(round_, act_ids) if resumed else {}
             # What failed for a reason a resume may have mended (the endpoint, its key) is tried again.
             retried = {o.request_id: o for o in earlier.values() if isinstance(o, DeadLetter) and resumable(o)}
             for request_id in retried:
                 del earlier[request_id]
-            reader.expect(request.request_id for request in requests)
+            reader.expect(act_ids)
             reader.expect(retried)
             # A resumed round: what ended before is counted, what never did is published (again).
-            missing = [r for r in requests if r.request_id not in earlier and r.request_id not in retried]
-            if missing:
-                await self.publisher.publish_requests(missing)
+            missing = (
+                act_request(config, round_, agent, acts.pool)
+                for agent in acts.agents
+                if (request_id := act_id(config, round_, agent)) not in earlier and request_id not in retried
+            )
+            await self.publisher.publish_requests(missing)
             if retried:
                 await replay(settings, list(retried.values()))
             with progress_bar(None, f"round {round_}", self.show_progress, "requests") as bar:
@@ -161,6 +166,7 @@ class Society:
                         reader.expect(outcome.started)
                     bar.update(1)
         summary.requested = len(seen)
+        summary.cost_usd, summary.feed_bytes_per_act = self._spent(seen.values())
         await self._until_graph_recorded(friend_requests)
         summary.new_friendships = self.graph.friend_requests["formed"] - friendships_before
         summary.wall_s = time.monotonic() - started
@@ -189,18 +195,28 @@ class Society:
             self._examples.setdefault(outcome.reason, outcome.detail)
             return 0
         summary.answered += 1
-        inbound, outbound = self._price.get(outcome.model, (0.0, 0.0))
-        summary.cost_usd += outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound
         if outcome.action is not None:
-            acts = sum(summary.actions.values())
-            summary.feed_bytes_per_act = (summary.feed_bytes_per_act * acts + outcome.feed_bytes) / (acts + 1)
             summary.actions[outcome.action] += 1
             summary.malformed_actions += outcome.action_malformed
         if outcome.conversation_id is not None:
             summary.conversation_turns += 1
         return int(outcome.kind == "friend_request")
 
-    async def _outcomes_so_far(self, round_: int) -> dict[str, InteractionResponded | DeadLetter]:
+    def _spent(self, outcomes: Iterable[InteractionResponded | DeadLetter]) -> tuple[float, float]:
+        """The round's cost and feed bytes per act, the same whatever order its answers came in (``fsum`` is
+        exact): two runs of one seed give equal figures."""
+        costs, feed_bytes, acts = [], 0, 0
+        for outcome in outcomes:
+            if isinstance(outcome, DeadLetter):
+                continue
+            inbound, outbound = self._price.get(outcome.model, (0.0, 0.0))
+            costs.append(outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound)
+            if outcome.action is not None:
+                feed_bytes += outcome.feed_bytes
+                acts += 1
+        return math.fsum(costs), feed_bytes / acts if acts else 0.0
+
+    async def _outcomes_so_far(self, round_: int, act_ids: set[str]) -> dict[str, InteractionResponded | DeadLetter]:
         """Outcomes of this round already on the topics (a resumed run): its responses, and dead letters."""
         found: dict[str, InteractionResponded | DeadLetter] = {}
         topics = [self.settings.responses_topic, self.settings.deadletter_topic]
@@ -209,7 +225,7 @@ class Society:
                 if isinstance(event, DeadLetter) or (event.run_id == self.config.run_id and event.round == round_):
                     found.setdefault(event.request_id, event)
         # Only what this round's requests, and the requests they started, led to.
-        wanted = {request.request_id for request in act_requests(self.config, round_)}
+        wanted = set(act_ids)
         closure: dict[str, InteractionResponded | DeadLetter] = {}
         while wanted:
             request_id = wanted.pop()

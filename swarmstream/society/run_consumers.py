@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import TopicPartition
 
+from consumers import population
 from consumers.graph import GraphConsumer
 from consumers.record import RecordConsumer
 from swarmstream.settings import Settings
@@ -60,6 +61,18 @@ class RunConsumers:
                 await task
         if self.graph is not None:
             self.graph.store.close()
+
+    async def seed_graph(self) -> int:
+        """A new run's graph starts as its population's ties are (imported, or made in earlier runs): read from
+        the agents topic a partition at a time. Returns the rows added."""
+        assert self.graph is not None
+        added = 0
+        async for _, ties in population.by_partition(self.settings, population.TIES):
+            friends = [(agent, friend) for agent, held in ties.items() for friend in held.friends]
+            follows = [(agent, followed) for agent, held in ties.items() for followed in held.follows]
+            if friends or follows:
+                added += self.graph.store.add_ties(friends, follows)  # the store is used by this thread only
+        return added
 
     @property
     def record_dir(self) -> str | None:

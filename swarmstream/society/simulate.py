@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
-from producers.personas import persona_batches
-from swarmstream.agent_ids import agent_id
 from swarmstream.llm.probe import probe_endpoints
-from swarmstream.progress import Tally, progress_bar, say
+from swarmstream.progress import say
 from swarmstream.publisher import EventPublisher
-from swarmstream.registration import wait_for_registration
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.config import RunConfig
+from swarmstream.society.population import PopulationSource, ready_population
 from swarmstream.society.rounds import Society
 from swarmstream.society.run_consumers import RunConsumers
 from swarmstream.society.run_log import read_run
 from swarmstream.society.summaries import RoundSummary, SimulationResult
 from swarmstream.topics import workers_warning
 from swarmstream.transport import ensure_topics
-from swarmstream.waits import watched, workers_diagnosis
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +29,23 @@ async def simulate(
     resume: str | None = None,
     workers: int = 1,
     show_progress: bool = True,
+    source: PopulationSource | None = None,
 ) -> SimulationResult:
-    """Run ``config`` (creating its society first), or continue run ``resume`` at its first incomplete round."""
+    """Run ``config`` over the population ``source`` says, or continue run ``resume`` at its first incomplete
+    round."""
     result = SimulationResult(config, [], None)
-    async for _ in run_rounds(settings, result, resume, workers, show_progress):
+    async for _ in run_rounds(settings, result, resume, workers, show_progress, source or PopulationSource()):
         pass
     return result
 
 
 async def run_rounds(
-    settings: Settings, result: SimulationResult, resume: str | None, workers: int, show_progress: bool
+    settings: Settings,
+    result: SimulationResult,
+    resume: str | None,
+    workers: int,
+    show_progress: bool,
+    source: PopulationSource,
 ) -> AsyncIterator[RoundSummary]:
     """Each round's summary as it ends, also kept in ``result`` (with the run's config and how it ended)."""
     run_id = resume or (result.config.run_id if result.config is not None else None)
@@ -78,9 +83,11 @@ async def run_rounds(
                 stack.check_workers()
                 consumers.check()
 
+            if resume is None:
+                ready = ready_population(settings, source, config.seed, show_progress, check)
+                config = result.config = replace(config, agents=await stack.watch(ready, check))
+                await consumers.seed_graph()
             async with EventPublisher(settings) as publisher:
-                if resume is None:
-                    await _create_society(stack, settings, publisher, config, show_progress, check)
                 assert consumers.graph is not None
                 society = Society(settings, publisher, consumers.graph, config, show_progress, check)
                 async for summary in society.run(done):
@@ -88,24 +95,3 @@ async def run_rounds(
                     yield summary
                 result.end(society.ended)
             await consumers.finish(lambda caught_up: stack.watch(caught_up, check))
-
-
-async def _create_society(
-    stack: LocalStack,
-    settings: Settings,
-    publisher: EventPublisher,
-    config: RunConfig,
-    show_progress: bool,
-    check: Callable[[], None],
-) -> None:
-    with progress_bar(config.agents, "create agents", show_progress, "agents") as bar:
-        batches = persona_batches(config.agents, config.seed, settings.partitions, settings.agent_batch_size)
-        await publisher.publish(settings.agents_topic, batches)
-        ids = {agent_id(i) for i in range(config.agents)}
-        limit_s = 120 + config.agents / 1000
-        tally = Tally(bar)
-        registered = wait_for_registration(settings, ids, limit_s, tally.update)
-        what = f"the stream workers to register {len(ids):,} agents"
-        diagnose = workers_diagnosis(settings)
-        waiting = watched(registered, what, limit_s, diagnose, say, done_so_far=lambda: f"{tally.count:,} registered")
-        await stack.watch(waiting, check)

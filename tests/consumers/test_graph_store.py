@@ -84,7 +84,7 @@ def test_friendships_are_mutual_capped_and_counted_by_outcome(open_store):
     assert dict(changes.friend_requests) == {
         "formed": 2, "already_friends": 1, "cap_reached": 1, "declined": 2, "malformed": 1,
     }  # fmt: skip
-    assert changes.friendships == {("a", "b"), ("b", "a"), ("a", "c")}
+    assert set(changes.friendships) == {("a", "b"), ("b", "a"), ("a", "c")}
     assert store.friends("a") == ["b", "c"] and store.friends("b") == ["a"] and store.friends("c") == ["a"]
     assert store.friends("d") == [] and store.friendship_count() == 2
     for agent in "abcde":
@@ -101,7 +101,7 @@ def test_replaying_the_events_gives_the_same_graph_and_republishes_friendships(o
     replay = store.apply(SOCIETY, CAP)
     assert store.snapshot() == once
     assert replay.interactions == 0 and not replay.friend_requests
-    assert replay.friendships == {("a", "b"), ("b", "a"), ("a", "c")}, "profiles are told again, harmlessly"
+    assert set(replay.friendships) == {("a", "b"), ("b", "a"), ("a", "c")}, "profiles are told again, harmlessly"
 
 
 def test_communities_are_detected_over_edges_and_friendships_and_saved(open_store):
@@ -184,6 +184,7 @@ def test_posts_read_are_edges_and_each_edge_is_dated_by_the_round_it_first_appea
         [in_round(response("r1", "a", None, "act"), 1, ("b", "c", "a")), in_round(accept("r2", "b", "c"), 1)], CAP
     )
     assert (first.reads, first.interactions) == (2, 1), "its own post is no edge"
+    assert first.friendships == {("b", "c"): 1}, "the profiles are told the round the friendship was made in"
     # Round 3's response read before round 2's (another partition): each edge keeps its first round.
     store.apply([in_round(response("r4", "a", "b"), 3), in_round(response("r3", "d", "a"), 2)], CAP)
     store.apply([in_round(response("r5", "a", "b"), 2)], CAP)
@@ -268,3 +269,13 @@ def test_leiden_finds_the_same_two_cliques_with_the_same_seed_and_an_unknown_met
     assert detect(edges, method="leiden").membership == leiden.membership
     with pytest.raises(ValueError, match="unknown detection method"):
         detect(edges, method="girvan-newman")
+
+
+def test_a_runs_starting_ties_are_friendships_beyond_the_cap_and_follows_once_each(open_store):
+    store = open_store()
+    friends = [("a", "b"), ("b", "a"), ("a", "c"), ("a", "a")]  # both sides listed, one to itself
+    added = store.add_ties(friends, [("d", "a"), ("d", "a")])
+    assert added == 5 and store.friends("a") == ["b", "c"] and store.friends("b") == ["a"]
+    assert store.follows("d") == ["a"] and store.follows("a") == [] and store.follow_count() == 1
+    assert store.add_ties(friends, [("d", "a")]) == 0, "seeded again: nothing new"
+    assert store.apply([accept("f", "a", "d")], max_friends=2).friend_requests == {"cap_reached": 1}

@@ -97,13 +97,18 @@ def run(tmp_path):
     settings = Settings(partitions=PARTITIONS, data_dir=str(tmp_path), topic_prefix="p")
     log = Log(settings)
     agents, responses, letters, runs = (
-        settings.agents_topic, settings.responses_topic, settings.deadletter_topic, settings.runs_topic
+        settings.agents_topic,
+        settings.responses_topic,
+        settings.deadletter_topic,
+        settings.runs_topic,
     )
     specs = {agent: AgentSpec(agent_id=agent, name=agent.upper(), community="cooks") for agent in (A, B, C)}
     log.put(agents, AgentsCreated(agents=[specs[A], specs[B], specs[C]]), partition=0)  # C is a stray here
     log.put(agents, AgentsCreated(event_id="forwarded-c", agents=[specs[C]]), partition=1)  # ... applied here
     cast = Broadcast(content="Polls open at nine.")
     log.put(agents, cast, partition=1)
+    # An imported starting graph: B follows A.
+    log.put(agents, AgentUpdated(agent_id=B, add_follows=[A], tie_weights={A: 0.5}))
     log.put(runs, RunStarted(run_id=RUN, agents=3, rounds=2, active=1.0, turns=2, seed=1))
     log.put(runs, RoundStarted(run_id=RUN, round=1, acting=3, agents_ends=log.agents_ends()))
 
@@ -142,9 +147,23 @@ def run(tmp_path):
         reason="llm_timeout", detail="no answer", source_topic=settings.requests_topic, source_partition=0,
         source_offset=9, source_value=codec.encode(failed), attempts=4,
     ))  # fmt: skip
-    log.put(runs, RoundCompleted(run_id=RUN, round=2, requested=2, answered=1, dead_lettered=1, malformed_actions=0,
-                                 actions={"post": 0, "message": 0, "befriend": 0, "none": 1}, conversation_turns=0,
-                                 new_friendships=0, cost_usd=0.0, wall_s=1.0, dead_letter_reasons={"llm_timeout": 1}))
+    log.put(
+        runs,
+        RoundCompleted(
+            run_id=RUN,
+            round=2,
+            requested=2,
+            answered=1,
+            dead_lettered=1,
+            malformed_actions=0,
+            actions={"post": 0, "message": 0, "befriend": 0, "none": 1},
+            conversation_turns=0,
+            new_friendships=0,
+            cost_usd=0.0,
+            wall_s=1.0,
+            dead_letter_reasons={"llm_timeout": 1},
+        ),
+    )
     log.put(runs, RunEnded(run_id=RUN, reason="done"))  # fmt: skip
     return settings, log
 
@@ -183,6 +202,8 @@ def test_the_study_tables_join_and_say_who_saw_what_in_which_round(run):
     (friends,) = tables["friendships"].to_pylist()
     assert (friends["agent_a"], friends["agent_b"], friends["round"]) == (min(A, C), max(A, C), 1)
     assert {friends["agent_a"], friends["agent_b"]} <= agent_ids
+    assert friends["weight"] is None, "made in the run: no weight"
+    assert tables["follows"].to_pylist() == [{"follower": B, "followed": A, "round": 0, "weight": 0.5}]
     assert tables["friend_requests"].to_pylist()[0]["decision"] == "accept"
     (letter,) = tables["dead_letters"].to_pylist()
     assert (letter["agent_id"], letter["round"], letter["reason"], letter["kind"]) == (A, 2, "llm_timeout", "act")

@@ -107,3 +107,40 @@ def test_communities_are_dealt_round_robin_within_their_cap():
     assert [u.event_id for u in again] == [u.event_id for u in updates], "the same assignment, the same events"
     with pytest.raises(ValueError, match="distinct"):
         assign_communities(agents, ["red", "red"], 3)
+
+
+def test_seeded_personas_are_dealt_into_the_communities_a_run_names():
+    from producers.personas import COMMUNITIES, community_names, persona_batches
+
+    assert {p.community for p in personas(200, seed=7)} == set(COMMUNITIES), "the default eight"
+    named = community_names("left, right")
+    own = list(personas(200, seed=7, communities=named))
+    assert {p.community for p in own} == {"left", "right"}
+    assert [p.name for p in own] == [p.name for p in personas(200, seed=7)], "only the community differs"
+    assert own[0].event_id != persona(0, seed=7).event_id, "another content, another id"
+    assert persona(0, seed=7, communities=COMMUNITIES).event_id == persona(0, seed=7).event_id
+    bulk = [spec.community for event in persona_batches(50, 7, 4, 10, communities=named) for spec in event.agents]
+    assert set(bulk) == {"left", "right"}
+    for bad in ("a,,b", "a,a", ""):
+        with pytest.raises(ValueError, match="distinct, non-empty"):
+            community_names(bad)
+
+
+def test_a_community_file_is_checked_row_by_row_before_anything_is_assigned(tmp_path):
+    from producers.communities import community_updates, read_assignment
+    from producers.population import BadPopulation
+
+    path = tmp_path / "groups.csv"
+    path.write_text("id,community\nu1,left\nu2,right\n")
+    assignment = read_assignment(path, {"u1", "u2"}.__contains__)
+    assert assignment == {"u1": "left", "u2": "right"}
+    assert [(u.agent_id, u.community) for u in community_updates(assignment)] == [("u1", "left"), ("u2", "right")]
+    path.write_text("id,community\nu1,left\nu9,right\nu1,right\nu2,\n")
+    with pytest.raises(BadPopulation) as caught:
+        read_assignment(path, {"u1", "u2"}.__contains__)
+    assert [str(r) for r in caught.value.rejections] == [
+        f"{path}:3: id: no agent 'u9' in the population",
+        f"{path}:4: id: 'u1' again (first on line 2)",
+        f"{path}:5: community: 1 to 256 characters",
+    ]
+    assert "--skip-invalid" not in str(caught.value)

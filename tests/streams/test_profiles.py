@@ -11,7 +11,7 @@ from producers.personas import persona
 from streams import profiles
 from streams.profile_store import FLUSH_SLICE, ProfileStore
 from swarmstream import profile_format
-from swarmstream.events import AgentMessage, AgentUpdated
+from swarmstream.events import AgentCreated, AgentMessage, AgentUpdated
 from tests.memory_worker import MemoryTable
 
 
@@ -65,6 +65,18 @@ def test_friends_are_a_set_without_the_agent_itself():
     once = profiles.apply(profile, update)
     assert once is not None and once["friends"] == ("a", "c")
     assert profiles.apply(once, update) == once
+
+
+def test_follows_are_one_way_a_set_without_the_agent_itself_and_kept_by_a_replayed_creation():
+    creation = persona(1, seed=7)
+    profile = profiles.created(creation)
+    me = profile["agent_id"]
+    followed = profiles.apply(profile, AgentUpdated(agent_id=me, add_follows=["b", me, "a", "b"]))
+    assert followed is not None and followed["follows"] == ("a", "b") and followed["friends"] == ()
+    unfollowed = profiles.apply(followed, AgentUpdated(agent_id=me, remove_follows=["a"]))
+    assert unfollowed is not None and unfollowed["follows"] == ("b",)
+    assert profiles.apply(unfollowed, creation)["follows"] == ("b",)  # type: ignore[index]
+    assert profile_format.unpack(me, profile_format.pack(unfollowed)) == unfollowed
 
 
 def test_memory_is_bounded_and_remembers_a_request_once():
@@ -174,3 +186,27 @@ async def test_a_large_flush_lets_the_loop_run_and_sends_every_agent_as_it_is_wh
     again = {r.key.decode(): profile_format.unpack(r.key.decode(), r.value) for r in producer.sent[len(agents) :]}
     assert again.keys() == {agents[0]["agent_id"], agents[-1]["agent_id"]}
     assert all(profile["memory"] for profile in again.values())
+
+
+def test_an_imported_agents_activity_model_and_attributes_are_kept_and_updated():
+    spec = AgentCreated(
+        agent_id="u-17", name="Wei", activity=0.25, activity_hours=[0.5] * 24, model="small",
+        attributes={"age": 41, "district": "north", "verified": True},
+    )  # fmt: skip
+    profile = profiles.created(spec)
+    assert profile_format.unpack("u-17", profile_format.pack(profile)) == profile
+    assert profile["activity_hours"] == (0.5,) * 24 and profile["attributes"]["age"] == 41
+    updated = profiles.apply(profile, AgentUpdated(agent_id="u-17", activity=0.9, attributes={"age": 42}))
+    assert updated is not None and (updated["activity"], updated["attributes"], updated["model"]) == (
+        0.9,
+        {"age": 42},
+        "small",
+    )
+
+
+def test_a_layout_2_profile_reads_with_the_defaults_of_what_came_later():
+    profile = profiles.created(persona(1, seed=7))
+    fields = ("name", "persona", "traits", "interests", "community", "friends", "memory", "inbox")
+    old = msgpack.packb([2, *(profile[f] for f in fields)])
+    assert profile_format.unpack(profile["agent_id"], old) == profile
+    assert (profile["activity"], profile["model"], profile["attributes"]) == (None, None, {})

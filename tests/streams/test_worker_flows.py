@@ -94,7 +94,7 @@ async def test_an_acts_post_reaches_its_friends_inboxes_and_its_communitys_board
     (posted,) = worker.responses()
     assert (posted.action, posted.action_malformed, posted.round) == ("post", False, 1)
     (in_inbox,) = worker.profile(B)["inbox"]  # type: ignore[index]
-    assert in_inbox[1:] == (A, "Workshop on Friday.", "post")
+    assert in_inbox[1:] == (A, "Workshop on Friday.", "post", 1), "(id, sender, text, kind, round)"
 
     reader = members[0]
     worker.llm.script = acts_with(**{reader: {"action": "none"}})
@@ -103,6 +103,20 @@ async def test_an_acts_post_reaches_its_friends_inboxes_and_its_communitys_board
     (read,) = [response for response in worker.responses() if response.agent_id == reader]
     assert in_inbox[0] in read.feed and A in read.read_from, "the next round's feed shows the community's post"
     assert "Workshop on Friday." in worker.llm.prompts[-1][-1]["content"]
+
+
+async def test_what_an_agent_said_in_a_round_is_in_its_prompt_in_the_next_round():
+    worker = society()
+    worker.llm.script = acts_with(**{A: {"action": "post", "text": "Workshop on Friday."}})
+    worker.publish(act(A))
+    await worker.run()
+    (said,) = worker.profile(A)["memory"]  # type: ignore[index]
+    assert said[2] == 1, "a memory entry holds the round it was said in"
+    worker.llm.script = acts_with(**{A: {"action": "none"}})
+    worker.publish(act(A, round_=2))
+    await worker.run()
+    assert worker.dead_letters() == []
+    assert f"You said recently: {said[1]}" in worker.llm.prompts[-1][-1]["content"]
 
 
 async def test_befriending_asks_the_other_agent_who_decides_in_the_same_round():

@@ -14,8 +14,9 @@ from swarmstream.agents_codec import AgentsCreatedRecord, AgentSpecRecord, decod
 from swarmstream.events import AgentsCreated, AgentSpec
 
 SPEC = AgentSpec(
-    agent_id="u1", name="Wei", persona="Renter.", traits=["careful"], interests=["housing"], community="north"
-)
+    agent_id="u1", name="Wei", persona="Renter.", traits=["careful"], interests=["housing"], community="north",
+    activity=0.3, model="small", attributes={"age": 41, "district": "north", "verified": True, "score": 0.5},
+)  # fmt: skip
 CREATED = AgentsCreated(agents=[SPEC])
 FRESH = {"event_id", "request_id", "created_at"}
 ODD = [None, "", "x" * 129, "60", -1, 0, 1, 1.5, True, math.nan, [], ["a"], [1], {"a": 1}, [0.5] * 24, b"raw"]
@@ -45,6 +46,7 @@ def _variants():
         yield f"{name} missing", {k: v for k, v in spec.items() if k != name}
         for value in ODD:
             yield f"{name}={value!r}", {**spec, name: value}
+    yield "attribute list", {**spec, "attributes": {"a": [1]}}
     yield "unknown field", {**spec, "surprise": 1}
 
 

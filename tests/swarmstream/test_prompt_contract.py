@@ -13,7 +13,7 @@ from streams.prompts import build_messages, feed_view
 from swarmstream import prompt_contract as contract
 from swarmstream.events import ConversationLine, InteractionRequested
 from swarmstream.llm.simulator import LatencyModel, SimulatorConfig
-from swarmstream.society.acts import act_requests
+from swarmstream.society.acts import act_request
 from swarmstream.society.config import new_config
 from tests.swarmstream.llm.test_simulator import client_for, serve_simulator
 
@@ -46,12 +46,13 @@ def friend_request(n: int) -> list[dict]:
     return build_messages(profile(n), request)
 
 
-# A run's acts, as the society driver publishes them: their context lists the agents one might meet.
-ACTS = act_requests(new_config(agents=100, rounds=1, active=0.5, turns=2, seed=3), 1)
+# A run's acts, as the society driver builds them: their context lists the agents one might meet.
+CONFIG = new_config(agents=None, rounds=1, active=0.5, turns=2, seed=3)
+POOL = [f"agent-{i}" for i in range(100)]
 
 
 def act(n: int) -> list[dict]:
-    request = ACTS[n]
+    request = act_request(CONFIG, 1, f"agent-{n}", POOL)
     feed = feed_view(profile(n), [["b1", "moderator", "Vote today.", "broadcast", 0.0]], [])
     return build_messages(profile(n), request, feed)
 
@@ -100,3 +101,12 @@ async def test_the_simulator_answers_each_kind_as_that_kind():
             shown = contract.listed(prompt, contract.FRIENDS) + contract.listed(prompt, contract.CANDIDATES)
             assert action.to in shown
     assert valid >= VARIANTS * 0.8
+
+
+def test_an_agents_attributes_are_in_its_prompt_only_when_the_run_shows_them():
+    own = {**profile(1), "attributes": {"age": 41, "district": "north", "tenure": None}}
+    shown = act_request(new_config(None, 1, 0.5, 2, 3, show_attributes=("district", "age", "tenure")), 1, "a", POOL)
+    system = build_messages(own, shown)[0]["content"]
+    assert "About you: district: north; age: 41." in system, "in the order the run names them; empty ones left out"
+    hidden = build_messages(own, act_request(CONFIG, 1, "a", POOL))[0]["content"]
+    assert "About you" not in hidden and "north" not in hidden

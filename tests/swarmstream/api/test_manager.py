@@ -165,7 +165,7 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
     async with AsyncAgentManager(config=config) as manager:
         with pytest.raises(ValueError, match="create at least 2 agents"):
             await anext(aiter(manager.simulate(rounds=1)))
-        await manager.create_agents_async(count=20)
+        await manager.create_agents_async(count=40)
         summaries = []
         async with aclosing(manager.simulate(rounds=2, active=0.5, turns=2)) as rounds:
             async for summary in rounds:
@@ -181,17 +181,24 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
         for *_, value in await read_records(manager.settings, manager.settings.responses_topic)
         if (event := codec.decode(value, InteractionResponded)).run_id == run_id and event.action is not None
     ]
-    communities = {persona(index, config.seed).agent_id: persona(index, config.seed).community for index in range(20)}
+    communities = {persona(index, config.seed).agent_id: persona(index, config.seed).community for index in range(40)}
     second = [event for event in acts if event.round == 2]
-    assert len({event.request_id for event in second}) == 10
+    assert len({event.request_id for event in second}) == sum(summaries[1].actions.values())
     assert all(everyone in event.feed for event in second), "every feed of round 2 has it"
     assert all((cooks in event.feed) == (communities[event.agent_id] == "cooks") for event in second)
     assert not any(everyone in event.feed for event in acts if event.round == 1), "not before it was published"
-    assert any(event.read_from for event in second), "round 1's posts read in round 2"
+    # A round-2 feed shows its community's round-1 posts by others (the board holds them, the sample takes 3).
+    posts = {}
+    for event in acts:
+        if event.round == 1 and event.action == "post":
+            posts.setdefault(communities[event.agent_id], set()).add(event.agent_id)
+    readers = [e for e in second if posts.get(communities[e.agent_id], set()) - {e.agent_id}]
+    assert readers, "this seed has round-2 actors whose community posted in round 1"
+    assert all(event.read_from for event in readers), "round 1's posts read in round 2"
     assert all(event.feed_bytes > 0 for event in second)
     for summary in summaries:
-        assert summary.requested == summary.answered + summary.dead_lettered >= 10
-        assert sum(summary.actions.values()) == 10
+        assert 10 <= sum(summary.actions.values()) <= 30, "each of 40 agents acts by a draw of chance 0.5"
+        assert summary.requested == summary.answered + summary.dead_lettered >= sum(summary.actions.values())
     assert manager.last_run is not None and manager.last_run.ended is not None
     assert manager.last_run.ended == "done" and manager.last_run.record_dir is not None
 
@@ -217,3 +224,44 @@ async def test_calls_read_what_they_changed_not_the_topics_whole_history(setting
         await asyncio.wait_for(second._until(lambda: graph.store.processed_count() >= len(results)), 60)
         await asyncio.sleep(1)
         assert graph.store.processed_count() == len(results) == 5, "this session's responses only"
+
+
+async def test_a_population_of_ones_own_comes_in_by_rows_specs_and_files_and_the_society_runs_over_it(
+    settings, start_simulator, tmp_path
+):
+    from producers.population import BadPopulation
+    from swarmstream.events import AgentSpec
+
+    config = AsyncConfig(
+        settings=settings.model_copy(update={"llm_base_url": start_simulator("--latency-ms", "5")}), workers=1
+    )
+    rows = [{"id": f"p{n}", "name": f"Person {n}", "persona": "A neighbour.", "activity": 1.0, "age": 30 + n}
+            for n in range(6)]  # fmt: skip
+    async with AsyncAgentManager(config=config) as manager:
+        with pytest.raises(BadPopulation, match=r"rows:2: persona: missing or empty"):
+            await manager.import_agents([rows[0], {"id": "x", "name": "X", "persona": ""}])
+        imported = await manager.import_agents(rows)
+        assert (imported.created, imported.unchanged) == (6, 0)
+        again = await manager.import_agents(rows)
+        assert (again.created, again.updated, again.unchanged) == (0, 0, 6), "the same rows: nothing new"
+        specs = [AgentSpec(agent_id=f"s{n}", name=f"Spec {n}", persona="A shopkeeper.", activity=0.0) for n in range(2)]
+        assert await manager.create_agents_async(specs=specs) == specs
+        members = await manager.assign_communities({"p0": "north", "p1": "north", "s0": "south"})
+        assert members == {"north": ["p0", "p1"], "south": ["s0"]}
+        with pytest.raises(ValueError, match="no such agents in the population: 'nobody'"):
+            await manager.assign_communities({"nobody": "north"})
+        ties = tmp_path / "ties.csv"
+        ties.write_text("source,target,kind\np0,p1,friend\np2,p0,follow\n")
+        graph = await manager.import_graph(ties)
+        assert (graph.friendships, graph.follows) == (1, 1)
+        summaries = [summary async for summary in manager.simulate(rounds=1, show_attributes=["age"])]
+        run = manager.last_run
+    assert run is not None and run.config is not None and run.config.agents == 8
+    assert sum(summaries[0].actions.values()) == 6, "activity 1 always acts, 0 never"
+    tables = run.tables()
+    assert set(tables["actions"]["agent_id"]) == {f"p{n}" for n in range(6)}
+    assert ("p0", "p1") in set(zip(tables["friendships"]["agent_a"], tables["friendships"]["agent_b"], strict=True))
+    assert list(tables["follows"][["follower", "followed", "round"]].itertuples(index=False, name=None)) == [
+        ("p2", "p0", 0)
+    ]
+    assert set(tables["agents"][tables["agents"]["agent_id"] == "p0"]["community"]) == {"north"}
