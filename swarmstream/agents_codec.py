@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from swarmstream import codec
-from swarmstream.events import SCHEMA_VERSION, AgentsCreated, new_id
+from swarmstream.events import AgentsCreated, new_id
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -56,12 +56,4 @@ Created = AgentsCreatedRecord | AgentsCreated
 
 def decode_created(data: bytes | None) -> Created:
     """A bulk creation record; :class:`~swarmstream.codec.DecodeError` when it is not a valid one."""
-    if data:
-        try:
-            record = _decoder.decode(data)
-        except msgspec.MsgspecError:
-            pass  # pydantic decides, and names the problem
-        else:
-            if record.schema_version == SCHEMA_VERSION:
-                return record
-    return codec.decode(data, AgentsCreated)
+    return codec.decode_mirrored(_decoder, data, AgentsCreated)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgpack
+import msgspec
 from pydantic import ValidationError
 
 from swarmstream.events import EVENT_TYPES, SCHEMA_VERSION, Event
@@ -86,6 +87,20 @@ def headers(event: Event) -> list[tuple[str, bytes]]:
 def decode(data: bytes | None, *expected: type[E]) -> E:
     """Decode one event; ``expected`` restricts which event classes are acceptable."""
     return validate(unpack(data), *expected)
+
+
+def decode_mirrored(mirror: msgspec.msgpack.Decoder[Any], data: bytes | None, expected: type[E]) -> Any:
+    """One ``expected`` event through ``mirror``, a msgspec decoder of a struct mirroring it (fast); a record
+    the mirror refuses, or of another schema version, is decoded by pydantic, which names what is wrong."""
+    if data:
+        try:
+            record = mirror.decode(data)
+        except msgspec.MsgspecError:
+            pass
+        else:
+            if record.schema_version == SCHEMA_VERSION:
+                return record
+    return decode(data, expected)
 
 
 def unpack(data: bytes | None) -> dict[Any, Any]:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from swarmstream import codec
-from swarmstream.events import SCHEMA_VERSION, InteractionResponded, new_id
+from swarmstream.events import InteractionResponded, new_id
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -76,12 +76,4 @@ def decode_responded(data: bytes | None) -> Responded:
 
     :param data: the record's value.
     """
-    if data:
-        try:
-            record = _decoder.decode(data)
-        except msgspec.MsgspecError:
-            pass  # pydantic decides, and names the problem
-        else:
-            if record.schema_version == SCHEMA_VERSION:
-                return record
-    return codec.decode(data, InteractionResponded)
+    return codec.decode_mirrored(_decoder, data, InteractionResponded)
