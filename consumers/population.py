@@ -16,7 +16,7 @@ import msgspec
 from aiokafka import TopicPartition
 
 from swarmstream import codec, topic_values
-from swarmstream.agents_codec import AgentsCreatedRecord, AgentSpecRecord, Created, decode_created
+from swarmstream.agents_codec import AgentsCreatedRecord, AgentSpecRecord, Created
 from swarmstream.codec import event_type
 from swarmstream.events import AgentCreated, AgentDeleted, AgentsCreated, AgentSpec, AgentUpdated, Event
 from swarmstream.partitions import partition_for
@@ -26,7 +26,6 @@ from swarmstream.transport import fetch_highwaters, read_partitions
 V = TypeVar("V")
 _CHANGES = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted)
 _KEPT = frozenset(change.model_fields["type"].default.encode() for change in _CHANGES)
-_BULK = b"agents.created"
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ async def by_partition(settings: Settings, fold: Fold[V]) -> AsyncIterator[tuple
                     continue
                 try:
                     # Bulk creations (nearly every agent) through the fast mirror of the event.
-                    event = decode_created(record.value) if kind == _BULK else topic_values.AGENTS.decode(record.value)
+                    event = topic_values.AGENTS.decode(record.value, fast=True)
                 except codec.DecodeError:
                     continue  # dead-lettered by the workers
                 _apply(agents, event, fold, tp.partition, settings.partitions)

@@ -25,7 +25,7 @@ from consumers.record_files import RecordFiles
 from consumers.record_tables import Prices, Rows
 from consumers.runner import consume_batches
 from swarmstream import codec, topic_values
-from swarmstream.agents_codec import AgentsCreatedRecord, decode_created
+from swarmstream.agents_codec import AgentsCreatedRecord
 from swarmstream.codec import FORWARDED_HEADER, event_type
 from swarmstream.events import (
     AgentCreated,
@@ -53,7 +53,6 @@ PART_ROWS = 200_000
 # The agent events the record keeps, by the ``event-type`` header the workers' own records also carry.
 _KEPT = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, Broadcast)
 _AGENT_TYPES = frozenset(kept.model_fields["type"].default.encode() for kept in _KEPT)
-_BULK = b"agents.created"
 
 
 class RecordConsumer:
@@ -145,7 +144,7 @@ class RecordConsumer:
     def _agent_event(self, rows: Rows, record: ConsumerRecord, kind: bytes | None) -> None:
         partition, partitions = record.partition, self.settings.partitions
         # Bulk creations (a million agents at a run's start) through the fast mirror of the event.
-        event = decode_created(record.value) if kind == _BULK else topic_values.AGENTS.decode(record.value)
+        event = topic_values.AGENTS.decode(record.value, fast=True)
         if isinstance(event, AgentsMessaged | FeedPosted):
             return  # the workers' inbox and board records, published by a client that set no header
         if isinstance(event, Broadcast):

@@ -13,11 +13,12 @@ from faust.types import RecordMetadata
 from streams import profiles
 from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
-from streams.profile_store import FLUSH_SLICE, ProfileStore
+from streams.profile_store import ProfileStore
 from streams.publishing import WorkerTopics, dead_letter, send
 from streams.routing import Routing
 from streams.stream_events import StreamEvents
 from swarmstream import codec
+from swarmstream.agents_codec import AgentsCreatedRecord, AgentSpecRecord
 from swarmstream.events import (
     AgentCreated,
     AgentDeleted,
@@ -146,13 +147,13 @@ class AgentRegistry:
     async def handle(self, event: faust.EventT) -> asyncio.Future[object] | None:
         """Apply one agent event; returns the delivery of the changelog records it wrote, if any."""
         try:
-            change = AGENTS.decode(event.value)
+            change = AGENTS.decode(event.value, fast=True)
         except codec.DecodeError as exc:  # the topic's policy: a dead letter with the codec's reason
             self.outcomes["dead_letter"] += 1
             await dead_letter(self.topics.dead_letters, event, exc.reason, exc.detail, ids=exc.ids)
             return None
         partition = event.message.partition
-        if isinstance(change, AgentsCreated | AgentsMessaged):
+        if isinstance(change, AgentsCreated | AgentsCreatedRecord | AgentsMessaged):
             return await self._apply_bulk(event, change)
         if isinstance(change, FeedPosted):
             # Every partition gets its own copy: kept on the partition it is read on.
@@ -228,27 +229,29 @@ class AgentRegistry:
         return delivery
 
     async def _apply_bulk(
-        self, event: faust.EventT, change: AgentsCreated | AgentsMessaged
+        self, event: faust.EventT, change: AgentsCreated | AgentsCreatedRecord | AgentsMessaged
     ) -> asyncio.Future[object] | None:
         """A bulk record: its own partition's agents applied here, the others forwarded to theirs (once)."""
         partition = event.message.partition
-        items: list[AgentSpec] | list[AgentMessage] = (
-            change.agents if isinstance(change, AgentsCreated) else change.messages
+        items: list[AgentSpec] | list[AgentSpecRecord] | list[AgentMessage] = (
+            change.messages if isinstance(change, AgentsMessaged) else change.agents
         )
         # Agents stored elsewhere than their requests are routed to could never be found: forwarded.
         strays: dict[int, list] = self.routing.by_home(items, _agent_of)
         mine: list = strays.pop(partition, [])
+        if strays and isinstance(change, AgentsCreatedRecord):  # the rare record to forward: as the event itself
+            return await self._apply_bulk(event, AGENTS.decode(event.value))
         if not mine and len(strays) == 1:
             ((home, group),) = strays.items()
             return await self._send_home(event, change, [item.agent_id for item in group], home)
-        if isinstance(change, AgentsCreated):
+        if not isinstance(change, AgentsMessaged):
             deliveries = await self._create(mine, partition)
         else:
             self._deliver(mine, partition)
             deliveries = []
         if mine:
             self.outcomes["success"] += 1
-        field = "agents" if isinstance(change, AgentsCreated) else "messages"
+        field = "messages" if isinstance(change, AgentsMessaged) else "agents"
         for home, group in sorted(strays.items()):
             # The entries of one partition each, the record's id derived: a replay sends the same.
             part = change.model_copy(update={"event_id": derived_id("forwarded", change.event_id, home), field: group})
@@ -258,18 +261,16 @@ class AgentRegistry:
                 deliveries.append(forwarded)
         return asyncio.gather(*deliveries) if deliveries else None
 
-    async def _create(self, specs: list[AgentSpec], partition: int) -> list[asyncio.Future[RecordMetadata]]:
+    async def _create(
+        self, specs: list[AgentSpec] | list[AgentSpecRecord], partition: int
+    ) -> list[asyncio.Future[object]]:
         store = self.store
-        deliveries = []
-        for created, spec in enumerate(specs, 1):
-            agent_id = spec.agent_id
-            deliveries.append(await store.put(profiles.created(spec, store.peek(agent_id)), partition))
-            self._wake(agent_id)
-            if not created % FLUSH_SLICE:
-                # A send seldom waits: a record of 10,000 agents would otherwise hold the loop in one go.
-                await asyncio.sleep(0)
-        self.changes["created"] += len(deliveries)
-        return deliveries
+        made = [profiles.created(spec, store.peek(spec.agent_id)) for spec in specs]
+        delivered = await store.put_many(made, partition)
+        for spec in specs:
+            self._wake(spec.agent_id)
+        self.changes["created"] += len(made)
+        return [delivered]
 
     def _deliver(self, messages: list[AgentMessage], partition: int) -> None:
         """Into the recipients' inboxes. Like an agent's memory, written to the changelog with the next flush."""
@@ -288,5 +289,5 @@ class AgentRegistry:
                 self.changes["messaged"] += len(said)
 
 
-def _agent_of(item: AgentSpec | AgentMessage) -> str:
+def _agent_of(item: AgentSpec | AgentSpecRecord | AgentMessage) -> str:
     return item.agent_id

@@ -63,6 +63,26 @@ def encode(event: Event) -> bytes:
     return msgpack.packb(event.model_dump(mode="python"), use_bin_type=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A record ready to send: its key, value and event type; ``size`` counts what it holds (agents, requests)."""
+
+    key: bytes | None
+    value: bytes
+    type: str
+    size: int = 1
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        return type_headers(self.type, self.schema_version)
+
+
+def encoded(event: Event) -> Encoded:
+    """``event`` as the record that carries it."""
+    return Encoded(event.key, encode(event), event.type, event.size, event.schema_version)  # type: ignore[attr-defined]
+
+
 # A record a worker forwarded to the partition its key hashes to, and from where (the wire contract):
 # "<partition>:<offset>:<index>" of the record first read (index: of its first event there).
 FORWARDED_HEADER = "swarmstream-forwarded"
@@ -77,10 +97,15 @@ def event_type(headers: Iterable[tuple[str, bytes]] | None) -> bytes | None:
 
 
 def headers(event: Event) -> list[tuple[str, bytes]]:
+    return type_headers(event.type, event.schema_version)  # type: ignore[attr-defined]
+
+
+def type_headers(kind: str, schema_version: int = SCHEMA_VERSION) -> list[tuple[str, bytes]]:
+    """The headers of a record holding an event of type ``kind``."""
     return [
         ("content-type", CONTENT_TYPE.encode()),
-        ("event-type", event.type.encode()),  # type: ignore[attr-defined]
-        ("schema-version", str(event.schema_version).encode()),
+        ("event-type", kind.encode()),
+        ("schema-version", str(schema_version).encode()),
     ]
 
 
@@ -89,9 +114,10 @@ def decode(data: bytes | None, *expected: type[E]) -> E:
     return validate(unpack(data), *expected)
 
 
-def decode_mirrored(mirror: msgspec.msgpack.Decoder[Any], data: bytes | None, expected: type[E]) -> Any:
-    """One ``expected`` event through ``mirror``, a msgspec decoder of a struct mirroring it (fast); a record
-    the mirror refuses, or of another schema version, is decoded by pydantic, which names what is wrong."""
+def decode_mirrored(mirror: msgspec.msgpack.Decoder[Any], data: bytes | None, *expected: type[E]) -> Any:
+    """One of the ``expected`` events: through ``mirror``, a msgspec decoder of a struct mirroring one of them
+    (fast), or, for a record the mirror refuses (another event, another schema version, a bad one), by pydantic,
+    which names what is wrong."""
     if data:
         try:
             record = mirror.decode(data)
@@ -100,7 +126,7 @@ def decode_mirrored(mirror: msgspec.msgpack.Decoder[Any], data: bytes | None, ex
         else:
             if record.schema_version == SCHEMA_VERSION:
                 return record
-    return decode(data, expected)
+    return decode(data, *expected)
 
 
 def unpack(data: bytes | None) -> dict[Any, Any]:

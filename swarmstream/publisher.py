@@ -33,13 +33,17 @@ class EventPublisher:
 
         ``progress`` advances by each event's ``size`` (agents, for bulk creations).
         """
+        return await self.publish_encoded(topic, map(codec.encoded, events), progress)
+
+    async def publish_encoded(
+        self, topic: str, records: Iterable[codec.Encoded], progress: Progress | None = None
+    ) -> int:
+        """:meth:`publish` of records encoded already (read back from a spool, say)."""
         pending: list[asyncio.Future] = []
         sent = units = 0
-        for event in events:
-            pending.append(
-                await self.producer.send(topic, value=codec.encode(event), key=event.key, headers=codec.headers(event))
-            )
-            units += event.size
+        for record in records:
+            pending.append(await self.producer.send(topic, value=record.value, key=record.key, headers=record.headers))
+            units += record.size
             if len(pending) >= self.window or units >= self.window:
                 sent += await self._settle(pending, units, progress)
                 units = 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -41,7 +42,8 @@ def commit_only_acked_on_stop(app: faust.App) -> None:
 
 
 def count_sends(producer: Any, produced: Counter[str]) -> None:
-    """Count every record handed to faust's ``producer``, by topic (ours, dead letters, the changelog)."""
+    """Count every record handed to faust's ``producer``, by topic (ours, dead letters, the changelog), and
+    those :func:`send_records` sends past it."""
     send: Callable[..., Awaitable[Any]] = producer.send
 
     async def counting_send(topic: str, *args: Any, **kwargs: Any) -> Any:
@@ -49,3 +51,32 @@ def count_sends(producer: Any, produced: Counter[str]) -> None:
         return await send(topic, *args, **kwargs)
 
     producer.send = counting_send
+    producer.swarmstream_produced = produced
+
+
+async def send_records(
+    app: faust.App, topic: str, partition: int, records: Iterable[tuple[bytes, bytes]]
+) -> list[asyncio.Future[Any]] | None:
+    """``records`` (key, value) to ``topic``'s ``partition`` in whole batches of the aiokafka producer under
+    faust's (``create_batch``/``send_batch``, its public API): the records faust's ``send`` of each would
+    write, in the same producer's queue (so in order with them, and flushed by faust before a commit), for a
+    fraction of the cost of a send each. The deliveries of the batches; None before the producer started."""
+    producer = kafka_producer(app)
+    if producer is None:
+        return None
+    deliveries = []
+    batch = producer.create_batch()
+    sent = 0
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {len(value)} bytes is larger than a batch of {topic}")
+        sent += 1
+    if sent:
+        deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+    produced = getattr(app.producer, "swarmstream_produced", None)
+    if produced is not None:
+        produced[topic] += sent
+    return deliveries

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
+
+import msgpack
 
 from consumers import population
-from consumers.population import SPECS, by_partition
+from consumers.population import SPECS, as_spec, by_partition
 from producers import starting_graph
 from producers.personas import persona_batches
 from producers.population import (
     BadPopulation,
-    Imported,
+    Prepared,
     Source,
-    agent_events,
-    check,
     digest,
     name_of,
+    prepare,
     profile_digest,
-    specs,
+    row_count,
 )  # fmt: skip
 from swarmstream import profile_format
 from swarmstream.agent_ids import agent_id
+from swarmstream.codec import Encoded
 from swarmstream.events import AgentDeleted, derived_id
 from swarmstream.progress import Tally, progress_bar, say
 from swarmstream.publisher import EventPublisher
@@ -84,45 +88,70 @@ async def import_agents(
     if isinstance(source, Path):
         source = source.resolve()
     path = source if isinstance(source, Path) else Path(settings.data_dir) / "imported-rows"
-    checked = await asyncio.to_thread(check, source)
-    rejects_path = _rejected(path, checked.rejections, checked.bad_lines, skip_invalid, rejects, checked.rows)
     await ensure_topics(settings)
-    # What the agents there said when they were imported (or created): an unchanged row publishes nothing.
-    known = {}
-    async for _, agents in by_partition(settings, SPECS):
-        known.update((agent, digest(spec)) for agent, spec in agents.items())
-    counts = Imported()
-    wanted: dict[str, bytes] = {}
-
-    def wanted_events():  # type: ignore[no-untyped-def]
-        for spec in specs(source, checked.bad_lines):
-            if known.get(spec.agent_id) != (said := digest(spec)):
-                wanted[spec.agent_id] = said
-            yield spec
-
+    known = await _known(settings)
+    found = Prepared()
     since = await changelog_ends(settings)
-    total = checked.rows - len(checked.bad_lines)
-    with progress_bar(total, "publish agents", show_progress, "agents") as bar:
-        events = agent_events(wanted_events(), known, settings.partitions, settings.agent_batch_size, counts)
-        async with EventPublisher(settings) as publisher:
-            await publisher.publish(settings.agents_topic, events, bar)
-    if wanted:
-        with progress_bar(len(wanted), "register agents", show_progress, "agents") as bar:
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    # One pass over the file: the records that import it wait on disk until every row was found good.
+    with tempfile.TemporaryFile(dir=settings.data_dir, prefix="import-") as spool:
+        with progress_bar(row_count(source), "check agents", show_progress, "rows") as bar:
+            records = prepare(source, known, settings.partitions, settings.agent_batch_size, found, bar)
+            await asyncio.to_thread(_spool, records, spool)
+        rejects_path = _rejected(path, found.rejections, found.bad_lines, skip_invalid, rejects, found.rows)
+        spool.seek(0)
+        with progress_bar(found.rows - len(found.bad_lines), "publish agents", show_progress, "agents") as bar:
+            async with EventPublisher(settings) as publisher:
+                await publisher.publish_encoded(settings.agents_topic, _unspool(spool), bar)
+    counts = found.counts
+    waited = set(found.created) | set(found.changed)
+    found.created.clear()
+    if waited:
+        with progress_bar(len(waited), "register agents", show_progress, "agents") as bar:
             tally = Tally(bar)
+            changed = found.changed
 
             def holds(agent: str, value: bytes) -> bool:
-                return profile_digest(profile_format.unpack(agent, value)) == wanted[agent]
+                said = changed.get(agent)
+                return said is None or profile_digest(profile_format.unpack(agent, value)) == said
 
-            limit_s = 120 + len(wanted) / 1000
-            registered = wait_for_registration(settings, set(wanted), limit_s, tally.update, holds, since)
-            what = f"the stream workers to register {len(wanted):,} imported agents"
+            limit_s = 120 + len(waited) / 1000
+            registered = wait_for_registration(settings, waited, limit_s, tally.update, holds, since)
+            what = f"the stream workers to register {len(waited):,} imported agents"
             await watched(
                 registered, what, limit_s, workers_diagnosis(settings), say, done_so_far=lambda: f"{tally.count:,} done"
             )
     return ImportResult(
-        name_of(source), checked.rows, len(checked.bad_lines), str(rejects_path) if rejects_path else None,
+        name_of(source), found.rows, len(found.bad_lines), str(rejects_path) if rejects_path else None,
         time.monotonic() - started, created=counts.created, updated=counts.updated, unchanged=counts.unchanged,
     )  # fmt: skip
+
+
+async def _known(settings: Settings) -> dict[str, bytes]:
+    """What each agent there said when it was imported (or created), as :func:`digest`: an unchanged row
+    publishes nothing."""
+    known: dict[str, bytes] = {}
+    async for _, agents in by_partition(settings, _AS_CREATED):
+        known.update((agent, digest(spec)) for agent, spec in agents.items())
+    return known
+
+
+# An agent as its creation said, with its updates: the creation itself is kept (no copy), as most never change.
+_AS_CREATED: population.Fold = population.Fold(
+    lambda spec: spec, lambda spec, update: SPECS.updated(as_spec(spec), update)
+)
+
+
+def _spool(records: Iterator[Encoded], spool: IO[bytes]) -> None:
+    """Write ``records`` to ``spool``, as msgpack arrays."""
+    pack = msgpack.Packer(use_bin_type=True).pack
+    for record in records:
+        spool.write(pack((record.key, record.value, record.type, record.size)))
+
+
+def _unspool(spool: IO[bytes]) -> Iterator[Encoded]:
+    for key, value, kind, size in msgpack.Unpacker(spool, raw=False, max_buffer_size=2**30):
+        yield Encoded(key, value, kind, size)
 
 
 @dataclass

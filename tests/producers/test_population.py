@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from producers.population import (
-    BadPopulation,
-    Imported,
-    agent_events,
-    check,
-    digest,
-    profile_digest,
-    specs,
-)
+from producers.population import BadPopulation, Prepared, agents, digest, prepare, profile_digest
 from streams import profiles
-from swarmstream.events import AgentsCreated, AgentUpdated
+from swarmstream import codec
+from swarmstream.events import AgentsCreated, AgentSpec, AgentUpdated
+
+
+def check(source, known=None):
+    """One pass over ``source``, as an import makes it: what it found, and the records it would publish."""
+    found = Prepared()
+    records = list(prepare(source, known or {}, partitions=4, batch_size=10, found=found))
+    return found, records
+
+
+def specs(source):
+    return [spec for _, spec in agents(source) if not isinstance(spec, list)]
+
 
 GOOD = """id,name,persona,interests,traits,community,activity,district
 u1,Wei,"Renter in the north, worried about prices.",housing;transport,careful,urban_renters,0.3,north
@@ -27,9 +33,9 @@ u2,Ana,Teacher and parent.,"[""schools"", ""parks""]",,parents,,south
 def test_a_good_csv_becomes_agents_with_their_lists_activity_and_attributes(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text(GOOD)
-    checked = check(path)
+    checked, _ = check(path)
     assert (checked.rows, checked.rejections) == (2, [])
-    wei, ana = specs(path, set())
+    wei, ana = specs(path)
     assert (wei.agent_id, wei.interests, wei.traits, wei.activity, wei.attributes) == (
         "u1",
         ["housing", "transport"],
@@ -53,7 +59,7 @@ def test_every_bad_row_is_named_with_its_line_and_field(tmp_path):
         "u6,Di,Driver.,0.1,0.5\n"  # both
         "u7,Ed\n"  # a missing value
     )
-    checked = check(path)
+    checked, records = check(path)
     shown = [str(rejection) for rejection in checked.rejections]
     assert shown[0] == f"{path}:3: persona: missing or empty"
     assert shown[1].startswith(f"{path}:4: activity: ") and "less than or equal to 1" in shown[1]
@@ -64,7 +70,8 @@ def test_every_bad_row_is_named_with_its_line_and_field(tmp_path):
     assert checked.bad_lines == {3, 4, 5, 6, 7, 8} and checked.rows == 7
     error = BadPopulation(checked.rejections, checked.rows)
     assert "6 bad rows of 7 (nothing published" in str(error) and shown[0] in str(error)
-    assert [spec.agent_id for spec in specs(path, checked.bad_lines)] == ["u1"], "--skip-invalid keeps the good"
+    (created,) = (codec.decode(record.value, AgentsCreated) for record in records)
+    assert [spec.agent_id for spec in created.agents] == ["u1"], "--skip-invalid publishes the good"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +85,7 @@ def test_every_bad_row_is_named_with_its_line_and_field(tmp_path):
 def test_files_that_are_not_populations_say_where(tmp_path, name, content, expected):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    shown = [str(rejection) for rejection in check(path).rejections]
+    shown = [str(rejection) for rejection in check(path)[0].rejections]
     if expected is None:  # JSON lines: each bad line named
         assert shown == [f"{path}:2: (row): a JSON object, not list", shown[1]]
         assert shown[1].startswith(f"{path}:3: (row): not JSON")
@@ -93,35 +100,43 @@ def test_a_parquet_file_is_read_in_batches_with_row_numbers(tmp_path):
         "activity_hours": [[0.1] * 24] * 5, "age": [30, 31, 32, 33, 34],
     })  # fmt: skip
     pq.write_table(table, path)
-    checked = check(path)
+    checked, _ = check(path)
     assert [str(r) for r in checked.rejections] == [f"{path}:5: persona: missing or empty"]
-    first = next(specs(path, checked.bad_lines))
+    first = specs(path)[0]
     assert first.activity_hours == [0.1] * 24 and first.attributes == {"age": 30}
 
 
 def test_the_same_file_again_publishes_nothing_new_and_a_changed_row_is_an_update(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text(GOOD)
-    first_counts = Imported()
-    first = list(agent_events(specs(path, set()), {}, partitions=4, batch_size=10, counts=first_counts))
-    assert sum(len(e.agents) for e in first if isinstance(e, AgentsCreated)) == 2 and first_counts.created == 2
-    known = {spec.agent_id: digest(spec) for spec in specs(path, set())}
-    again = list(agent_events(specs(path, set()), known, 4, 10, Imported()))
-    assert again == [], "nothing new"
-    assert [e.event_id for e in first] == [
-        e.event_id for e in agent_events(specs(path, set()), {}, 4, 10, Imported())
+    first_found, first = check(path)
+    created = [codec.decode(record.value, AgentsCreated) for record in first]
+    assert sum(len(e.agents) for e in created) == 2 and first_found.counts.created == 2
+    assert sorted(first_found.created) == ["u1", "u2"] and sum(record.size for record in first) == 2
+    known = {spec.agent_id: digest(spec) for spec in specs(path)}
+    again_found, again = check(path, known)
+    assert again == [] and again_found.counts.unchanged == 2, "nothing new"
+    assert [e.event_id for e in created] == [
+        codec.decode(record.value, AgentsCreated).event_id for record in check(path)[1]
     ], "derived ids: the same file publishes the same events"
     path.write_text(GOOD.replace("Teacher and parent.", "Teacher and runner."))
-    known = {spec.agent_id: digest(spec) for spec in specs(tmp_path / "people.csv", set())}
+    known = {spec.agent_id: digest(spec) for spec in specs(tmp_path / "people.csv")}
     path.write_text(GOOD)
-    counts = Imported()
-    (update,) = agent_events(specs(path, set()), known, 4, 10, counts)
-    assert isinstance(update, AgentUpdated) and update.agent_id == "u2" and update.persona == "Teacher and parent."
-    assert (counts.created, counts.updated, counts.unchanged) == (0, 1, 1)
+    found, (record,) = check(path, known)
+    update = codec.decode(record.value, AgentUpdated)
+    assert (
+        update.agent_id == "u2"
+        and update.persona == "Teacher and parent."
+        and update.attributes == {"district": "south"}
+    )
+    assert (found.counts.created, found.counts.updated, found.counts.unchanged) == (0, 1, 1)
+    assert found.changed == {"u2": digest(specs(path)[1])} and found.created == []
 
 
 def test_a_stored_profile_says_what_its_row_said(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text(GOOD)
-    for spec in specs(path, set()):
+    for spec in specs(path):
         assert profile_digest(profiles.created(spec)) == digest(spec)
+    model = AgentSpec(**msgspec.structs.asdict(spec))
+    assert digest(model) == digest(spec), "the digest of a row is the same whichever way it was read"

@@ -10,7 +10,7 @@ import pytest
 from pydantic_core import PydanticUndefined
 
 from swarmstream import codec
-from swarmstream.agents_codec import AgentsCreatedRecord, AgentSpecRecord, decode_created
+from swarmstream.agents_codec import AgentsCreatedRecord, AgentSpecRecord, decode_created, encode_created
 from swarmstream.events import AgentsCreated, AgentSpec
 
 SPEC = AgentSpec(
@@ -69,3 +69,13 @@ def test_every_variant_of_every_agent_field_decodes_as_pydantic_decodes_it(case,
 
 def test_a_plain_creation_takes_the_fast_path():
     assert isinstance(decode_created(codec.encode(CREATED)), AgentsCreatedRecord)
+
+
+def test_an_encoded_creation_is_what_pydantics_encoding_says():
+    record = msgspec.convert(SPEC.model_dump(), AgentSpecRecord)
+    encoded = encode_created("e1", [record, record])
+    event = codec.decode(encoded.value, AgentsCreated)
+    assert event.agents == [SPEC, SPEC] and event.event_id == "e1"
+    ours, theirs = msgpack.unpackb(encoded.value), msgpack.unpackb(codec.encode(event))
+    assert {k: v for k, v in ours.items() if k not in FRESH} == {k: v for k, v in theirs.items() if k not in FRESH}
+    assert (encoded.key, encoded.size, encoded.headers) == (b"u1", 2, codec.headers(event))
