@@ -20,6 +20,7 @@ from swarmstream.agents_codec import AgentsCreatedRecord, AgentSpecRecord, Creat
 from swarmstream.codec import event_type
 from swarmstream.events import AgentCreated, AgentDeleted, AgentsCreated, AgentSpec, AgentUpdated, Event
 from swarmstream.partitions import partition_for
+from swarmstream.runtime.memory import release_freed_memory
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters, read_partitions
 
@@ -51,16 +52,29 @@ def _activity_updated(current: Activity, update: AgentUpdated) -> Activity:
         return current
     hours = tuple(update.activity_hours) if update.activity_hours is not None else current.hours
     chance = update.activity if update.activity is not None else current.chance
-    return Activity(chance, hours)
+    return _shared(chance, hours)
 
 
 _RUNS = Activity()  # shared by every agent that acts by the run's chance (seeded ones): nothing allocated per agent
+# The activities seen, each one object however many agents have it: an imported population has few distinct
+# ones (830,000 agents of a partition at activity 0.1 hold one object, not 47 MB of them). Bounded.
+_SHARED: dict[tuple[float | None, tuple[float, ...] | None], Activity] = {}
+_SHARED_MAX = 65_536
+
+
+def _shared(chance: float | None, hours: tuple[float, ...] | None) -> Activity:
+    activity = _SHARED.get((chance, hours))
+    if activity is None:
+        activity = Activity(chance, hours)
+        if len(_SHARED) < _SHARED_MAX:
+            _SHARED[chance, hours] = activity
+    return activity
 
 
 def _activity_created(spec: AgentSpec | AgentSpecRecord) -> Activity:
     if spec.activity is None and spec.activity_hours is None:
         return _RUNS
-    return Activity(spec.activity, tuple(spec.activity_hours) if spec.activity_hours else None)
+    return _shared(spec.activity, tuple(spec.activity_hours) if spec.activity_hours else None)
 
 
 ACTIVITY: Fold[Activity] = Fold(_activity_created, _activity_updated)
@@ -120,6 +134,8 @@ async def by_partition(settings: Settings, fold: Fold[V]) -> AsyncIterator[tuple
                     continue  # dead-lettered by the workers
                 _apply(agents, event, fold, tp.partition, settings.partitions)
         yield tp.partition, agents
+        del agents
+        release_freed_memory()  # else each partition's freed dict and records stay in the process (10M: +1 GB)
 
 
 def _apply(agents: dict[str, V], event: Event | Created, fold: Fold[V], partition: int, partitions: int) -> None:
@@ -152,9 +168,12 @@ async def ids(settings: Settings) -> set[str]:
     return found
 
 
-async def count(settings: Settings) -> int:
-    """How many agents the population holds now."""
+async def count(settings: Settings, enough: int | None = None) -> int:
+    """How many agents the population holds now; with ``enough``, read only until it holds at least that many
+    (a count of ``enough`` or more then): whether a run has a population, without reading ten million."""
     total = 0
     async for _, agents in by_partition(settings, Fold(lambda spec: None, lambda kept, update: kept)):
         total += len(agents)
+        if enough is not None and total >= enough:
+            break
     return total

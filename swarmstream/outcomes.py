@@ -32,7 +32,7 @@ class ReplyReader:
         self.settings = settings
         self.keep = keep
         self._consumer = make_consumer(settings, group_id=None, max_poll_records=10_000)
-        self._expected: set[str] = set()
+        self._expected = 0  # how many requests were expected (a count: a round may expect a million)
         self._waiting: set[str] = set()
         self._yielded: set[str] = set()
         # Outcomes of requests not expected yet, that ``keep`` asked to hold until they are.
@@ -67,7 +67,7 @@ class ReplyReader:
         for request_id in request_ids:
             if request_id in self._yielded or request_id in self._waiting:
                 continue
-            self._expected.add(request_id)
+            self._expected += 1
             self._waiting.add(request_id)
             early = self._unclaimed.pop(request_id, None)
             if early is not None:
@@ -103,10 +103,10 @@ class ReplyReader:
             except TimeoutError:
                 if on_idle is not None and loop.time() < progress_at + timeout_s:
                     said_at = loop.time()
-                    await on_idle(said_at - progress_at, len(waiting), len(self._expected))
+                    await on_idle(said_at - progress_at, len(waiting), self._expected)
                     continue
                 raise TimeoutError(
-                    f"{len(waiting)} of {len(self._expected)} requests unanswered after {timeout_s:.0f} s "
+                    f"{len(waiting)} of {self._expected} requests unanswered after {timeout_s:.0f} s "
                     "without progress: is a stream worker running?"
                 ) from None
             if event.request_id in waiting:

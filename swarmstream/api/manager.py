@@ -352,8 +352,7 @@ class AsyncAgentManager:
         )  # fmt: skip
         await self.start()
         # The run is over the population under this manager's prefix: every agent created or imported there.
-        config = replace(config, agents=await population.count(self.settings))
-        if config.agents is not None and config.agents < 2:
+        if await population.count(self.settings, enough=2) < 2:
             raise ValueError("create at least 2 agents first (create_agents_async, import_agents)")
         result = self.last_run = SimulationResult(config, [])
         async with RunConsumers(self.settings, config.run_id, resumed=False) as consumers:
@@ -364,7 +363,7 @@ class AsyncAgentManager:
                 self._check_workers()
                 consumers.check()
 
-            await consumers.seed_graph()
+            config = result.config = replace(config, agents=await consumers.seed_graph())
             assert consumers.graph is not None
             society = Society(consumers.settings, self._require(self._publisher), consumers.graph, config, False, check)
             async for summary in society.run():

@@ -239,8 +239,9 @@ class PopulationSource:
 
 async def ready_population(
     settings: Settings, source: PopulationSource, seed: int, show_progress: bool, check: Callable[[], None]
-) -> int:
-    """Make the population a new run runs over, as ``source`` says; returns how many agents it holds.
+) -> None:
+    """Make the population a new run runs over, as ``source`` says (at least 2 agents; how many, the run's
+    first full read of it says: :meth:`RunConsumers.seed_graph`).
 
     A run never rewrites an agent it did not create: seeding into a population that is there is refused,
     unless ``replace``.
@@ -248,7 +249,7 @@ async def ready_population(
     if source.file is not None:
         result = await import_agents(settings, source.file, show_progress=show_progress)
         say(result.render())
-    there = await population.count(settings)
+    there = await population.count(settings, enough=2)
     if source.seeded is None:
         if there < 2:
             raise ValueError(
@@ -257,6 +258,7 @@ async def ready_population(
             )
     else:
         if there and not source.replace:
+            there = await population.count(settings)
             raise ValueError(
                 f"the population under topic prefix {settings.topic_prefix!r} holds {there:,} agents already: "
                 "simulate runs over them without --agents; --replace deletes them and seeds new ones"
@@ -264,11 +266,9 @@ async def ready_population(
         if there:
             await _delete_all(settings, show_progress)
         await seed_population(settings, source.seeded, seed, show_progress, check, source.communities)
-        there = source.seeded
     if source.graph is not None:
         graph = await import_graph(settings, source.graph, show_progress=show_progress)
         say(graph.render())
-    return there
 
 
 async def _delete_all(settings: Settings, show_progress: bool) -> None:

@@ -11,9 +11,8 @@ Request ids derive from the run, the round and the agent: publishing a round aga
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 
 from consumers.dlq import RETRYABLE, replay
@@ -31,10 +30,12 @@ from swarmstream.outcomes import Idle, ReplyReader
 from swarmstream.progress import progress_bar
 from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
+from swarmstream.runtime.memory import release_freed_memory
 from swarmstream.settings import Settings
 from swarmstream.society.acts import act_id, act_request, acting
 from swarmstream.society.config import RunConfig
 from swarmstream.society.summaries import RoundSummary
+from swarmstream.stats import ExactSum
 from swarmstream.transport import read_to_end, until_consumed
 from swarmstream.waits import Stalled, watched, workers_diagnosis
 
@@ -125,11 +126,12 @@ class Society:
         what = f"the stream workers to read {settings.agents_topic} to its end before round {round_}"
         agents_ends = await watched(folded, what, limit_s, workers_diagnosis(settings), self.say)
         acts = await acting(settings, config, round_)
-        act_ids = {act_id(config, round_, agent) for agent in acts.agents}
         summary = RoundSummary(round_)
         friendships_before = self.graph.friend_requests["formed"]
         friend_requests = 0
-        seen: dict[str, InteractionResponded | DeadLetter] = {}
+        # The round's figures are added up as outcomes come (the reader yields each request's once): a round of
+        # a million acts holds no outcome, and its cost is an exact sum, the same in any order.
+        spent = _Spent(self._price)
 
         def ours(event: InteractionResponded | DeadLetter) -> bool:
             return isinstance(event, DeadLetter) or (event.run_id == config.run_id and event.round == round_)
@@ -140,12 +142,14 @@ class Society:
                 RoundStarted(run_id=config.run_id, round=round_, acting=len(acts.agents), agents_ends=agents_ends)
             )
             # A resumed round may be part done; a new one has nothing on the topics yet.
+            act_ids = {act_id(config, round_, agent) for agent in acts.agents} if resumed else set()
             earlier = await self._outcomes_so_far(round_, act_ids) if resumed else {}
             # What failed for a reason a resume may have mended (the endpoint, its key) is tried again.
             retried = {o.request_id: o for o in earlier.values() if isinstance(o, DeadLetter) and resumable(o)}
             for request_id in retried:
                 del earlier[request_id]
-            reader.expect(act_ids)
+            reader.expect(act_id(config, round_, agent) for agent in acts.agents)
+            act_ids.clear()
             reader.expect(retried)
             # A resumed round: what ended before is counted, what never did is published (again).
             missing = (
@@ -160,16 +164,17 @@ class Society:
                 reader.include(earlier.values())
                 async for outcome in reader.outcomes(limit_s, self._idle(round_)):
                     self.check()
-                    seen[outcome.request_id] = outcome
+                    summary.requested += 1
+                    spent.add(outcome)
                     friend_requests += self._count(summary, outcome)
                     if isinstance(outcome, InteractionResponded) and outcome.started:
                         reader.expect(outcome.started)
                     bar.update(1)
-        summary.requested = len(seen)
-        summary.cost_usd, summary.feed_bytes_per_act = self._spent(seen.values())
+        summary.cost_usd, summary.feed_bytes_per_act = spent.cost.total, spent.per_act
         await self._until_graph_recorded(friend_requests)
         summary.new_friendships = self.graph.friend_requests["formed"] - friendships_before
         summary.wall_s = time.monotonic() - started
+        release_freed_memory()  # what the round's reads and outcomes freed, back to the system between rounds
         return summary
 
     def _idle(self, round_: int) -> Idle:
@@ -201,20 +206,6 @@ class Society:
         if outcome.conversation_id is not None:
             summary.conversation_turns += 1
         return int(outcome.kind == "friend_request")
-
-    def _spent(self, outcomes: Iterable[InteractionResponded | DeadLetter]) -> tuple[float, float]:
-        """The round's cost and feed bytes per act, the same whatever order its answers came in (``fsum`` is
-        exact): two runs of one seed give equal figures."""
-        costs, feed_bytes, acts = [], 0, 0
-        for outcome in outcomes:
-            if isinstance(outcome, DeadLetter):
-                continue
-            inbound, outbound = self._price.get(outcome.model, (0.0, 0.0))
-            costs.append(outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound)
-            if outcome.action is not None:
-                feed_bytes += outcome.feed_bytes
-                acts += 1
-        return math.fsum(costs), feed_bytes / acts if acts else 0.0
 
     async def _outcomes_so_far(self, round_: int, act_ids: set[str]) -> dict[str, InteractionResponded | DeadLetter]:
         """Outcomes of this round already on the topics (a resumed run): its responses, and dead letters."""
@@ -259,3 +250,27 @@ def resumable(letter: DeadLetter) -> bool:
 def settings_timeout(settings: Settings) -> float:
     """How long a round may see no outcome at all before it fails: a worker's longest wait, and more."""
     return max(120.0, settings.unknown_agent_max_wait_s + 30)
+
+
+class _Spent:
+    """A round's cost (an exact sum: the same whatever order its answers came in, so two runs of one seed give
+    equal figures) and feed bytes per act, added up outcome by outcome."""
+
+    def __init__(self, price: dict[str, tuple[float, float]]):
+        self.price = price
+        self.cost = ExactSum()
+        self.feed_bytes = 0
+        self.acts = 0
+
+    def add(self, outcome: InteractionResponded | DeadLetter) -> None:
+        if isinstance(outcome, DeadLetter):
+            return
+        inbound, outbound = self.price.get(outcome.model, (0.0, 0.0))
+        self.cost.add(outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound)
+        if outcome.action is not None:
+            self.feed_bytes += outcome.feed_bytes
+            self.acts += 1
+
+    @property
+    def per_act(self) -> float:
+        return self.feed_bytes / self.acts if self.acts else 0.0

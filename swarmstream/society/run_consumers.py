@@ -64,15 +64,17 @@ class RunConsumers:
 
     async def seed_graph(self) -> int:
         """A new run's graph starts as its population's ties are (imported, or made in earlier runs): read from
-        the agents topic a partition at a time. Returns the rows added."""
+        the agents topic a partition at a time. Returns how many agents the population holds (read in the
+        same pass: a run at ten million agents reads its population once before its first round's)."""
         assert self.graph is not None
-        added = 0
+        agents = 0
         async for _, ties in population.by_partition(self.settings, population.TIES):
+            agents += len(ties)
             friends = [(agent, friend) for agent, held in ties.items() for friend in held.friends]
             follows = [(agent, followed) for agent, held in ties.items() for followed in held.follows]
             if friends or follows:
-                added += self.graph.store.add_ties(friends, follows)  # the store is used by this thread only
-        return added
+                self.graph.store.add_ties(friends, follows)  # the store is used by this thread only
+        return agents
 
     @property
     def record_dir(self) -> str | None:

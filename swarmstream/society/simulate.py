@@ -74,19 +74,18 @@ async def run_rounds(
         async with RunConsumers(settings, config.run_id, resumed=resume is not None) as consumers:
             settings = consumers.settings
             result.record_dir = consumers.record_dir
-            say(
-                f"run {config.run_id} (resume it with: swarmstream simulate --resume {config.run_id}); "
-                f"its record: {consumers.record_dir or 'none (SWARMSTREAM_RUN_RECORD is off)'}"
-            )
-
             def check() -> None:
                 stack.check_workers()
                 consumers.check()
 
             if resume is None:
-                ready = ready_population(settings, source, config.seed, show_progress, check)
-                config = result.config = replace(config, agents=await stack.watch(ready, check))
-                await consumers.seed_graph()
+                await stack.watch(ready_population(settings, source, config.seed, show_progress, check), check)
+                config = result.config = replace(config, agents=await consumers.seed_graph())
+            # Named once there is a run to resume: a population refused above leaves none.
+            say(
+                f"run {config.run_id} (resume it with: swarmstream simulate --resume {config.run_id}); "
+                f"its record: {consumers.record_dir or 'none (SWARMSTREAM_RUN_RECORD is off)'}"
+            )
             async with EventPublisher(settings) as publisher:
                 assert consumers.graph is not None
                 society = Society(settings, publisher, consumers.graph, config, show_progress, check)
