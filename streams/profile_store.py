@@ -91,13 +91,10 @@ class ProfileStore:
         return await self._changelog(key, value, partition)
 
     async def put_many(self, profiles: list[Profile], partition: int) -> asyncio.Future[object]:
-        """Store ``profiles`` (a bulk creation's, of one partition); the future completes when their changelog
-        records, sent in whole batches, are on the broker."""
-        written = []
-        for stored, profile in enumerate(profiles, 1):
-            written.append(self._store(profile))
-            if not stored % FLUSH_SLICE:
-                await asyncio.sleep(0)  # a record of 10,000 agents would otherwise hold the loop in one go
+        """Store ``profiles`` (a slice of a bulk creation's, of one partition) at once, with no pause between
+        the caller's reads and these writes; the future completes when their changelog records, sent in whole
+        batches, are on the broker."""
+        written = [self._store(profile) for profile in profiles]
         topic = self.table.changelog_topic.get_topic_name()
         deliveries = await faust_access.send_records(self.table.app, topic, partition, written)
         if deliveries is None:  # no aiokafka producer under faust's (an in-memory worker): one send each

@@ -13,7 +13,7 @@ from faust.types import RecordMetadata
 from streams import profiles
 from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
-from streams.profile_store import ProfileStore
+from streams.profile_store import FLUSH_SLICE, ProfileStore
 from streams.publishing import WorkerTopics, dead_letter, send
 from streams.routing import Routing
 from streams.stream_events import StreamEvents
@@ -265,12 +265,17 @@ class AgentRegistry:
         self, specs: list[AgentSpec] | list[AgentSpecRecord], partition: int
     ) -> list[asyncio.Future[object]]:
         store = self.store
-        made = [profiles.created(spec, store.peek(spec.agent_id)) for spec in specs]
-        delivered = await store.put_many(made, partition)
-        for spec in specs:
-            self._wake(spec.agent_id)
-        self.changes["created"] += len(made)
-        return [delivered]
+        deliveries = []
+        for start in range(0, len(specs), FLUSH_SLICE):
+            # Each slice's reads and writes in one step: a replayed creation never overwrites a memory line
+            # an interaction stored meanwhile. Between slices the loop runs (10,000 agents would hold it).
+            made = [profiles.created(spec, store.peek(spec.agent_id)) for spec in specs[start : start + FLUSH_SLICE]]
+            deliveries.append(await store.put_many(made, partition))
+            for profile in made:
+                self._wake(profile["agent_id"])
+            await asyncio.sleep(0)
+        self.changes["created"] += len(specs)
+        return deliveries
 
     def _deliver(self, messages: list[AgentMessage], partition: int) -> None:
         """Into the recipients' inboxes. Like an agent's memory, written to the changelog with the next flush."""
