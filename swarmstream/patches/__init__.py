@@ -2,8 +2,9 @@
 
 - :mod:`.aiokafka_leave_group`: a consumer stopped in its group's generation 0 leaves the group.
 - :mod:`.faust_commits`: faust never commits past an event not yet processed, does not count an offset
-  jump as done, rewinds never-committed partitions, reads the real high-watermark in recovery and keeps
-  queued events on resume (the README's "How it stays at least once").
+  jump as done, rewinds never-committed partitions (and spares them faust's livelock check while they wait
+  for their position), reads the real high-watermark in recovery and keeps queued events on resume
+  (the README's "How it stays at least once").
 - :mod:`.faust_speed`: faust's consumer runs a record's callback inline when it finishes at once.
 - :mod:`.faust_access`: the private state of faust's objects the worker reads, and the producer's sends
   it counts.

@@ -25,6 +25,12 @@ cause of a restarted worker leaving a whole never-committed partition of request
 partitions of the stream topics now go where the consumer's reset policy says (the beginning, for
 ours), or to 0.
 
+The livelock check: faust's commit livelock detector reads each assigned partition's position every
+few seconds, and aiokafka asserts when a partition has none. The rewind above puts never-committed
+partitions into that state (``seek_to_beginning`` waits for an offset reset), so a worker checked in
+that moment crashed (seen once in CI, right after a kill -9's rebalance). Such a partition is skipped
+by the check until its position is known (:func:`_verify_event_path`).
+
 Recovery: faust recovers a table by reading its changelog up to ``end_offsets``. Tansu 0.6.0 (the embedded
 broker) answers that with the last batch's base offset + 1, so a restarted worker would stop
 recovery early and lose profiles. The ``highwaters`` given to :func:`install` read the real
@@ -61,6 +67,8 @@ def install(read_highwaters: Highwaters) -> None:
 
     faust_aiokafka.AIOKafkaConsumerThread.highwaters = highwaters  # type: ignore[method-assign]
     faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed  # type: ignore[method-assign]
+    if not getattr(faust_aiokafka.AIOKafkaConsumerThread.verify_event_path, "_swarmstream", False):
+        faust_aiokafka.AIOKafkaConsumerThread.verify_event_path = _verify_event_path  # type: ignore[method-assign]
 
     if not getattr(faust_consumer.Consumer._add_gap, "_swarmstream", False):
 
@@ -131,6 +139,22 @@ async def _seek_to_committed(self: faust_aiokafka.AIOKafkaConsumerThread) -> Map
         return committed
 
     return await self.call_thread(seek)
+
+
+_FAUST_VERIFY_EVENT_PATH = faust_aiokafka.AIOKafkaConsumerThread.verify_event_path
+
+
+def _verify_event_path(self: faust_aiokafka.AIOKafkaConsumerThread, now: float, tp: TP) -> None:
+    """faust's check of a partition's event path, skipped while the partition waits for its position."""
+    subscription = self._ensure_consumer()._fetcher._subscriptions.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    state = assignment.state_value(TopicPartition(tp.topic, tp.partition)) if assignment else None
+    if state is not None and not state.has_valid_position:
+        return None  # an offset reset is under way (a seek to the beginning): nothing to verify yet
+    return _FAUST_VERIFY_EVENT_PATH(self, now, tp)
+
+
+_verify_event_path._swarmstream = True  # type: ignore[attr-defined]
 
 
 def _start_offsets(consumer: faust_consumer.Consumer) -> dict[TP, int]:

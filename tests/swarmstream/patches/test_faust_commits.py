@@ -8,8 +8,11 @@ from types import SimpleNamespace
 import faust
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.consumer.subscription_state import SubscriptionState
+from aiokafka.protocol.offset import OffsetResetStrategy
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
 
 from swarmstream.patches import faust_commits
 from swarmstream.settings import Settings
@@ -177,3 +180,59 @@ async def test_seek_to_committed_rewinds_stream_partitions_never_committed(setti
         assert faust_commits._start_offsets(thread.consumer) == {(stream, 0): 0}, "where its first commit must start"
     finally:
         await consumer.stop()
+
+
+class _CheckedThread:
+    """What faust's ``verify_event_path`` reads of its consumer thread: aiokafka's real subscription
+    state, a monitor, and the log it writes its findings to."""
+
+    _verify_aiokafka_event_path = AIOKafkaConsumerThread._verify_aiokafka_event_path
+
+    def __init__(self, subscriptions: SubscriptionState, started: float):
+        self._consumer = SimpleNamespace(_fetcher=SimpleNamespace(_subscriptions=subscriptions))
+        app = SimpleNamespace(monitor=SimpleNamespace(stream_inbound_time={}), topics=SimpleNamespace())
+        app.topics.acks_enabled_for = lambda topic: True
+        self.consumer = SimpleNamespace(app=app)
+        self.time_started = started
+        self.tp_fetch_request_timeout_secs = 60.0
+        self.tp_stream_timeout_secs = 60.0
+        self.errors: list[str] = []
+        self.log = SimpleNamespace(error=lambda message, *args: self.errors.append(message))
+
+    def _ensure_consumer(self):
+        return self._consumer
+
+
+def _resetting_partition(now: float) -> tuple[SubscriptionState, TopicPartition]:
+    """A partition fetched from, then told to seek to the beginning (as the rewind above does)."""
+    tp = TopicPartition("requests", 0)
+    subscriptions = SubscriptionState()
+    subscriptions.assign_from_user({tp})
+    state = subscriptions.subscription.assignment.state_value(tp)
+    state.seek(5)
+    state.timestamp = now * 1000
+    state.await_reset(OffsetResetStrategy.EARLIEST)
+    return subscriptions, tp
+
+
+async def test_the_livelock_check_skips_a_partition_waiting_for_its_position():
+    now = 1_000.0
+    subscriptions, tp = _resetting_partition(now)
+    thread = _CheckedThread(subscriptions, started=now - 120)
+    assert AIOKafkaConsumerThread.verify_event_path(thread, now, TP(tp.topic, tp.partition)) is None
+    assert thread.errors == []
+
+    state = subscriptions.subscription.assignment.state_value(tp)
+    state.seek(0)  # the reset done: faust's own check again, which finds no fetch for two minutes
+    state.timestamp = (now - 120) * 1000
+    AIOKafkaConsumerThread.verify_event_path(thread, now, TP(tp.topic, tp.partition))
+    assert len(thread.errors) == 1
+
+
+async def test_faust_alone_crashes_on_a_partition_waiting_for_its_position():
+    """When this fails, faust's check no longer reads a missing position: the correction may go."""
+    now = 1_000.0
+    subscriptions, tp = _resetting_partition(now)
+    thread = _CheckedThread(subscriptions, started=now - 120)
+    with pytest.raises(AssertionError):
+        faust_commits._FAUST_VERIFY_EVENT_PATH(thread, now, TP(tp.topic, tp.partition))
