@@ -32,7 +32,8 @@ class FollowUps:
 
 def follow_ups(request: InteractionRequested, profile: Profile, reply: str, settings: Settings) -> FollowUps:
     if request.kind == "act":
-        return _acted(request, profile, parse_action(reply, request.agent_id, settings.agent_memory_chars), settings)
+        action = parse_action(reply, request.agent_id, settings.agent_memory_chars, request.actions)
+        return _acted(request, profile, action, settings)
     out = FollowUps()
     if request.kind != "chat" or request.target_agent_id is None:
         return out

@@ -26,6 +26,7 @@ from streams.registry import AgentRegistry
 from streams.request_records import BadRequest, RequestRecord
 from streams.routing import Routing, forward
 from swarmstream import codec
+from swarmstream.action_space import act_format
 from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.llm.ratelimit import partition_share
@@ -256,7 +257,8 @@ class InteractionHandler:
             )
             return None
         try:
-            completion = await self.llm.complete(messages)
+            act = act_format(request.actions) if request.kind == "act" else None
+            completion = await self.llm.complete(messages, act)
         except LLMFailure as failure:
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(record, request, f"llm_{failure.kind}", str(failure), failure.attempts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swarmstream import prompt_contract as contract
+from swarmstream.action_space import act_format
 from swarmstream.events import InteractionRequested
 from swarmstream.profile_format import Profile
 
@@ -76,7 +77,7 @@ def build_messages(
         listed = contract.listing(contract.FRIENDS, friends[:20]) + " " if friends else "You have no friends yet. "
         return [
             {"role": "system", "content": system.strip()},
-            {"role": "user", "content": f"{recent}{listed}{request.context} {contract.ACT_INSTRUCTION}"},
+            {"role": "user", "content": f"{recent}{listed}{request.context} {act_format(request.actions).instruction}"},
         ]
     if request.kind == "friend_request":
         asking = f"Agent {request.target_agent_id} asks to be your friend. {request.context}".strip()

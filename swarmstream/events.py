@@ -13,7 +13,9 @@ import time
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from swarmstream import action_space
 
 SCHEMA_VERSION = 1
 
@@ -130,8 +132,8 @@ class AgentDeleted(Event):
     agent_id: AgentId
 
 
-# What an acting agent may do in a society's round (``InteractionResponded.action``).
-ACTIONS = ("post", "message", "befriend", "none")
+# What an acting agent may do in a society's round (``InteractionResponded.action``): ``swarmstream.action_space``.
+ACTIONS = action_space.ALL
 
 # The most turns one conversation may have.
 MAX_TURNS = 50
@@ -178,6 +180,13 @@ class InteractionRequested(Event):
     show_attributes: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
         default_factory=list, max_length=64
     )
+    # An act's action space (a run's --actions). Empty: every action.
+    actions: tuple[str, ...] = Field(default=(), max_length=len(action_space.ALL))
+
+    @field_validator("actions")
+    @classmethod
+    def _known_actions(cls, actions: tuple[str, ...]) -> tuple[str, ...]:
+        return action_space.choose(actions) if actions else ()
 
     @model_validator(mode="after")
     def _friend_request_names_the_requester(self) -> InteractionRequested:
@@ -397,6 +406,8 @@ class RunStarted(Event):
     start_hour: float = Field(0.0, ge=0, lt=24)
     # The imported attributes acting agents' prompts show.
     show_attributes: list[str] = Field(default_factory=list, max_length=64)
+    # The run's action space (``swarmstream.action_space``); empty: every action.
+    actions: list[str] = Field(default_factory=list, max_length=len(action_space.ALL))
 
     @property
     def key(self) -> bytes:

@@ -12,16 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
+from swarmstream.action_space import ACT_MARKER
+
 # chat: a request, or a conversation's first turn; turn: a later turn, with the conversation so far;
 # friend_request: the asked agent decides; act: a society round's turn to read the feed and act.
 PromptKind = Literal["chat", "turn", "friend_request", "act"]
 PROMPT_KINDS: tuple[PromptKind, ...] = get_args(PromptKind)
 
 FRIEND_REQUEST_INSTRUCTION = 'Answer only with JSON: {"accept": true or false, "reason": "<a few words>"}.'
-ACT_INSTRUCTION = (
-    'Choose one action. Answer only with JSON: {"action": "post" or "message" or "befriend" or "none", '
-    '"to": "<an agent id, for message and befriend>", "text": "<what you post or say>"}.'
-)
 CONVERSATION_HEADING = "The conversation so far:"
 
 # Agent ids an act's prompt lists: its friends (to message), others it might befriend.
@@ -56,7 +54,7 @@ def kind_of(messages: Sequence[Any]) -> PromptKind:
         return "chat"
     if FRIEND_REQUEST_INSTRUCTION in last:
         return "friend_request"
-    if ACT_INSTRUCTION in last:
+    if ACT_MARKER in last:  # an act's instruction (``action_space.act_format``)
         return "act"
     if CONVERSATION_HEADING in last:
         return "turn"

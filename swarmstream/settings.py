@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from swarmstream.action_space import StructuredOutputs
+
 
 class LLMEndpoint(BaseModel):
     """One OpenAI-compatible endpoint and model, with the provider's limits for it."""
@@ -22,6 +24,9 @@ class LLMEndpoint(BaseModel):
     api_key: SecretStr | None = None
     rpm: float | None = Field(None, gt=0)
     tpm: float | None = Field(None, gt=0)
+    # How this endpoint is made to answer an act in its schema (``swarmstream.action_space``); None:
+    # ``SWARMSTREAM_LLM_STRUCTURED_OUTPUTS``.
+    structured_outputs: StructuredOutputs | None = None
 
 
 class ModelPrice(BaseModel):
@@ -151,6 +156,10 @@ class Settings(BaseSettings):
     # AIMD on the in-flight limit (between llm_min_concurrent and max_concurrent).
     auto_optimize: bool = True
     llm_min_concurrent: int = Field(4, ge=1)
+    # How acts' answers are held to their schema: json_schema (response_format), tools (one function per
+    # action, a call required) or none (the prompt's words only); tolerant parsing reads them all. For the
+    # primary endpoint and every fallback that does not say otherwise.
+    llm_structured_outputs: StructuredOutputs = "none"
     # Fallback chain, tried in order when the one before keeps failing (JSON list in the env).
     llm_fallbacks: list[LLMEndpoint] = Field(default_factory=list)
     llm_fallback_after: int = Field(3, ge=1, description="consecutive failures before an endpoint is skipped")
@@ -229,7 +238,18 @@ class Settings(BaseSettings):
             api_key=self.llm_api_key,
             rpm=self.llm_rpm,
             tpm=self.llm_tpm,
+            structured_outputs=self.llm_structured_outputs,
         )
+
+    def llm_endpoints(self) -> list[LLMEndpoint]:
+        """The primary endpoint, then the fallbacks in order, each with its structured-output mode decided."""
+        fallbacks = [
+            endpoint
+            if endpoint.structured_outputs is not None
+            else endpoint.model_copy(update={"structured_outputs": self.llm_structured_outputs})
+            for endpoint in self.llm_fallbacks
+        ]
+        return [self.primary_endpoint(), *fallbacks]
 
     @property
     def agents_topic(self) -> str:

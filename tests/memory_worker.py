@@ -30,8 +30,9 @@ from streams.registry import AgentRegistry
 from streams.request_intake import RequestIntake
 from streams.routing import Routing
 from swarmstream import codec
+from swarmstream.action_space import ActFormat, StructuredOutputs
 from swarmstream.events import DeadLetter, Event, InteractionResponded
-from swarmstream.llm.client import Completion
+from swarmstream.llm.client import Completion, content_of
 from swarmstream.llm.engine import LLMFailure
 from swarmstream.llm.simulator import answer, count_tokens
 from swarmstream.partitions import partition_for
@@ -148,19 +149,26 @@ class SimulatedEngine:
     chosen action, say), None to leave the prompt to the simulator.
     """
 
-    def __init__(self, model: str = "gpt-3.5-turbo", max_tokens: int = 150):
+    def __init__(
+        self, model: str = "gpt-3.5-turbo", max_tokens: int = 150, structured_outputs: StructuredOutputs = "none"
+    ):
         self.model = model
         self.max_tokens = max_tokens
+        self.structured_outputs = structured_outputs
         self.prompts: list[list[dict[str, Any]]] = []
+        # What each call's request held besides the prompt (an act's schema or tools, by structured_outputs).
+        self.bodies: list[dict[str, Any]] = []
         self.failure: LLMFailure | None = None
         self.script: Callable[[list[dict[str, Any]]], str | None] | None = None
 
-    async def complete(self, messages: list[dict[str, Any]]) -> Completion:
+    async def complete(self, messages: list[dict[str, Any]], act: ActFormat | None = None) -> Completion:
         self.prompts.append(messages)
+        self.bodies.append(act.body(self.structured_outputs) if act is not None else {})
         if self.failure is not None:
             raise self.failure
         scripted = self.script(messages) if self.script is not None else None
-        content = scripted if scripted is not None else answer(messages, self.max_tokens)[1]
+        said = answer(messages, self.max_tokens, self.bodies[-1]).message()
+        content = scripted if scripted is not None else content_of(said) or ""
         prompt = " ".join(str(message.get("content", "")) for message in messages)
         return Completion(content, self.model, count_tokens(prompt), count_tokens(content), latency_s=0.001)
 
@@ -199,7 +207,7 @@ class MemoryWorker:
         self.registry = AgentRegistry(store, board, self.worker_topics, self.routing, watch, settings)
         self.outbox = Outbox(self.worker_topics.agents, self.routing, settings.feed_board_size)
         self.handler = InteractionHandler(settings, self.registry, self.outbox)
-        self.llm = SimulatedEngine()
+        self.llm = SimulatedEngine(structured_outputs=settings.llm_structured_outputs)
         self.handler.llm = self.llm  # type: ignore[assignment]
         self.intake = RequestIntake(settings, self.handler, watch)
         self.read_events: list[MemoryEvent] = []  # every event the worker read, with whether it was acked

@@ -7,6 +7,7 @@ import sys
 from importlib.metadata import version as package_version
 from typing import Any
 
+from swarmstream.action_space import STRUCTURED_OUTPUTS
 from swarmstream.patches import versions
 from swarmstream.settings import Settings
 
@@ -46,6 +47,12 @@ def connection_options(parser: argparse.ArgumentParser, llm: bool = False) -> No
     if llm:
         group.add_argument("--llm-base-url", help="OpenAI-compatible base URL (key from SWARMSTREAM_LLM_API_KEY)")
         group.add_argument("--llm-model", help="model name sent to the endpoint")
+        group.add_argument(
+            "--llm-structured-outputs",
+            choices=STRUCTURED_OUTPUTS,
+            help="how acts are held to their schema: json_schema (response_format), tools (one function per "
+            "action) or none (the prompt's words; the default)",
+        )
         group.add_argument("--max-concurrent", type=int, help="LLM calls in flight per worker")
 
 
@@ -53,7 +60,10 @@ def settings_from(args: argparse.Namespace, standing: bool = True, **extra: Any)
     """Environment settings overridden by the command line's connection options. Where they name no broker,
     the stack ``swarmstream up`` started (under the same data directory) fills in its broker, endpoint,
     topic prefix and partitions, unless ``standing`` is False (commands that start stacks of their own)."""
-    names = ("bootstrap_servers", "llm_base_url", "llm_model", "partitions", "topic_prefix", "max_concurrent")
+    names = (
+        "bootstrap_servers", "llm_base_url", "llm_model", "llm_structured_outputs", "partitions", "topic_prefix",
+        "max_concurrent",
+    )  # fmt: skip
     overrides = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     settings = Settings(**overrides, **extra)
     if not standing or settings.bootstrap_servers is not None:

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from swarmstream import action_space
 from swarmstream.cli.parsing import connection_options, settings_from
 
 
@@ -43,6 +44,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=0.5,
         help="end the run (failed, exit 1) when a round dead-letters more than this fraction of its requests",
+    )
+    sim_run.add_argument(
+        "--actions",
+        metavar="A,B",
+        help=f"the action space: what an acting agent may do ({', '.join(action_space.ALL)}; default: all; "
+        "none is always allowed); the prompt lists only these",
     )
     sim_run.add_argument(
         "--show-attributes",
@@ -86,6 +93,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         config = new_config(
             args.agents, args.rounds, args.active, args.turns, args.seed, args.budget_usd, args.max_failure_rate,
             args.record_prompts, args.hours_per_round, args.start_hour, _names(args.show_attributes),
+            _names(args.actions),
         )  # fmt: skip
     source = PopulationSource(args.agents, args.population, args.replace, args.graph, community_names(args.communities))
     result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet, source)

@@ -4,6 +4,10 @@ The call uses the package's documented low-level ``client.post(..., cast_to=http
 and decodes the body with orjson: ``chat.completions.create()`` spends about twice the CPU per
 call on request transforms and response models, and a worker's CPU goes almost entirely here.
 HTTP errors still come back as the package's typed exceptions (``RateLimitError``, ...).
+
+An act's call carries its format (``swarmstream.action_space``) as the endpoint's ``structured_outputs``
+says: a JSON schema, tools, or nothing. A tool call comes back as the act's JSON, ``{"action": <the
+function's name>, <its arguments>}``, so that one parser reads the answers of every mode.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import httpx2
 import openai
 import orjson
 
+from swarmstream.action_space import ActFormat, StructuredOutputs
 from swarmstream.llm.http_transport import KeepAliveTransport
 from swarmstream.llm.retry import BadResponseError
 from swarmstream.patches.httpx_send import DirectHttpClient
@@ -63,12 +68,21 @@ class LLMClient:
             http_client=DirectHttpClient(transport=KeepAliveTransport(max_connections)),
         )
         self._options: Any = {"headers": _OMITTED_HEADERS}
+        self.structured_outputs: StructuredOutputs = endpoint.structured_outputs or "none"
 
-    async def call(self, messages: list[dict[str, str]], max_tokens: int) -> RawCompletion:
-        """One attempt; raises the openai package's errors or :class:`BadResponseError`."""
+    async def call(
+        self, messages: list[dict[str, str]], max_tokens: int, act: ActFormat | None = None
+    ) -> RawCompletion:
+        """One attempt; raises the openai package's errors or :class:`BadResponseError`.
+
+        :param act: an act's format: the request holds its schema or tools, by ``structured_outputs``.
+        """
+        body = {"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens}
+        if act is not None:
+            body.update(act.body(self.structured_outputs))
         response = await self._client.post(
             "/chat/completions",
-            body={"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens},
+            body=body,
             options=self._options,
             cast_to=httpx2.Response,
         )
@@ -82,7 +96,7 @@ def decode_completion(body: bytes, headers: httpx2.Headers) -> RawCompletion:
     """The fields we use from a chat-completion body, checked; anything else is a bad response."""
     try:
         data = orjson.loads(body)
-        content = data["choices"][0]["message"]["content"]
+        content = content_of(data["choices"][0]["message"])
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
@@ -92,6 +106,29 @@ def decode_completion(body: bytes, headers: httpx2.Headers) -> RawCompletion:
     if not isinstance(content, str):
         raise BadResponseError(f"choices[0].message.content is {type(content).__name__}, not text")
     return RawCompletion(content, model, prompt_tokens, completion_tokens, headers)
+
+
+def content_of(message: dict[str, Any]) -> str | None:
+    """A completion message's answer as text: its content, its first tool call as the act's JSON, or a refusal."""
+    if message.get("tool_calls"):
+        return _tool_call_as_act(message["tool_calls"][0])
+    content = message.get("content")
+    if content is None and isinstance(message.get("refusal"), str):
+        return message["refusal"]  # a structured-output refusal: words, read as no valid action
+    return content
+
+
+def _tool_call_as_act(call: dict[str, Any]) -> str:
+    """A tool call as the act's JSON; arguments that are not a JSON object are kept as words (malformed)."""
+    function = call["function"]
+    name, arguments = str(function["name"]), function.get("arguments") or "{}"
+    try:
+        parsed = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return f"{name}({arguments})"
+    return orjson.dumps({**parsed, "action": name}).decode()
 
 
 def estimate_tokens(messages: list[dict[str, str]], max_tokens: int) -> int:

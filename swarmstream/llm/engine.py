@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import openai
 
+from swarmstream.action_space import ActFormat
 from swarmstream.llm.adaptive import AimdController, ConcurrencyGate
 from swarmstream.llm.call_metrics import CallMetrics
 from swarmstream.llm.client import Completion, LLMClient, RawCompletion, estimate_tokens
@@ -23,7 +24,8 @@ from swarmstream.llm.retry import RetryPolicy, error_kind, is_overload, is_retry
 from swarmstream.settings import LLMEndpoint, Settings
 
 Clock = Callable[[], float]
-Caller = Callable[[list[dict[str, str]], int], Awaitable[RawCompletion]]
+# (messages, max_tokens, the act's format or None) -> the answer.
+Caller = Callable[[list[dict[str, str]], int, ActFormat | None], Awaitable[RawCompletion]]
 
 
 class LLMFailure(Exception):
@@ -103,7 +105,8 @@ class LLMEngine:
                 return route
         return min(self.routes, key=lambda r: r.skipped_until)
 
-    async def complete(self, messages: list[dict[str, str]]) -> Completion:
+    async def complete(self, messages: list[dict[str, str]], act: ActFormat | None = None) -> Completion:
+        """One answer, retried across the endpoints; ``act``: an act's format, enforced as each endpoint can."""
         estimated = estimate_tokens(messages, self.max_tokens)
         attempt = 0
         while True:
@@ -117,7 +120,7 @@ class LLMEngine:
             try:
                 await route.limiter.acquire(estimated)
                 started = time.perf_counter()
-                raw = await route.call(messages, self.max_tokens)
+                raw = await route.call(messages, self.max_tokens, act)
             except Exception as exc:
                 failure: Exception | None = exc
             else:
@@ -191,7 +194,7 @@ class LLMEngine:
 def build_engine(settings: Settings) -> LLMEngine:
     """The engine for these settings: the primary endpoint, then the fallbacks, in order."""
     routes = []
-    for endpoint in [settings.primary_endpoint(), *settings.llm_fallbacks]:
+    for endpoint in settings.llm_endpoints():
         routes.append(_route(settings, endpoint))
     aimd: AimdController | int = settings.max_concurrent
     if settings.auto_optimize:

@@ -3,7 +3,9 @@
 Without it a run whose endpoint is unreachable, or refuses its key, dead-letters every request and ends as
 if it had worked. The probe is a real chat completion of one token (``GET /models`` does not tell whether
 a model is served on every OpenAI-compatible server); a 429 or a 5xx says the endpoint is there, and only
-warns: the engine retries those, and a round whose requests keep failing stops the run anyway.
+warns: the engine retries those, and a round whose requests keep failing stops the run anyway. An endpoint
+asked for structured outputs is sent an act's schema or tools too: a server that refuses them is said at
+once, not as every act dead-lettered.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 
 import openai
 
+from swarmstream.action_space import act_format
 from swarmstream.llm.client import LLMClient
 from swarmstream.llm.retry import BadResponseError
 from swarmstream.settings import LLMEndpoint, Settings
@@ -23,6 +26,8 @@ log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 8.0
 PROBE_MESSAGES = [{"role": "user", "content": "Reply with OK."}]
+# Enough for a short act: some servers refuse a structured answer they cannot finish.
+STRUCTURED_PROBE_TOKENS = 64
 
 
 class EndpointUnavailable(RuntimeError):
@@ -35,7 +40,7 @@ async def probe_endpoints(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S
     :raises EndpointUnavailable: when any cannot serve (unreachable, unknown host, key refused, model
         not found, not a chat-completions server, no answer within ``timeout_s``).
     """
-    endpoints = [settings.primary_endpoint(), *settings.llm_fallbacks]
+    endpoints = settings.llm_endpoints()
     problems = await asyncio.gather(*(_probe(endpoint, timeout_s) for endpoint in endpoints))
     failing = [problem for problem in problems if problem is not None]
     if failing:
@@ -64,8 +69,27 @@ async def _probe(endpoint: LLMEndpoint, timeout_s: float) -> str | None:
         return f"{where}: cannot connect ({_connection_cause(exc)})"
     except BadResponseError as exc:
         return f"{where}: answered something that is not a chat completion ({exc})"
+    else:
+        if client.structured_outputs != "none":
+            return await _probe_structured(client, where, timeout_s)
     finally:
         await client.close()
+    return None
+
+
+async def _probe_structured(client: LLMClient, where: str, timeout_s: float) -> str | None:
+    """None when the endpoint takes an act's schema or tools as its ``structured_outputs`` says; else why not."""
+    mode = client.structured_outputs
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.call(PROBE_MESSAGES, max_tokens=STRUCTURED_PROBE_TOKENS, act=act_format())
+    except openai.BadRequestError as exc:
+        return (
+            f"{where}: refused structured outputs in mode {mode!r} (400); {_said(exc)}; set "
+            "SWARMSTREAM_LLM_STRUCTURED_OUTPUTS (or the endpoint's structured_outputs) to another mode, or none"
+        )
+    except (openai.APIError, TimeoutError, BadResponseError) as exc:
+        log.warning("%s: the probe of structured outputs (%s) failed (%r): going on", where, mode, exc)
     return None
 
 

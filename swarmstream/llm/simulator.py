@@ -15,7 +15,8 @@ import math
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -25,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, model_validator
 
+from swarmstream import action_space
 from swarmstream import prompt_contract as contract
 from swarmstream.metrics_http import metrics_handler
 from swarmstream.prompt_contract import PromptKind
@@ -144,17 +146,41 @@ class SimulatorConfig(BaseModel):
     faults: FaultRates = Field(default_factory=FaultRates)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the simulator answers a prompt: its kind, and words or (for an act with tools) one tool call."""
+
+    kind: PromptKind
+    content: str | None
+    tool_call: dict[str, str] | None = None  # {"name": ..., "arguments": <a JSON object, as text>}
+
+    @property
+    def text(self) -> str:
+        """What the answer's tokens are counted on."""
+        if self.tool_call is not None:
+            return f"{self.tool_call['name']} {self.tool_call['arguments']}"
+        return self.content or ""
+
+    def message(self, call_id: str = "call_sim") -> dict[str, Any]:
+        """The chat completion's ``choices[0].message``."""
+        if self.tool_call is None:
+            return {"role": "assistant", "content": self.content}
+        call = {"id": call_id, "type": "function", "function": dict(self.tool_call)}
+        return {"role": "assistant", "content": None, "tool_calls": [call]}
+
+
 def reply_for(messages: list[dict[str, Any]], max_tokens: int) -> str:
     """A deterministic reply derived from the prompt, as a model would answer its kind (see :func:`answer`)."""
-    return answer(messages, max_tokens)[1]
+    return answer(messages, max_tokens).text
 
 
-def answer(messages: list[dict[str, Any]], max_tokens: int) -> tuple[PromptKind, str]:
-    """The prompt's kind (by ``swarmstream.prompt_contract``) and a deterministic reply derived from the prompt.
+def answer(messages: list[dict[str, Any]], max_tokens: int, body: Mapping[str, Any] | None = None) -> Answer:
+    """The prompt's kind (by ``swarmstream.prompt_contract``) and a deterministic answer derived from the prompt.
 
     A chat or a conversation's turn gets a sentence. Asked for a friend request's JSON answer, it answers
     like a model: mostly the JSON (about 70 % accept), sometimes prose that answers nothing (5 %), so both
-    paths of the parser are exercised; an act gets an action (:func:`_action_for`).
+    paths of the parser are exercised; an act gets an action (:func:`_action_for`), held to the schema or
+    tools the request ``body`` carries, as a server enforcing them would.
     """
     digest = hashlib.blake2b(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
     rng = random.Random(digest)
@@ -162,34 +188,104 @@ def answer(messages: list[dict[str, Any]], max_tokens: int) -> tuple[PromptKind,
     if kind == "friend_request":
         roll = rng.random()
         if roll < 0.05:
-            return kind, "Hmm, let me think about it. " + " ".join(rng.choice(_WORDS) for _ in range(6)) + "."
+            return Answer(kind, "Hmm, let me think about it. " + " ".join(rng.choice(_WORDS) for _ in range(6)) + ".")
         reason = " ".join(rng.choice(_WORDS) for _ in range(3))
-        return kind, orjson.dumps({"accept": roll < 0.72, "reason": reason}).decode()
+        return Answer(kind, orjson.dumps({"accept": roll < 0.72, "reason": reason}).decode())
     if kind == "act":
-        return kind, _action_for(messages[-1]["content"], rng)
+        return _act(messages[-1]["content"], rng, body or {})
     length = min(max_tokens - 1, rng.randint(8, 40))
     words = [rng.choice(_WORDS) for _ in range(max(length, 1))]
-    return kind, " ".join(words).capitalize() + "."
+    return Answer(kind, " ".join(words).capitalize() + ".")
 
 
-def _action_for(prompt: str, rng: random.Random) -> str:
-    """A round's action, as a model would choose one: posts, messages to friends, new friends, or nothing.
+def _act(prompt: str, rng: random.Random, body: Mapping[str, Any]) -> Answer:
+    """An act's answer: in the request's schema, as a call of one of its tools, or as JSON in words."""
+    calls = bool(body.get("tools")) and body.get("tool_choice") != "none"
+    schema = isinstance(body.get("response_format"), dict) and body["response_format"].get("type") == "json_schema"
+    enforced = action_space.offered_by(body) if calls or schema else None
+    offered = enforced or tuple(contract.listed(prompt, action_space.ACTIONS_LABEL)) or action_space.ALL
+    chosen = _action_for(prompt, rng, offered, prose=enforced is None)
+    if isinstance(chosen, str):
+        return Answer("act", chosen)
+    if calls:
+        fields = action_space.fields_of(chosen["action"])
+        arguments = {name: chosen.get(name, "") for name in fields}
+        return Answer("act", None, {"name": chosen["action"], "arguments": orjson.dumps(arguments).decode()})
+    if schema:  # a strict schema: every property, empty where the action has no use for it
+        properties = body["response_format"]["json_schema"]["schema"].get("properties") or {}
+        chosen = {name: chosen.get(name, "") for name in properties}
+    return Answer("act", orjson.dumps(chosen).decode())
 
-    About 35 % post, 30 % message a friend, 20 % befriend someone listed, 10 % nothing, 5 % prose
-    that is no action (counted as malformed).
+
+# An act's draw: below each bound, that action if it is offered and possible; past them all, none.
+_ACT_BANDS = (("post", 0.40), ("message", 0.70), ("befriend", 0.90))
+_PROSE = 0.05
+
+
+def _action_for(prompt: str, rng: random.Random, offered: tuple[str, ...], prose: bool) -> dict[str, str] | str:
+    """A round's action among ``offered``, as a model would choose one; or prose that is no action.
+
+    With every action offered: about 35 % post, 30 % message a friend, 20 % befriend someone listed, 10 %
+    nothing, and 5 % prose (counted as malformed) unless a schema or tools are enforced, in which case
+    those 5 % go to the others as they are drawn. An action not offered (or not possible: a message with
+    no friend) leaves its share to the next.
     """
     friends, others = contract.listed(prompt, contract.FRIENDS), contract.listed(prompt, contract.CANDIDATES)
     text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
     roll = rng.random()
-    if roll < 0.05:
-        return "I would rather just watch today. " + text
-    if roll < 0.40:
-        return orjson.dumps({"action": "post", "text": text}).decode()
-    if roll < 0.70 and friends:
-        return orjson.dumps({"action": "message", "to": rng.choice(friends), "text": text}).decode()
-    if roll < 0.90 and (others or friends):
-        return orjson.dumps({"action": "befriend", "to": rng.choice(others or friends), "text": text}).decode()
-    return orjson.dumps({"action": "none"}).decode()
+    if roll < _PROSE:
+        if prose:
+            return "I would rather just watch today. " + text
+        roll = _PROSE + roll * (1 - _PROSE)  # the same draw, spread over the actions
+    for name, bound in _ACT_BANDS:
+        if roll >= bound or name not in offered:
+            continue
+        if name == "post":
+            return {"action": "post", "text": text}
+        if name == "message" and friends:
+            return {"action": "message", "to": rng.choice(friends), "text": text}
+        if name == "befriend" and (others or friends):
+            return {"action": "befriend", "to": rng.choice(others or friends), "text": text}
+    return {"action": "none"}
+
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _structure_error(body: dict[str, Any]) -> str | None:
+    """Why a request's ``response_format`` or ``tools`` would be refused (400) as OpenAI refuses them; None: fine."""
+    response_format = body.get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            return "Invalid value for 'response_format.type': expected 'text', 'json_object' or 'json_schema'"
+        if kind == "json_schema":
+            spec = response_format.get("json_schema")
+            if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+                return "Missing required parameter: 'response_format.json_schema.name'"
+            schema = spec.get("schema")
+            if not isinstance(schema, dict) or schema.get("type") != "object":
+                return f"Invalid schema for response_format '{spec['name']}': the root must be an object"
+            properties = schema.get("properties") or {}
+            if spec.get("strict") and (
+                schema.get("additionalProperties") is not False or set(schema.get("required") or ()) != set(properties)
+            ):
+                return (
+                    f"Invalid schema for response_format '{spec['name']}': a strict schema needs "
+                    "'additionalProperties': false and 'required' naming every property"
+                )
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list) or not tools:
+            return "Invalid 'tools': expected a non-empty array"
+        for index, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
+            if not isinstance(function, dict) or not _TOOL_NAME.match(str(function.get("name"))):
+                return f"Invalid 'tools[{index}]': a function with a name of letters, digits, _ or - (64 at most)"
+    choice = body.get("tool_choice")
+    if choice is not None and not tools and choice != "none":
+        return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified"
+    return None
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> web.Response:
@@ -310,21 +406,28 @@ class Simulator:
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 150)
         if max_tokens < 1:
             return _error(400, "'max_tokens' must be at least 1")
+        refused = _structure_error(body)
+        if refused is not None:
+            return _error(400, refused)
         fault = await self._fault(request)
         if fault is not None:
             return fault
 
         prompt_text = " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
         prompt_tokens = count_tokens(prompt_text) + 4 * len(messages)
+        # Providers count a schema's and tools' definitions as prompt tokens.
+        for name in ("response_format", "tools"):
+            if body.get(name):
+                prompt_tokens += count_tokens(orjson.dumps(body[name]).decode())
         # Like providers, charge max_tokens up front and refund what the reply did not use.
         rejected = self._admit(prompt_tokens + max_tokens)
         if rejected is not None:
             return rejected
         headers = self._limit_headers()
         await asyncio.sleep(self.config.latency.sample_s(self._rng))
-        kind, content = answer(messages, max_tokens)
-        self.by_kind[kind] += 1
-        completion_tokens = count_tokens(content)
+        said = answer(messages, max_tokens, body)
+        self.by_kind[said.kind] += 1
+        completion_tokens = count_tokens(said.text)
         if self._tokens is not None:
             self._tokens.level = min(self._tokens.capacity, self._tokens.level + max_tokens - completion_tokens)
         self.completions += 1
@@ -334,7 +437,13 @@ class Simulator:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": said.message(f"call_sim_{self.completions}"),
+                    "finish_reason": "tool_calls" if said.tool_call is not None else "stop",
+                }
+            ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

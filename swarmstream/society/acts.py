@@ -99,4 +99,5 @@ def act_request(config: RunConfig, round_: int, agent: str, pool: list[str]) -> 
         record_prompt=config.record_prompts,
         sample_seed=derived_id("sample", config.seed, round_, agent),
         show_attributes=list(config.show_attributes),
+        actions=config.actions,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from swarmstream import action_space
 from swarmstream.events import RunStarted, new_id
 
 
@@ -27,11 +28,14 @@ class RunConfig:
     start_hour: float = 0.0
     # The imported attributes acting agents' prompts show (by name).
     show_attributes: tuple[str, ...] = ()
+    # The run's action space (``swarmstream.action_space.choose``); empty: every action.
+    actions: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, event: RunStarted) -> RunConfig:
         fields = event.model_dump(include=set(cls.__dataclass_fields__))
-        return cls(**{**fields, "show_attributes": tuple(fields.get("show_attributes") or ())})
+        listed = {name: tuple(fields.get(name) or ()) for name in ("show_attributes", "actions")}
+        return cls(**{**fields, **listed})
 
 
 def new_config(
@@ -46,6 +50,7 @@ def new_config(
     hours_per_round: float = 1.0,
     start_hour: float = 0.0,
     show_attributes: tuple[str, ...] = (),
+    actions: tuple[str, ...] = (),
 ) -> RunConfig:
     if agents is not None and agents < 2:
         raise ValueError("--agents must be at least 2")
@@ -63,7 +68,11 @@ def new_config(
         raise ValueError("--hours-per-round must be above 0 and at most 24")
     if not 0 <= start_hour < 24:
         raise ValueError("--start-hour must be from 0 to below 24")
+    try:
+        chosen = action_space.choose(actions) if actions else ()
+    except ValueError as exc:
+        raise ValueError(f"--actions: {exc}") from None
     return RunConfig(
         new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts,
-        hours_per_round, start_hour, tuple(show_attributes),
+        hours_per_round, start_hour, tuple(show_attributes), chosen,
     )  # fmt: skip

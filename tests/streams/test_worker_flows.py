@@ -169,3 +169,43 @@ async def test_an_act_answered_again_starts_the_same_requests_not_new_ones():
     asked = [response for response in worker.responses() if response.kind == "friend_request"]
     assert len(asked) == 1, "the friend request started again is read as a repeat and skipped"
     assert worker.dead_letters() == []
+
+
+async def test_a_runs_action_space_restricts_the_prompt_and_the_outcomes():
+    worker = society()
+    speakers = [spec.agent_id for spec in SOCIETY if spec.agent_id != C]  # C is the candidate each act lists
+    everything, restricted = speakers[:4], speakers[4:]
+    worker.publish(*(act(agent) for agent in everything))
+    worker.publish(*(act(agent).model_copy(update={"actions": ("post", "none")}) for agent in restricted))
+    defiant = name_of(restricted[1])
+
+    def script(messages: list[dict]) -> str | None:
+        if contract.kind_of(messages) == "act" and f"You are {defiant}," in messages[0]["content"]:
+            return orjson.dumps({"action": "befriend", "to": C, "text": "Hi!"}).decode()
+        return None
+
+    worker.llm.script = script
+    await worker.run()
+    acts = {response.agent_id: response for response in worker.responses() if response.kind == "act"}
+    assert len(acts) == len(speakers)
+    assert {acts[agent].action for agent in restricted} <= {"post", "none"}
+    refused = acts[restricted[1]]
+    assert (refused.action, refused.action_malformed) == ("none", True), "an action not offered is malformed"
+    asked_by = {response.target_agent_id for response in worker.responses() if response.kind == "friend_request"}
+    assert not asked_by & set(restricted), "no friend request from an agent that may not befriend"
+    prompts = [prompt[-1]["content"] for prompt in worker.llm.prompts if contract.kind_of(prompt) == "act"]
+    assert sum("Your actions: post, none." in prompt for prompt in prompts) == len(restricted)
+    assert sum("Your actions: post, message, befriend, none." in prompt for prompt in prompts) == len(everything)
+    assert not any("befriend:" in prompt for prompt in prompts if "Your actions: post, none." in prompt)
+
+
+async def test_with_a_json_schema_every_act_is_answered_in_it_and_none_is_malformed():
+    worker = society(llm_structured_outputs="json_schema")
+    speakers = [spec.agent_id for spec in SOCIETY if spec.agent_id != C]
+    worker.publish(*(act(agent) for agent in speakers))
+    await worker.run()
+    acts = [response for response in worker.responses() if response.kind == "act"]
+    assert len(acts) == len(speakers) and not any(response.action_malformed for response in acts)
+    schemas = [body["response_format"]["json_schema"]["schema"] for body in worker.llm.bodies if body]
+    assert len(schemas) == len(speakers), "acts carry the schema, other prompts nothing"
+    assert all(schema["properties"]["action"]["enum"] == ["post", "message", "befriend", "none"] for schema in schemas)
