@@ -15,10 +15,10 @@ from producers.personas import persona_batches
 from swarmstream.events import InteractionResponded
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import wait_for_registration
-from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.transport import ensure_topics
+from tests.swarmstream.llm.fakes import answering, serve
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +43,8 @@ async def refusing_endpoint():
         error = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
         return web.json_response(error, status=401)
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", refuse)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/v1"
+    runner, url = await serve(answering(refuse))
+    yield url
     await runner.cleanup()
 
 

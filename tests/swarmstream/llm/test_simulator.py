@@ -7,7 +7,6 @@ import statistics
 
 import openai
 import pytest
-from aiohttp import web
 
 from swarmstream.llm.client import LLMClient
 from swarmstream.llm.retry import BadResponseError, error_kind
@@ -19,18 +18,14 @@ from swarmstream.llm.simulator import (
     build_app,
     reply_for,
 )
-from swarmstream.runtime.process import free_port
 from swarmstream.settings import LLMEndpoint
+from tests.swarmstream.llm.fakes import serve
 
 MESSAGES = [{"role": "system", "content": "You are Ada."}, {"role": "user", "content": "Hello there!"}]
 
 
 async def serve_simulator(config: SimulatorConfig):
-    port = free_port()
-    runner = web.AppRunner(build_app(config))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}/v1"
+    return await serve(build_app(config))
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from swarmstream.action_space import ALL, StructuredOutputs, act_format
 from swarmstream.llm.client import LLMClient, decode_completion
 from swarmstream.llm.probe import EndpointUnavailable, probe_endpoints
 from swarmstream.llm.simulator import LatencyModel, SimulatorConfig
-from swarmstream.runtime.process import free_port
 from swarmstream.settings import LLMEndpoint, Settings
 from swarmstream.society.acts import act_request
 from swarmstream.society.config import new_config
+from tests.swarmstream.llm.fakes import answering, serve
 from tests.swarmstream.llm.test_simulator import serve_simulator
 
 ACTS = 200
@@ -150,13 +150,8 @@ async def schema_refusing_endpoint():
         choice = {"index": 0, "message": {"role": "assistant", "content": "OK"}, "finish_reason": "stop"}
         return web.json_response({"model": body["model"], "choices": [choice], "usage": {}})
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", complete)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/v1"
+    runner, url = await serve(answering(complete))
+    yield url
     await runner.cleanup()
 
 
