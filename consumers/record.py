@@ -35,6 +35,7 @@ from swarmstream.events import (
     AgentUpdated,
     Broadcast,
     DeadLetter,
+    FeedEngaged,
     FeedPosted,
     InteractionRequested,
     InteractionsRequested,
@@ -145,7 +146,7 @@ class RecordConsumer:
         partition, partitions = record.partition, self.settings.partitions
         # Bulk creations (a million agents at a run's start) through the fast mirror of the event.
         event = topic_values.AGENTS.decode(record.value, fast=True)
-        if isinstance(event, AgentsMessaged | FeedPosted):
+        if isinstance(event, AgentsMessaged | FeedPosted | FeedEngaged):
             return  # the workers' inbox and board records, published by a client that set no header
         if isinstance(event, Broadcast):
             rows.broadcast(event, partition, record.offset)

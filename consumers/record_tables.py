@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from swarmstream.events import (
+    ACTIONS,
+    ENGAGEMENTS,
     AgentDeleted,
     AgentUpdated,
     Broadcast,
@@ -53,7 +55,7 @@ RAW: dict[str, pa.Schema] = {
     ),
     "posts": _schema(
         ("post_id", pa.string()), ("round", pa.int32()), ("agent_id", pa.string()), ("text", pa.string()),
-        ("created_at", pa.float64()),
+        ("created_at", pa.float64()), ("kind", pa.string()), ("parent_id", pa.string()),
     ),
     "messages": _schema(
         ("message_id", pa.string()), ("round", pa.int32()), ("conversation_id", pa.string()), ("turn", pa.int32()),
@@ -93,7 +95,7 @@ RAW: dict[str, pa.Schema] = {
     ),
     "rounds": _schema(
         ("round", pa.int32()), ("requested", pa.int32()), ("answered", pa.int32()), ("dead_lettered", pa.int32()),
-        ("post", pa.int32()), ("message", pa.int32()), ("befriend", pa.int32()), ("none", pa.int32()),
+        *((action, pa.int32()) for action in ACTIONS),
         ("malformed_actions", pa.int32()), ("conversation_turns", pa.int32()), ("new_friendships", pa.int32()),
         ("cost_usd", pa.float64()), ("wall_s", pa.float64()), ("feed_bytes_per_act", pa.float64()),
         ("dead_letter_reasons", pa.string()), ("completed_at", pa.float64()),
@@ -118,9 +120,11 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 # The study's tables, in the order the README describes them.
 STUDY = (
-    "agents", "actions", "posts", "messages", "exposures", "friendships", "follows", "friend_requests", "broadcasts",
-    "dead_letters", "rounds",
+    "agents", "actions", "posts", "cascades", "messages", "exposures", "friendships", "follows", "friend_requests",
+    "broadcasts", "dead_letters", "rounds",
 )  # fmt: skip
+# Actions that make a post (a repost's text is the post it shares).
+POSTING = ("post", "repost", "quote", "comment")
 
 
 @dataclass(frozen=True)
@@ -169,8 +173,11 @@ class Rows:
             )  # fmt: skip
             for position, item in enumerate(r.feed):
                 self.add("exposures", r.round, r.agent_id, item, position, r.event_id)
-            if r.action == "post":
-                self.add("posts", post_id(r.request_id), r.round, r.agent_id, r.action_text, r.created_at)
+            if r.action in POSTING and not r.action_malformed:
+                parent = r.action_target if r.action != "post" else None
+                self.add(
+                    "posts", post_id(r.request_id), r.round, r.agent_id, r.action_text, r.created_at, r.action, parent
+                )
             elif r.action == "message" and r.action_target is not None:
                 # Its id is the act's request id, as in the listener's inbox; a conversation it opens is derived.
                 conversation = derived_id("conversation", r.request_id) if r.max_turns > 1 else None
@@ -237,8 +244,8 @@ class Rows:
         elif isinstance(event, RoundCompleted):
             a = event.actions
             self.add(
-                "rounds", event.round, event.requested, event.answered, event.dead_lettered, a.get("post", 0),
-                a.get("message", 0), a.get("befriend", 0), a.get("none", 0), event.malformed_actions,
+                "rounds", event.round, event.requested, event.answered, event.dead_lettered,
+                *(a.get(action, 0) for action in ACTIONS), event.malformed_actions,
                 event.conversation_turns, event.new_friendships, event.cost_usd, event.wall_s,
                 event.feed_bytes_per_act, orjson.dumps(event.dead_letter_reasons).decode(), event.created_at,
             )  # fmt: skip
@@ -269,6 +276,7 @@ def study_tables(raw: dict[str, pa.Table]) -> dict[str, pa.Table]:
             "created_at": broadcasts["created_at"],
         }
     )
+    study["posts"], study["cascades"] = _posts_and_cascades(study["posts"], study["actions"], study["broadcasts"])
     study["exposures"] = _exposure_kinds(study)
     study["rounds"] = _rounds_with_starts(study["rounds"], raw.get("round_starts"))
     return {name: study[name] for name in STUDY}
@@ -391,21 +399,36 @@ def _fold(events: pa.Table) -> pa.Table:
 
 def _ties(events: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Each pair of friends once (``agent_a`` < ``agent_b``), and each follow (``follower`` reads ``followed``),
-    with the round it was made in (0: before the run, as imported) and its weight, where an import gave one."""
-    added = events.filter(pc.or_(pc.is_valid(events["add_friends"]), pc.is_valid(events["add_follows"])))
+    with the round it was made in (0: before the run, as imported) and its weight, where an import gave one; a
+    follow undone, with the round it was (``removed_round``; followed again: the new follow's round, not removed)."""
+    changed = pc.or_(pc.is_valid(events["add_friends"]), pc.is_valid(events["add_follows"]))
+    added = events.filter(pc.or_(changed, pc.is_valid(events["remove_follows"])))
+    added = added.sort_by([("partition", "ascending"), ("offset", "ascending")])  # an agent's, in its order
     friends: dict[tuple[str, str], tuple[int, float | None]] = {}
     follows: dict[tuple[str, str], tuple[int, float | None]] = {}
-    columns = (added[name].to_pylist() for name in ("agent_id", "add_friends", "add_follows", "tie_weights", "round"))
-    for agent, befriended, followed, weights_json, round_ in zip(*columns, strict=True):
+    removed: dict[tuple[str, str], int] = {}
+    names = ("agent_id", "add_friends", "add_follows", "remove_follows", "tie_weights", "round")
+    columns = (added[name].to_pylist() for name in names)
+    for agent, befriended, followed, unfollowed, weights_json, round_ in zip(*columns, strict=True):
         weights = orjson.loads(weights_json) if weights_json else {}
         for friend in befriended or ():
             pair = (min(agent, friend), max(agent, friend))
             made, weight = friends.get(pair, (round_, None))
             friends[pair] = (min(made, round_), weights.get(friend, weight))
         for other in followed or ():
+            if removed.pop((agent, other), None) is not None:
+                follows[(agent, other)] = (round_, weights.get(other))  # followed again
+                continue
             made, weight = follows.get((agent, other), (round_, None))
             follows[(agent, other)] = (min(made, round_), weights.get(other, weight))
-    return _tie_table(friends, ("agent_a", "agent_b")), _tie_table(follows, ("follower", "followed"))
+        for other in unfollowed or ():
+            if (agent, other) in follows:
+                removed[(agent, other)] = round_
+    ties = _tie_table(follows, ("follower", "followed"))
+    pairs = sorted(follows)
+    return _tie_table(friends, ("agent_a", "agent_b")), ties.append_column(
+        "removed_round", pa.array([removed.get(pair) for pair in pairs], pa.int32())
+    )
 
 
 def _tie_table(ties: dict[tuple[str, str], tuple[int, float | None]], ends: tuple[str, str]) -> pa.Table:
@@ -416,6 +439,95 @@ def _tie_table(ties: dict[tuple[str, str], tuple[int, float | None]], ends: tupl
             ends[1]: pa.array([b for _, b in pairs], pa.string()),
             "round": pa.array([ties[pair][0] for pair in pairs], pa.int32()),
             "weight": pa.array([ties[pair][1] for pair in pairs], pa.float64()),
+        }
+    )
+
+
+def _posts_and_cascades(posts: pa.Table, actions: pa.Table, broadcasts: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Each post with its chain (origin, depth) and what it drew (counted as the workers count: a like, dislike or
+    repost once per agent, each quote and comment); and a cascade per origin that was reposted, quoted or
+    commented on: its size (posts answering into it), depth, and rounds.
+
+    A repost's text is the text of the post it shares. A chain's origin may be a broadcast (not a post row).
+    """
+    columns = posts.to_pydict()
+    ids, parents, kinds = columns["post_id"], columns["parent_id"], columns["kind"]
+    row = {post: index for index, post in enumerate(ids)}
+    order = sorted(range(len(ids)), key=lambda index: (columns["round"][index] or 0, columns["created_at"][index]))
+    origin: dict[str, str] = {}
+    depth: dict[str, int] = {}
+    texts = list(columns["text"])
+    for index in order:  # parents come from earlier rounds: walked in round order, each is known before its children
+        post, parent = ids[index], parents[index]
+        if parent is None:
+            origin[post], depth[post] = post, 0
+            continue
+        origin[post], depth[post] = origin.get(parent, parent), depth.get(parent, 0) + 1
+        if kinds[index] == "repost" and parent in row:
+            texts[index] = texts[row[parent]]
+    drew = _drawn(actions)
+    counted = {name: [drew[name].get(post, 0) for post in ids] for name in drew}
+    table = pa.table(
+        {
+            **{name: columns[name] for name in ("post_id", "round", "agent_id")},
+            "text": pa.array(texts, pa.string()),
+            "created_at": pa.array(columns["created_at"], pa.float64()),
+            "kind": pa.array(kinds, pa.string()),
+            "parent_id": pa.array(parents, pa.string()),
+            "origin_id": pa.array([origin[post] for post in ids], pa.string()),
+            "depth": pa.array([depth[post] for post in ids], pa.int32()),
+            **{name: pa.array(counted[name], pa.int32()) for name in counted},
+        }
+    )
+    return table, _cascades(ids, columns["round"], origin, depth, posts, broadcasts)
+
+
+def _drawn(actions: pa.Table) -> dict[str, dict[str, int]]:
+    """What each post drew, from the run's acts, counted once where the workers count once."""
+    drew: dict[str, dict[str, int]] = {f"{kind}s": defaultdict(int) for kind in ENGAGEMENTS}
+    once: set[tuple[str, str, str]] = set()
+    columns = actions.select(["action", "target", "agent_id", "malformed"]).to_pydict()
+    for action, target, agent, malformed in zip(*columns.values(), strict=True):
+        if malformed or action not in ENGAGEMENTS or target is None:
+            continue
+        if action in ("like", "dislike", "repost"):
+            if (action, agent, target) in once:
+                continue
+            once.add((action, agent, target))
+        drew[f"{action}s"][target] += 1
+    return drew
+
+
+def _cascades(
+    ids: list[str],
+    rounds: list[int | None],
+    origin: dict[str, str],
+    depth: dict[str, int],
+    posts: pa.Table,
+    broadcasts: pa.Table,
+) -> pa.Table:
+    """A row per chain with answers: its origin, the origin's author and round, size, depth, rounds spanned."""
+    authors = dict(zip(ids, posts["agent_id"].to_pylist(), strict=True))
+    made = dict(zip(ids, rounds, strict=True))
+    for broadcast, author, round_ in zip(*broadcasts.select(["broadcast_id", "author", "round"]).to_pydict().values(),
+                                         strict=True):  # fmt: skip
+        authors.setdefault(broadcast, author)
+        made.setdefault(broadcast, round_)
+    chains: dict[str, list[str]] = defaultdict(list)
+    for post in ids:
+        if origin[post] != post:
+            chains[origin[post]].append(post)
+    rows = sorted(chains.items(), key=lambda chain: (-len(chain[1]), chain[0]))
+    spans = [[made.get(post) for post in [start, *answers] if made.get(post) is not None] for start, answers in rows]
+    return pa.table(
+        {
+            "origin_id": pa.array([start for start, _ in rows], pa.string()),
+            "author": pa.array([authors.get(start) for start, _ in rows], pa.string()),
+            "origin_round": pa.array([made.get(start) for start, _ in rows], pa.int32()),
+            "size": pa.array([len(answers) for _, answers in rows], pa.int32()),
+            "depth": pa.array([max(depth[post] for post in answers) for _, answers in rows], pa.int32()),
+            "first_round": pa.array([min(span) if span else None for span in spans], pa.int32()),
+            "last_round": pa.array([max(span) if span else None for span in spans], pa.int32()),
         }
     )
 

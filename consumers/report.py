@@ -215,15 +215,16 @@ def _markdown(report: RunReport) -> str:
         lines += [
             "## Society rounds",
             "",
-            "| run | round | answered | post | message | befriend | none | conversation turns | feed bytes per act |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| run | round | answered | " + " | ".join(ACTIONS) + " | conversation turns | feed bytes per act |",
+            "|---|---|---|" + "---|" * len(ACTIONS) + "---|---|",
         ]
         for r in report.rounds:
             a = r["actions"]
             assert isinstance(a, dict)
+            counted = " | ".join(f"{a.get(action, 0):,}" for action in ACTIONS)
             lines.append(
-                f"| {r['run_id']} | {r['round']} | {r['answered']:,} | {a['post']:,} | {a['message']:,} | "
-                f"{a['befriend']:,} | {a['none']:,} | {r['conversation_turns']:,} | {r['feed_bytes_per_act']:.0f} |"
+                f"| {r['run_id']} | {r['round']} | {r['answered']:,} | {counted} | {r['conversation_turns']:,} | "
+                f"{r['feed_bytes_per_act']:.0f} |"
             )
         lines += ["", "![rounds](rounds.png)", ""]
     return "\n".join(lines)

@@ -10,16 +10,17 @@ model never sends a message to nobody or befriends itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import orjson
 
-from swarmstream.action_space import ALL
+from swarmstream.action_space import ALL, ON_POSTS, ActionName
 
-ActionKind = Literal["post", "message", "befriend", "none"]
+ActionKind = ActionName
 
 _OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
+_NUMBER = re.compile(r"^[\s\[#(]*(\d{1,3})[\s\])]*$")
 
 
 @dataclass(frozen=True)
@@ -28,35 +29,61 @@ class Action:
     to: str | None = None
     text: str = ""
     malformed: bool = False
+    # The post it answers (comment, like, dislike, repost, quote): its id, by its number in the feed.
+    post: str | None = None
 
 
 NONE = Action("none")
+MALFORMED = Action("none", malformed=True)
 
 
-def parse_action(reply: str, speaker: str, text_chars: int, offered: tuple[str, ...] = ALL) -> Action:
-    """The action in ``reply``; "none", marked malformed, when there is no valid one among ``offered``."""
+def parse_action(
+    reply: str, speaker: str, text_chars: int, offered: tuple[str, ...] = ALL, posts: Sequence[str] = ()
+) -> Action:
+    """The action in ``reply``; "none", marked malformed, when there is no valid one among ``offered``.
+
+    :param posts: the ids of the feed's posts, by their number there (the first is number 1): an action on a
+        post names its number.
+    """
     for candidate in _OBJECT.findall(reply):
         try:
             parsed = orjson.loads(candidate)
         except orjson.JSONDecodeError:
             continue
         if isinstance(parsed, dict) and "action" in parsed:
-            return _valid(parsed, speaker, text_chars, offered or ALL)
-    return Action("none", malformed=True)
+            return _valid(parsed, speaker, text_chars, offered or ALL, posts)
+    return MALFORMED
 
 
-def _valid(parsed: dict[str, object], speaker: str, text_chars: int, offered: tuple[str, ...]) -> Action:
+def _valid(
+    parsed: dict[str, object], speaker: str, text_chars: int, offered: tuple[str, ...], posts: Sequence[str]
+) -> Action:
     kind, to, text = parsed.get("action"), parsed.get("to"), parsed.get("text")
     text = text.strip()[:text_chars] if isinstance(text, str) else ""
     if kind not in offered:
-        return Action("none", malformed=True)
+        return MALFORMED
     if kind == "none":
         return NONE
-    if kind == "post" and text:
-        return Action("post", text=text)
+    if kind == "post":
+        return Action("post", text=text) if text else MALFORMED
+    if kind in ON_POSTS:
+        post = _post(parsed.get("post"), posts)
+        if post is None or (kind in ("comment", "quote") and not text):
+            return MALFORMED
+        return Action(kind, text=text, post=post)  # type: ignore[arg-type]
     addressed = isinstance(to, str) and 0 < len(to) <= 128 and to != speaker
-    if kind == "message" and addressed and text:
-        return Action("message", to=str(to), text=text)
-    if kind == "befriend" and addressed:
-        return Action("befriend", to=str(to), text=text)
-    return Action("none", malformed=True)
+    if not addressed:
+        return MALFORMED
+    if kind == "message":
+        return Action("message", to=str(to), text=text) if text else MALFORMED
+    return Action(kind, to=str(to), text=text)  # type: ignore[arg-type]  # befriend, follow, unfollow, mute
+
+
+def _post(number: object, posts: Sequence[str]) -> str | None:
+    """The id of the feed's post numbered ``number`` (3, "3", "[3]", "#3"); None: no such post."""
+    if isinstance(number, str):
+        match = _NUMBER.match(number)
+        number = int(match.group(1)) if match else None
+    if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= len(posts):
+        return posts[number - 1]
+    return None

@@ -17,6 +17,7 @@ from streams.feed_board import FeedBoard
 from streams.interactions import InteractionHandler
 from streams.metrics import ProcessorCounts, WorkerMetrics
 from streams.outbox import Outbox
+from streams.post_pool import PostPool
 from streams.profile_store import ProfileStore
 from streams.publishing import WorkerTopics
 from streams.registry import AgentRegistry
@@ -138,10 +139,11 @@ def create_app(settings: Settings) -> StreamApp:
     watch = DeliveryWatch(committed=lambda tp: faust_access.committed_offset(app.consumer, tp))
     store = ProfileStore(table, settings.profile_cache_size)
     board = FeedBoard(boards, settings.feed_board_size, settings.agent_inbox_chars)
+    pool = PostPool(boards, settings.feed_pool_rounds, settings.feed_pool_size, settings.agent_inbox_chars)
     routing = Routing(settings.partitions)
     topics = WorkerTopics(agents=agents, requests=requests, responses=responses, dead_letters=dead_letters)
-    registry = AgentRegistry(store, board, topics, routing, watch, settings)
-    outbox = Outbox(agents, routing, settings.feed_board_size)
+    registry = AgentRegistry(store, board, pool, topics, routing, watch, settings)
+    outbox = Outbox(agents, routing)
     interactions = InteractionHandler(settings, registry, outbox)
     intake = RequestIntake(settings, interactions, watch)
     progress = ConsumerProgress(settings.app_id)

@@ -1,10 +1,12 @@
-"""What an answer leads to: messages for other agents' inboxes, and the requests it starts.
+"""What an answer leads to: messages for other agents' inboxes, posts and engagements, and the requests it starts.
 
 A chat with a target is heard by its listener, and a conversation's turn leads to the next. An act
-(a society's round) is read as an action: a post reaches the speaker's friends' inboxes and its
-community's feed boards, a message opens a
-conversation, befriending asks the other agent. Every request started derives its ids from the one
-answered, so an answer given again after a crash starts the same requests, not new ones.
+(a society's round) is read as an action: a post reaches the speaker's friends' inboxes and every
+partition's pool (where feeds find it); a comment, repost or quote is a post too, answering one of the
+feed's posts, which counts it (as it counts a like or a dislike: ``Engagement``); a message opens a
+conversation, befriending asks the other agent; following, unfollowing and muting change the speaker's
+own profile (from the next round on). Every request, post, engagement and update started derives its ids
+from the one answered, so an answer given again after a crash starts the same ones, not new ones.
 """
 
 from __future__ import annotations
@@ -14,7 +16,19 @@ from dataclasses import dataclass, field
 
 from streams.actions import Action, parse_action
 from streams.conversations import next_turn
-from swarmstream.events import AgentMessage, ConversationLine, FeedPost, InteractionRequested, derived_id, post_id
+from streams.prompts import FeedView
+from streams.recommenders import Candidate
+from swarmstream.events import (
+    ENGAGEMENTS,
+    AgentMessage,
+    AgentUpdated,
+    ConversationLine,
+    Engagement,
+    FeedPost,
+    InteractionRequested,
+    derived_id,
+    post_id,
+)
 from swarmstream.profile_format import Profile
 from swarmstream.settings import Settings
 
@@ -26,14 +40,22 @@ POST_FANOUT = 50
 class FollowUps:
     messages: list[AgentMessage] = field(default_factory=list)
     posts: list[FeedPost] = field(default_factory=list)
+    engagements: list[Engagement] = field(default_factory=list)
+    # Changes to the speaker's own profile (follows, mutes), for its partition.
+    updates: list[AgentUpdated] = field(default_factory=list)
     requests: list[InteractionRequested] = field(default_factory=list)
     action: Action | None = None
 
 
-def follow_ups(request: InteractionRequested, profile: Profile, reply: str, settings: Settings) -> FollowUps:
+def follow_ups(
+    request: InteractionRequested, profile: Profile, reply: str, settings: Settings, feed: FeedView | None = None
+) -> FollowUps:
+    """What ``reply`` leads to; ``feed``: an act's (its numbered posts are what an action on a post names)."""
     if request.kind == "act":
-        action = parse_action(reply, request.agent_id, settings.agent_memory_chars, request.actions)
-        return _acted(request, profile, action, settings)
+        posts = feed.posts if feed is not None else []
+        ids = [post.post_id for post in posts]
+        action = parse_action(reply, request.agent_id, settings.agent_memory_chars, request.actions, ids)
+        return _acted(request, profile, action, settings, {post.post_id: post for post in posts})
     out = FollowUps()
     if request.kind != "chat" or request.target_agent_id is None:
         return out
@@ -57,28 +79,34 @@ def _message(to: str, message_id: str, sender: str, text: str, kind: str, round_
     )
 
 
-def _acted(request: InteractionRequested, profile: Profile, action: Action, settings: Settings) -> FollowUps:
+def _acted(
+    request: InteractionRequested, profile: Profile, action: Action, settings: Settings, shown: dict[str, Candidate]
+) -> FollowUps:
     out = FollowUps(action=action)
     speaker = request.agent_id
-    if action.kind == "post":
-        post = post_id(request.request_id)
-        # The friends it reaches are a sample by the run's seed (``sample_seed``), not by the post's id.
-        for friend in _sample(profile.get("friends") or [], request.sample_seed or post, POST_FANOUT):
-            out.messages.append(_message(friend, post, speaker, action.text, "post", request.round))
-        community = profile.get("community")
-        if community:
-            # Its community's members are on every partition: the post goes to every partition's board.
-            out.posts.append(
-                FeedPost(
-                    post_id=post,
-                    from_agent_id=speaker,
-                    content=action.text,
-                    community=community,
-                    created_at=request.created_at,
-                    round=request.round,
-                )
+    kind = action.kind
+    if kind in ("post", "repost", "quote", "comment"):
+        answered = shown.get(action.post) if action.post is not None else None
+        if action.post is not None and answered is None:
+            return out  # not a post of its feed (parse_action names only those): nothing to answer
+        _posted(out, request, profile, action, answered)
+    if kind in ENGAGEMENTS and action.post is not None:
+        # What counts once: an agent likes, dislikes or reposts a post once; each quote and comment is a post.
+        key = post_id(request.request_id) if kind in ("quote", "comment") else derived_id(kind, speaker, action.post)
+        engagement = Engagement(key=key, post_id=action.post, agent_id=speaker, kind=kind, round=request.round)
+        out.engagements.append(engagement)
+    elif kind in ("follow", "unfollow", "mute") and action.to is not None:
+        change = {"follow": "add_follows", "unfollow": "remove_follows", "mute": "add_muted"}[kind]
+        out.updates.append(
+            AgentUpdated(
+                event_id=derived_id(kind, request.event_id),
+                request_id=derived_id(kind, request.request_id),
+                agent_id=speaker,
+                round=request.round,
+                **{change: [action.to]},  # type: ignore[arg-type]
             )
-    elif action.kind == "message" and action.to is not None:
+        )
+    elif kind == "message" and action.to is not None:
         if settings.agent_inbox_size:
             out.messages.append(_said(request, action.to, action.text[: settings.agent_inbox_chars]))
         if request.max_turns > 1:
@@ -93,10 +121,43 @@ def _acted(request: InteractionRequested, profile: Profile, action: Action, sett
                     history=[ConversationLine(agent_id=speaker, content=action.text)],
                 )
             )  # fmt: skip
-    elif action.kind == "befriend" and action.to is not None:
+    elif kind == "befriend" and action.to is not None:
         # The asked agent decides (``agent_id`` of a friend request decides about ``target_agent_id``).
         out.requests.append(_asks(request, "befriend", action.to, kind="friend_request", context=action.text))
     return out
+
+
+def _posted(
+    out: FollowUps, request: InteractionRequested, profile: Profile, action: Action, answered: Candidate | None
+) -> None:
+    """A post, repost, quote or comment: to every partition's pool, and (but a comment) to the speaker's friends'
+    inboxes. A repost carries the text it shares; each keeps the chain it answers (parent, origin, depth)."""
+    post = post_id(request.request_id)
+    speaker = request.agent_id
+    text = answered.text if action.kind == "repost" and answered is not None else action.text
+    chain: dict[str, object] = {}
+    if answered is not None:
+        chain = {
+            "parent_id": answered.post_id,
+            "origin_id": answered.origin_id or answered.post_id,
+            "depth": answered.depth + 1,
+        }
+    if action.kind != "comment":
+        # The friends it reaches are a sample by the run's seed (``sample_seed``), not by the post's id.
+        for friend in _sample(profile.get("friends") or [], request.sample_seed or post, POST_FANOUT):
+            out.messages.append(_message(friend, post, speaker, text, "post", request.round))
+    out.posts.append(
+        FeedPost(
+            post_id=post,
+            from_agent_id=speaker,
+            content=text,
+            kind=action.kind,  # type: ignore[arg-type]
+            community=profile.get("community"),
+            created_at=request.created_at,
+            round=request.round,
+            **chain,  # type: ignore[arg-type]
+        )
+    )
 
 
 def _asks(request: InteractionRequested, why: str, to: str, **fields: object) -> InteractionRequested:

@@ -17,10 +17,11 @@ from faust.types import TP, RecordMetadata
 
 from streams import profiles
 from streams.decisions import parse_decision
+from streams.feeds import act_feed
 from streams.follow_ups import follow_ups
 from streams.held_record import HeldRecord
 from streams.outbox import Outbox
-from streams.prompts import FeedView, build_messages, feed_view
+from streams.prompts import FeedView, build_messages
 from streams.publishing import WorkerTopics, dead_letter, send
 from streams.registry import AgentRegistry
 from streams.request_records import BadRequest, RequestRecord
@@ -102,37 +103,30 @@ class InteractionHandler:
         self.outcomes["forwarded"] += len(read.requests)
         await (await forward(self.topics.requests, event, event.value, read.requests[0][1].key, home))
 
-    def _remember(self, request: InteractionRequested, reply: str, partition: int) -> None:
-        """Add the reply to the speaker's bounded memory; its changelog record goes out with the next flush.
+    def _remember(self, request: InteractionRequested, reply: str, partition: int, feed: FeedView | None) -> None:
+        """Add the reply to the speaker's bounded memory, and an act's posts to what it saw; its changelog record
+        goes out with the next flush.
 
         Read again now, not the profile from before the call: the registry may have changed it since.
         """
         size = self.settings.agent_memory_size
-        if not size:
-            return
         store = self.registry.store
         current = store.peek(request.agent_id)
         if current is None:
             return  # deleted while it spoke
-        line = reply[: self.settings.agent_memory_chars]
-        remembered = profiles.remember(current, request.request_id, line, size, request.round)
-        if remembered is not None:
-            store.put_soon(remembered, partition)
+        updated = current
+        if size:
+            line = reply[: self.settings.agent_memory_chars]
+            updated = profiles.remember(updated, request.request_id, line, size, request.round) or updated
+        if feed is not None and feed.posts:
+            updated = profiles.saw(updated, feed.post_ids) or updated
+        if updated is not current:
+            store.put_soon(updated, partition)
 
     def _feed(self, profile: profiles.Profile, request: InteractionRequested, partition: int) -> FeedView:
-        """An act's feed: its inbox, and from its partition's board the broadcasts and its community's posts
-        (a run's: as its round began, sampled by the run's seed)."""
-        settings = self.settings
-        broadcasts, posts = self.registry.board.feed(
-            partition,
-            profile.get("community"),
-            request.agent_id,
-            request.sample_seed or request.request_id,
-            settings.feed_community_posts,
-            settings.feed_broadcasts,
-            request.round,
-        )
-        return feed_view(profile, broadcasts, posts)
+        """An act's feed: its inbox, its partition's broadcasts, and the posts ranked for it from the pool."""
+        registry = self.registry
+        return act_feed(profile, request, partition, registry.board, registry.pool, self.settings)
 
     def _is_duplicate(self, event_id: str, place: tuple[int, int, int]) -> bool:
         """Seen at another place: a second request with this id. The same place: a redelivery, answered again.
@@ -264,9 +258,9 @@ class InteractionHandler:
             await self._dead_letter(record, request, f"llm_{failure.kind}", str(failure), failure.attempts)
             return None
         content = completion.content[: self.settings.max_response_chars]
-        self._remember(request, content, partition)
+        self._remember(request, content, partition, feed)
         decision, malformed = parse_decision(content) if request.kind == "friend_request" else (None, False)
-        follow = follow_ups(request, profile, content, self.settings)
+        follow = follow_ups(request, profile, content, self.settings, feed)
         action = follow.action
         self.outcomes["success"] += 1
         response = await send(
@@ -294,7 +288,7 @@ class InteractionHandler:
                 round=request.round,
                 action=action.kind if action is not None else None,
                 action_malformed=action is not None and action.malformed,
-                action_target=action.to if action is not None else None,
+                action_target=(action.post or action.to) if action is not None else None,
                 action_text=action.text if action is not None else "",
                 started=[started.request_id for started in follow.requests],
                 feed=feed.ids if feed is not None else [],
@@ -307,12 +301,15 @@ class InteractionHandler:
             # Same key, same partition count: the request's partition, without hashing the key again.
             partition=partition,
         )
-        if not follow.messages and not follow.requests and not follow.posts:
+        if not (follow.messages or follow.requests or follow.posts or follow.engagements or follow.updates):
             return response
         # The request is acked once the broker has all it led to: its inbox messages, posts and requests too.
         deliveries: list[asyncio.Future[Any]] = [response]
         deliveries += (self.outbox.add(message) for message in follow.messages)
         deliveries += (self.outbox.post(post) for post in follow.posts)
+        deliveries += (self.outbox.engage(engagement) for engagement in follow.engagements)
+        for update in follow.updates:  # the speaker's own profile: this partition of the agents topic
+            deliveries.append(await send(self.topics.agents, update, partition=partition))
         for started in follow.requests:
             self.outcomes["turn_started" if started.turn > 1 else "request_started"] += 1
             deliveries.append(await send(self.topics.requests, started, partition=self.routing.home(started.agent_id)))

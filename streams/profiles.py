@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from swarmstream.events import AgentCreated, AgentMessage, AgentSpec, AgentUpdated
-from swarmstream.profile_format import Profile
+from swarmstream.profile_format import Profile, seen_mark
 
 _UPDATABLE = (
     "name", "persona", "traits", "interests", "community", "activity", "activity_hours", "model", "attributes",
@@ -41,6 +41,8 @@ def created(spec: AgentSpec, current: Profile | None = None) -> Profile:
         "inbox": current["inbox"] if current else (),
         "friend_rounds": current["friend_rounds"] if current else (),
         "follows": current["follows"] if current else (),
+        "muted": current["muted"] if current else (),
+        "seen": current["seen"] if current else b"",
     }
 
 
@@ -71,7 +73,30 @@ def apply(current: Profile | None, event: AgentCreated | AgentUpdated) -> Profil
         follows = (set(current["follows"]) | set(event.add_follows or ())) - set(event.remove_follows or ())
         follows.discard(current["agent_id"])
         updated["follows"] = tuple(sorted(follows))
+    if event.add_muted or event.remove_muted:
+        muted = (set(current["muted"]) | set(event.add_muted or ())) - set(event.remove_muted or ())
+        muted.discard(current["agent_id"])
+        updated["muted"] = tuple(sorted(muted))
     return updated
+
+
+# Posts an agent's ``seen`` keeps (the latest feeds'): a feed shows none of them again.
+SEEN_POSTS = 64
+
+
+def saw(profile: Profile, post_ids: list[str]) -> Profile | None:
+    """``profile`` having been shown ``post_ids`` (the newest kept, ``SEEN_POSTS`` at most); None: all known."""
+    marks = seen_marks(profile)
+    new = b"".join(mark for mark in dict.fromkeys(map(seen_mark, post_ids)) if mark not in marks)
+    if not new:
+        return None
+    return {**profile, "seen": (profile["seen"] + new)[-4 * SEEN_POSTS :]}
+
+
+def seen_marks(profile: Profile) -> set[bytes]:
+    """The marks of the posts ``profile`` was shown lately (``swarmstream.profile_format.seen_mark``)."""
+    seen = profile["seen"]
+    return {seen[i : i + 4] for i in range(0, len(seen), 4)}
 
 
 # Friends whose round of making a profile keeps (the latest): more than an agent makes in one round.

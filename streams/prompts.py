@@ -9,41 +9,88 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from streams.recommenders import Candidate
 from swarmstream import prompt_contract as contract
 from swarmstream.action_space import act_format
 from swarmstream.events import InteractionRequested
 from swarmstream.profile_format import Profile
 
-Entry = list  # a feed board's [post_id, from, text, kind, created_at]
+Entry = list  # a feed board's [post_id, from, text, kind, created_at(, round)]
+
+_DID = {"repost": " reposted", "quote": " quoted a post", "comment": " replied"}
+_COUNTED = ("like", "dislike", "repost", "quote", "comment")
 
 
 @dataclass(frozen=True)
 class FeedView:
-    """What an acting agent reads: the text in its prompt, the ids of its items, the agents whose posts it read."""
+    """What an acting agent reads: the text in its prompt, the ids of its items, the agents whose posts it read,
+    and the posts it may answer, by their number there (``posts[0]`` is [1])."""
 
     text: str = ""
     ids: list[str] = field(default_factory=list)
     read_from: list[str] = field(default_factory=list)
+    posts: list[Candidate] = field(default_factory=list)
 
     @property
     def size(self) -> int:
         return len(self.text.encode())
 
+    @property
+    def post_ids(self) -> list[str]:
+        return [post.post_id for post in self.posts]
 
-def feed_view(profile: Profile, broadcasts: list[Entry], community_posts: list[Entry]) -> FeedView:
-    """The agent's feed: broadcasts, what was said to it, its friends' posts, its community's posts."""
+
+def feed_view(
+    profile: Profile,
+    broadcasts: list[Entry] | list[Candidate],
+    ranked: list[Candidate],
+    friends_posts: list[Candidate] | None = None,
+) -> FeedView:
+    """The agent's feed: broadcasts, what was said to it, its friends' posts, and the posts ranked for it.
+
+    Broadcasts and posts are numbered, so that an act can answer one; each post says what it drew.
+    ``broadcasts``: board entries, or posts with their counts. ``friends_posts``: its inbox's posts, with their
+    counts (None: from the inbox, uncounted).
+    """
     inbox = profile.get("inbox") or []
     said = [entry for entry in inbox if entry[3] == "said"]
-    posts = [entry for entry in inbox if entry[3] == "post"]
+    if friends_posts is None:
+        friends_posts = [inbox_post(entry) for entry in inbox if entry[3] == "post"]
+    announced = [
+        e if isinstance(e, Candidate) else Candidate(e[0], e[1], e[2], "broadcast", None, e[4], source="broadcast")
+        for e in broadcasts
+    ]
+    numbered = [*announced, *friends_posts, *ranked]
+    place = {post.post_id: number for number, post in enumerate(numbered, 1)}
     text = (
-        _lines("Announcements: ", broadcasts)
+        _numbered("Announcements: ", announced, place)
         + _lines("Said to you recently: ", said)
-        + _lines("Your friends posted: ", posts)
-        + _lines("Your community posted: ", community_posts)
+        + _numbered("Your friends posted: ", friends_posts, place)
+        + _numbered("Posts for you: ", ranked, place)
     )
-    ids = [entry[0] for entry in (*broadcasts, *said, *posts, *community_posts)]
-    authors = dict.fromkeys(entry[1] for entry in (*posts, *community_posts))
-    return FeedView(text, ids, list(authors))
+    ids = [*(post.post_id for post in announced), *(entry[0] for entry in said), *place.keys()]
+    ids = list(dict.fromkeys(ids))
+    authors = dict.fromkeys(post.author for post in (*friends_posts, *ranked))
+    return FeedView(text, ids, list(authors), numbered)
+
+
+def inbox_post(entry: tuple) -> Candidate:
+    """A friend's post in the inbox (message id, from, text, kind[, round]) as a feed's post."""
+    made = entry[4] if len(entry) > 4 else None
+    return Candidate(entry[0], entry[1], entry[2], "post", made, 0.0, source="friends")
+
+
+def _numbered(title: str, posts: list[Candidate], place: dict[str, int]) -> str:
+    if not posts:
+        return ""
+    return title + " / ".join(f"[{place[post.post_id]}] {_said(post)}" for post in posts) + ". "
+
+
+def _said(post: Candidate) -> str:
+    drew = ", ".join(
+        f"{count} {kind}{'s' if count > 1 else ''}" for kind, count in zip(_COUNTED, post.counts, strict=True) if count
+    )
+    return f"{post.author}{_DID.get(post.kind, '')}: {post.text}" + (f" ({drew})" if drew else "")
 
 
 def _attributes(profile: Profile, shown: list[str]) -> str:
@@ -73,8 +120,10 @@ def build_messages(
     )
     recent = _recent(profile, feed)
     if request.kind == "act":
-        friends = profile.get("friends") or []
+        friends, follows = profile.get("friends") or [], profile.get("follows") or []
         listed = contract.listing(contract.FRIENDS, friends[:20]) + " " if friends else "You have no friends yet. "
+        if follows:
+            listed += contract.listing(contract.FOLLOWS, follows[:20]) + " "
         return [
             {"role": "system", "content": system.strip()},
             {"role": "user", "content": f"{recent}{listed}{request.context} {act_format(request.actions).instruction}"},

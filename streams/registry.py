@@ -13,6 +13,7 @@ from faust.types import RecordMetadata
 from streams import profiles
 from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
+from streams.post_pool import PostPool
 from streams.profile_store import ProfileStore
 from streams.publishing import WorkerTopics, dead_letter, send
 from streams.routing import Routing
@@ -28,6 +29,7 @@ from swarmstream.events import (
     AgentSpec,
     Broadcast,
     Event,
+    FeedEngaged,
     FeedPost,
     FeedPosted,
     derived_id,
@@ -55,6 +57,7 @@ class AgentRegistry:
         self,
         store: ProfileStore,
         board: FeedBoard,
+        pool: PostPool,
         topics: WorkerTopics,
         routing: Routing,
         watch: DeliveryWatch,
@@ -62,6 +65,7 @@ class AgentRegistry:
     ):
         self.store = store
         self.board = board
+        self.pool = pool
         self.topics = topics
         self.routing = routing
         self.events = StreamEvents(watch)
@@ -120,6 +124,7 @@ class AgentRegistry:
         self.events.forget(revoked)
         self.store.forget_cache()
         self.board.forget_cache()
+        self.pool.forget_cache()
 
     def _advance(self, partition: int) -> None:
         self.last_progress[partition] = asyncio.get_running_loop().time()
@@ -160,10 +165,18 @@ class AgentRegistry:
         if isinstance(change, AgentsCreated | AgentsCreatedRecord | AgentsMessaged):
             return await self._apply_bulk(event, change)
         if isinstance(change, FeedPosted):
-            # Every partition gets its own copy: kept on the partition it is read on.
+            # Every partition gets its own copy: kept on the partition it is read on (broadcasts on the
+            # boards, the agents' posts in the pool).
             self.outcomes["success"] += 1
             self.changes["feed_posted"] += len(change.posts)
             deliveries = await self.board.add(partition, change.posts)
+            deliveries += await self.pool.add(partition, change.posts)
+            return asyncio.gather(*deliveries) if deliveries else None
+        if isinstance(change, FeedEngaged):
+            self.outcomes["success"] += 1
+            deliveries, dropped = await self.pool.engage(partition, change.engagements)
+            self.changes["engaged"] += len(change.engagements) - dropped
+            self.changes["engagement_dropped"] += dropped
             return asyncio.gather(*deliveries) if deliveries else None
         if isinstance(change, Broadcast):
             return await self._spread(change)

@@ -24,6 +24,7 @@ STRUCTURED_OUTPUTS: tuple[StructuredOutputs, ...] = ("json_schema", "tools", "no
 
 # The act's fields besides "action", and what the prompt and the schema say each holds.
 FIELDS: dict[str, str] = {
+    "post": "the number of a post in your feed",
     "to": "an agent id",
     "text": "what you post or say",
 }
@@ -40,12 +41,26 @@ class ActionSpec:
 
 _SPECS = (
     ActionSpec("post", "write a post your friends and community read", ("text",)),
+    ActionSpec("comment", "reply to a post in your feed", ("post", "text")),
+    ActionSpec("like", "like a post in your feed", ("post",)),
+    ActionSpec("dislike", "dislike a post in your feed", ("post",)),
+    ActionSpec("repost", "share a post in your feed with your friends and community", ("post",)),
+    ActionSpec("quote", "share a post in your feed with words of your own", ("post", "text")),
+    ActionSpec("follow", "follow an agent, to read its posts", ("to",)),
+    ActionSpec("unfollow", "stop following an agent", ("to",)),
+    ActionSpec("mute", "stop seeing an agent's posts", ("to",)),
     ActionSpec("message", "write to one of your friends", ("to", "text")),
     ActionSpec("befriend", "ask an agent to be your friend", ("to", "text")),
     ActionSpec("none", "do nothing this time"),
 )
+# The actions that answer a post of the feed (its number, in ``post``).
+ON_POSTS = ("comment", "like", "dislike", "repost", "quote")
 ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in _SPECS}
 ALL: tuple[str, ...] = tuple(ACTIONS)
+# The same names, as a type for the events that carry one (a test holds them equal).
+ActionName = Literal[
+    "post", "comment", "like", "dislike", "repost", "quote", "follow", "unfollow", "mute", "message", "befriend", "none"
+]  # fmt: skip
 
 # The label the act's prompt lists its actions under (``prompt_contract.listing`` writes and reads it).
 ACTIONS_LABEL = "Your actions"

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from swarmstream import action_space
+from swarmstream.action_space import ActionName
 
 SCHEMA_VERSION = 1
 
@@ -121,6 +122,9 @@ class AgentUpdated(Event):
     # The agents it follows (one way: whom it reads; friends are both ways).
     add_follows: list[AgentId] | None = Field(None, max_length=10_000)
     remove_follows: list[AgentId] | None = Field(None, max_length=10_000)
+    # Authors whose posts its feed no longer shows (a society's mute action), or shows again.
+    add_muted: list[AgentId] | None = Field(None, max_length=10_000)
+    remove_muted: list[AgentId] | None = Field(None, max_length=10_000)
     # The weight of a tie this update adds (friend or followed agent -> weight), where an imported graph gave one.
     tie_weights: dict[AgentId, Annotated[float, Field(ge=0)]] | None = Field(None, max_length=10_000)
 
@@ -182,6 +186,10 @@ class InteractionRequested(Event):
     )
     # An act's action space (a run's --actions). Empty: every action.
     actions: tuple[str, ...] = Field(default=(), max_length=len(action_space.ALL))
+    # How an act's feed ranks its candidate posts (a run's --feed: a recommender's name, or module:attribute)
+    # and how many it shows (--feed-size). None: the worker's settings.
+    feed: str | None = Field(None, min_length=1, max_length=256)
+    feed_size: int | None = Field(None, ge=0, le=100)
 
     @field_validator("actions")
     @classmethod
@@ -259,7 +267,7 @@ class InteractionResponded(Event):
     # read as "none"; the requests this answer started (a conversation's next turn, a friend request).
     run_id: str | None = None
     round: int | None = None
-    action: Literal["post", "message", "befriend", "none"] | None = None
+    action: ActionName | None = None
     action_malformed: bool = False
     # The action's other agent (a message's listener, whom it befriends) and its text (what it posted or said).
     action_target: str | None = None
@@ -321,12 +329,18 @@ class FeedPost(BaseModel):
     post_id: str = Field(min_length=1, max_length=128)
     from_agent_id: AgentId  # the author: an agent, or whoever published a broadcast
     content: Text
-    kind: Literal["post", "broadcast"] = "post"
+    # A repost, quote or comment answers another post (``parent_id``); a cascade is what shares one origin.
+    kind: Literal["post", "broadcast", "repost", "quote", "comment"] = "post"
     # The community whose members read it; None: every agent.
     community: str | None = Field(None, min_length=1, max_length=256)
     created_at: float = Field(default_factory=time.time)
     # The society round it was posted in: an act of that round does not see it yet.
     round: int | None = Field(None, ge=1)
+    # For a repost, quote or comment: the post it answers, the first post of its chain, and its depth there
+    # (the origin's children are at depth 1).
+    parent_id: str | None = Field(None, min_length=1, max_length=128)
+    origin_id: str | None = Field(None, min_length=1, max_length=128)
+    depth: int = Field(0, ge=0)
 
 
 class FeedPosted(Event):
@@ -347,6 +361,44 @@ class FeedPosted(Event):
     @property
     def size(self) -> int:
         return len(self.posts)
+
+
+ENGAGEMENTS = ("like", "dislike", "repost", "quote", "comment")
+
+
+class Engagement(BaseModel):
+    """An agent's like, dislike, repost, quote or comment of a post, counted on the post once per ``key``.
+
+    ``key`` says what counts once: an agent likes, dislikes or reposts a post once; each quote and comment
+    is its own post (its id). Derived, so a replayed act gives the same key.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = Field(min_length=1, max_length=128)
+    post_id: str = Field(min_length=1, max_length=128)
+    agent_id: AgentId
+    kind: Literal["like", "dislike", "repost", "quote", "comment"]
+    round: int | None = Field(None, ge=1)
+
+
+class FeedEngaged(Event):
+    """Engagements for the posts on the feed board of the partition this record is on (``{prefix}.agents``).
+
+    Like ``feed.posted``: one copy per partition and flush, since every partition keeps a copy of each post.
+    Counted once per engagement ``key``, so a replay changes nothing.
+    """
+
+    type: Literal["feed.engaged"] = "feed.engaged"
+    engagements: list[Engagement] = Field(min_length=1, max_length=10_000)
+
+    @property
+    def key(self) -> bytes:
+        return self.engagements[0].post_id.encode()
+
+    @property
+    def size(self) -> int:
+        return len(self.engagements)
 
 
 class Broadcast(Event):
@@ -408,6 +460,9 @@ class RunStarted(Event):
     show_attributes: list[str] = Field(default_factory=list, max_length=64)
     # The run's action space (``swarmstream.action_space``); empty: every action.
     actions: list[str] = Field(default_factory=list, max_length=len(action_space.ALL))
+    # Its feeds' recommender and size (None: the workers' settings).
+    feed: str | None = None
+    feed_size: int | None = Field(None, ge=0, le=100)
 
     @property
     def key(self) -> bytes:
@@ -491,6 +546,7 @@ AnyEvent = (
     | AgentDeleted
     | AgentsMessaged
     | FeedPosted
+    | FeedEngaged
     | Broadcast
     | InteractionRequested
     | InteractionsRequested
@@ -512,6 +568,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AgentDeleted,
         AgentsMessaged,
         FeedPosted,
+        FeedEngaged,
         Broadcast,
         InteractionRequested,
         InteractionsRequested,

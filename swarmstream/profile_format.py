@@ -9,6 +9,7 @@ million times would be a fifth of the table. Sequences unpack as tuples.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import msgpack
@@ -16,18 +17,19 @@ import msgpack
 Profile = dict[str, Any]
 
 # Position in the packed array; the first element is the layout's version. Layout 2 added the inbox,
-# layout 3 what an imported agent may say of itself, the rounds recent friends were made in, and whom it follows: older
-# profiles read with the defaults. Memory entries are (request id, line[, round]), inbox entries
-# (message id, from, text, kind[, round]), friend rounds (friend, round).
-_LAYOUT = 3
+# layout 3 what an imported agent may say of itself, the rounds recent friends were made in, and whom it follows,
+# layout 4 whom it muted and what its feeds showed lately: older profiles read with the defaults. Memory entries
+# are (request id, line[, round]), inbox entries (message id, from, text, kind[, round]), friend rounds (friend,
+# round); ``seen`` is bytes, 4 per post (the start of its id's digest: ``seen_mark``).
+_LAYOUT = 4
 _FIELDS = (
     "name", "persona", "traits", "interests", "community", "friends", "memory", "inbox",
-    "activity", "activity_hours", "model", "attributes", "friend_rounds", "follows",
+    "activity", "activity_hours", "model", "attributes", "friend_rounds", "follows", "muted", "seen",
 )  # fmt: skip
-_FIELDS_OF_LAYOUT = {1: _FIELDS[:7], 2: _FIELDS[:8], 3: _FIELDS}
+_FIELDS_OF_LAYOUT = {1: _FIELDS[:7], 2: _FIELDS[:8], 3: _FIELDS[:14], 4: _FIELDS}
 _DEFAULTS = {
     "inbox": (), "activity": None, "activity_hours": None, "model": None, "attributes": {}, "friend_rounds": (),
-    "follows": (),
+    "follows": (), "muted": (), "seen": b"",
 }  # fmt: skip
 
 
@@ -43,3 +45,11 @@ def unpack(agent_id: str, data: bytes) -> Profile:
     profile = {**_DEFAULTS, **dict(zip(fields, values[1:], strict=True))}
     profile["agent_id"] = agent_id
     return profile
+
+
+def seen_mark(post_id: str) -> bytes:
+    """What ``seen`` keeps of a post: 4 bytes of its id (hex ids: their first 8 digits), 1 in 4 billion alike."""
+    try:
+        return bytes.fromhex(post_id[:8])
+    except ValueError:
+        return hashlib.blake2b(post_id.encode(), digest_size=4).digest()

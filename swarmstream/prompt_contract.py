@@ -25,6 +25,7 @@ CONVERSATION_HEADING = "The conversation so far:"
 # Agent ids an act's prompt lists: its friends (to message), others it might befriend.
 FRIENDS = "Your friends"
 CANDIDATES = "Agents you might meet"
+FOLLOWS = "You follow"
 
 
 def listing(label: str, agent_ids: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from swarmstream import codec
+from swarmstream.action_space import ActionName
 from swarmstream.events import InteractionResponded, new_id
 
 _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -54,7 +55,7 @@ class RespondedRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     max_turns: _Positive = 1
     run_id: str | None = None
     round: int | None = None
-    action: Literal["post", "message", "befriend", "none"] | None = None
+    action: ActionName | None = None
     action_malformed: bool = False
     action_target: str | None = None
     action_text: str = ""

@@ -115,11 +115,21 @@ class Settings(BaseSettings):
     # What others said to an agent, kept in its profile (its inbox) and shown in its prompt; 0: none.
     agent_inbox_size: int = Field(5, ge=0, le=100)
     agent_inbox_chars: int = Field(200, ge=1)
-    # Feed boards (an act's feed beyond its inbox): the latest posts kept per community and partition,
-    # and how many of them (sampled) and of the latest broadcasts an acting agent is shown.
+    # Feed boards: the latest broadcasts kept per audience and partition, and how many an acting agent is shown.
     feed_board_size: int = Field(20, ge=1, le=1_000)
-    feed_community_posts: int = Field(3, ge=0, le=100)
     feed_broadcasts: int = Field(2, ge=0, le=100)
+    # Ranked feeds (streams/feeds.py): the posts an acting agent is shown beyond its inbox, ranked by a
+    # recommender (recent, hot, interest, random, or module:attribute) from its community's most engaged and
+    # newest (feed_candidates), its followed agents' and the partition's trending posts (feed_trending). A
+    # run may choose its own (--feed, --feed-size).
+    feed_size: int = Field(3, ge=0, le=100)
+    feed_recommender: str = Field("random", min_length=1)
+    feed_candidates: int = Field(50, ge=0, le=10_000)
+    feed_trending: int = Field(5, ge=0, le=1_000)
+    # The post pool (streams/post_pool.py): the rounds of posts kept on every partition for those feeds, and
+    # posts made outside a run kept at most.
+    feed_pool_rounds: int = Field(2, ge=1, le=100)
+    feed_pool_size: int = Field(10_000, ge=1)
     # Memories reach the changelog in bursts this often (a crash loses at most this much of them), and
     # inbox messages go to their listeners' partitions in one record per partition this often.
     memory_flush_interval_s: float = Field(0.5, gt=0)

@@ -31,6 +31,7 @@ from swarmstream.events import (
     CommunityDetected,
     DeadLetter,
     Event,
+    FeedEngaged,
     FeedPosted,
     InteractionRequested,
     InteractionResponded,
@@ -73,7 +74,9 @@ class TopicValues(Generic[E]):
         return codec.decode(value, *self.holds)  # type: ignore[return-value]
 
 
-_AGENT_EVENTS = (AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, AgentsMessaged, FeedPosted, Broadcast)
+_AGENT_EVENTS = (
+    AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, AgentsMessaged, FeedPosted, FeedEngaged, Broadcast,
+)  # fmt: skip
 # Fast: bulk creations (a million agents at once, from an import or a seeded population) through their mirror.
 AGENTS: TopicValues[Event] = TopicValues(
     _AGENT_EVENTS, OnUndecodable.DEAD_LETTER, fast=lambda value: decode_created(value, *_AGENT_EVENTS)

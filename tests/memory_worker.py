@@ -24,6 +24,7 @@ from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
 from streams.interactions import InteractionHandler
 from streams.outbox import Outbox
+from streams.post_pool import PostPool
 from streams.profile_store import ProfileStore
 from streams.publishing import WorkerTopics
 from streams.registry import AgentRegistry
@@ -204,8 +205,9 @@ class MemoryWorker:
         watch = DeliveryWatch(committed=lambda tp: None)
         store = ProfileStore(self.profiles, settings.profile_cache_size)
         board = FeedBoard(self.boards, settings.feed_board_size, settings.agent_inbox_chars)
-        self.registry = AgentRegistry(store, board, self.worker_topics, self.routing, watch, settings)
-        self.outbox = Outbox(self.worker_topics.agents, self.routing, settings.feed_board_size)
+        pool = PostPool(self.boards, settings.feed_pool_rounds, settings.feed_pool_size, settings.agent_inbox_chars)
+        self.registry = AgentRegistry(store, board, pool, self.worker_topics, self.routing, watch, settings)
+        self.outbox = Outbox(self.worker_topics.agents, self.routing)
         self.handler = InteractionHandler(settings, self.registry, self.outbox)
         self.llm = SimulatedEngine(structured_outputs=settings.llm_structured_outputs)
         self.handler.llm = self.llm  # type: ignore[assignment]

@@ -337,6 +337,8 @@ class AsyncAgentManager:
         start_hour: float = 0.0,
         show_attributes: Sequence[str] = (),
         actions: Sequence[str] = (),
+        feed: str | None = None,
+        feed_size: int | None = None,
     ) -> AsyncIterator[RoundSummary]:
         """Rounds of the society created so far: each round, a seeded ``active`` fraction of the agents act.
 
@@ -346,11 +348,12 @@ class AsyncAgentManager:
         take the estimated cost past it, ``max_failure_rate`` after a round that dead-lettered more than
         that fraction; ``last_run`` then says so (``ended``: ``done``, ``budget`` or ``failed``, and
         ``detail``). The run's record (``last_run.tables()``) and graph are in its run directory.
-        ``actions`` restricts what agents may do (``swarmstream.action_space.ALL``; default: every action).
+        ``actions`` restricts what agents may do (``swarmstream.action_space.ALL``; default: every action);
+        ``feed`` and ``feed_size`` choose how feeds rank posts and how many they show (README "Feeds").
         """
         config = new_config(
             None, rounds, active, turns, self.config.seed, budget_usd, max_failure_rate, record_prompts,
-            hours_per_round, start_hour, tuple(show_attributes), tuple(actions),
+            hours_per_round, start_hour, tuple(show_attributes), tuple(actions), feed, feed_size,
         )  # fmt: skip
         await self.start()
         # The run is over the population under this manager's prefix: every agent created or imported there.

@@ -22,12 +22,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--db", help="SQLite file (default SWARMSTREAM_GRAPH_DB_PATH; SWARMSTREAM_GRAPH_DSN for PostgreSQL)"
     )
     queries = graph.add_subparsers(dest="query", required=True)
-    stats = queries.add_parser("stats", help="nodes, edges, friendships, degrees, components, communities")
+    stats = queries.add_parser(
+        "stats", help="nodes, edges, friendships, degrees, components, communities (a run's: follows, cascades too)"
+    )
     stats.add_argument("--json", action="store_true")
     stats.add_argument(
         "--run",
         metavar="RUN_ID",
-        help="the graph at the end of each round of this society run (its store, unless --db names one)",
+        help="the graph at the end of each round of this society run (its store, unless --db names one), and from "
+        "its record its follows (reciprocity, followers per agent) and largest cascades",
     )
     _queries(stats, _stats)
     neighbors = queries.add_parser("neighbors", help="an agent's friends and who it talked with")
@@ -84,14 +87,21 @@ def _stats(args: argparse.Namespace, store: Any, settings: Settings) -> None:
         result = graph_report.graph_stats(store)
         print(json.dumps(result.to_dict(), indent=2) if args.json else result.render())
         return
+    from consumers.record_files import RecordFiles
+    from consumers.society_stats import society_stats
+
     rounds = graph_report.graph_by_round(store, args.run)
-    if not rounds:
-        raise ValueError(f"run {args.run!r} made no edges in {settings.graph_db_path}")
-    print(
-        json.dumps({"run_id": args.run, "rounds": [r.to_dict() for r in rounds]}, indent=2)
-        if args.json
-        else graph_report.render_by_round(args.run, rounds)
-    )
+    record = RecordFiles(settings.run_dir(args.run) / "record")
+    society = society_stats(record.tables()) if record.exists() else None
+    if not rounds and society is None:
+        raise ValueError(f"run {args.run!r} made no edges in {settings.graph_db_path} and has no record")
+    if args.json:
+        found = {"run_id": args.run, "rounds": [r.to_dict() for r in rounds]}
+        print(json.dumps({**found, "society": society.to_dict() if society else None}, indent=2))
+        return
+    print(graph_report.render_by_round(args.run, rounds) if rounds else f"run {args.run}: no friendship edges")
+    if society is not None:
+        print(society.render())
 
 
 def _neighbors(args: argparse.Namespace, store: Any, settings: Settings) -> None:

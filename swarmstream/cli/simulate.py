@@ -52,6 +52,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "none is always allowed); the prompt lists only these",
     )
     sim_run.add_argument(
+        "--feed",
+        metavar="NAME",
+        help="how feeds rank their posts: recent, hot (Reddit's hot score), interest, random, or module:attribute "
+        "(a recommender of your own; default: SWARMSTREAM_FEED_RECOMMENDER, random)",
+    )
+    sim_run.add_argument(
+        "--feed-size", type=int, metavar="K", help="ranked posts a feed shows (default: SWARMSTREAM_FEED_SIZE, 3)"
+    )
+    sim_run.add_argument(
         "--show-attributes",
         metavar="A,B",
         help="imported attributes the acting agents' prompts show (e.g. age,district; default: none)",
@@ -93,7 +102,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         config = new_config(
             args.agents, args.rounds, args.active, args.turns, args.seed, args.budget_usd, args.max_failure_rate,
             args.record_prompts, args.hours_per_round, args.start_hour, _names(args.show_attributes),
-            _names(args.actions),
+            _names(args.actions), args.feed, args.feed_size,
         )  # fmt: skip
     source = PopulationSource(args.agents, args.population, args.replace, args.graph, community_names(args.communities))
     result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet, source)

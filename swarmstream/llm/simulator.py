@@ -217,35 +217,79 @@ def _act(prompt: str, rng: random.Random, body: Mapping[str, Any]) -> Answer:
     return Answer("act", orjson.dumps(chosen).decode())
 
 
-# An act's draw: below each bound, that action if it is offered and possible; past them all, none.
-_ACT_BANDS = (("post", 0.40), ("message", 0.70), ("befriend", 0.90))
+# An act's draw: each action's weight, among those offered and possible; prose (no action) first, when allowed.
+_ACT_WEIGHTS = {
+    "post": 20, "comment": 7, "like": 18, "dislike": 4, "repost": 10, "quote": 4, "follow": 6, "unfollow": 2,
+    "mute": 2, "message": 10, "befriend": 7, "none": 7,
+}  # fmt: skip
 _PROSE = 0.05
+# How much more likely a sharing agent shares a repost or quote than a post of the same draw.
+_SHARED_PULL = 4
+_NUMBERED = re.compile(r"\[(\d+)\] ([^\s:]+)")
+
+
+def _feed_posts(prompt: str) -> list[tuple[str, str, int, bool]]:
+    """The feed's numbered posts in ``prompt``: (number, author, weight, shared), the weight growing with what
+    each drew (a like counts 1, a repost 3): attention goes where attention went, so likes are heavy-tailed;
+    ``shared``: a repost or quote, which a sharing agent prefers (what is being shared is shared on), so that
+    reposts chain into cascades."""
+    found = []
+    matches = list(_NUMBERED.finditer(prompt))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(prompt)
+        segment = prompt[match.end() : end]
+        likes = re.search(r"(\d+) likes?\b", segment)
+        reposts = re.search(r"(\d+) reposts?\b", segment)
+        weight = 1 + (int(likes.group(1)) if likes else 0) + 3 * (int(reposts.group(1)) if reposts else 0)
+        shared = segment.startswith((" reposted:", " quoted a post:"))
+        found.append((match.group(1), match.group(2), weight, shared))
+    return found
 
 
 def _action_for(prompt: str, rng: random.Random, offered: tuple[str, ...], prose: bool) -> dict[str, str] | str:
     """A round's action among ``offered``, as a model would choose one; or prose that is no action.
 
-    With every action offered: about 35 % post, 30 % message a friend, 20 % befriend someone listed, 10 %
-    nothing, and 5 % prose (counted as malformed) unless a schema or tools are enforced, in which case
-    those 5 % go to the others as they are drawn. An action not offered (or not possible: a message with
-    no friend) leaves its share to the next.
+    By weight (``_ACT_WEIGHTS``) among the actions offered and possible (a message needs a friend, a like a post in
+    the feed, an unfollow someone followed); 5 % prose (counted as malformed) unless a schema or tools are enforced.
+    A post is chosen by what it drew, and agents follow the authors of what they read.
     """
     friends, others = contract.listed(prompt, contract.FRIENDS), contract.listed(prompt, contract.CANDIDATES)
+    follows = contract.listed(prompt, contract.FOLLOWS)
+    posts = _feed_posts(prompt)
+    authors = [author for _, author, _, _ in posts]
     text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
     roll = rng.random()
-    if roll < _PROSE:
-        if prose:
-            return "I would rather just watch today. " + text
-        roll = _PROSE + roll * (1 - _PROSE)  # the same draw, spread over the actions
-    for name, bound in _ACT_BANDS:
-        if roll >= bound or name not in offered:
-            continue
-        if name == "post":
-            return {"action": "post", "text": text}
-        if name == "message" and friends:
-            return {"action": "message", "to": rng.choice(friends), "text": text}
-        if name == "befriend" and (others or friends):
-            return {"action": "befriend", "to": rng.choice(others or friends), "text": text}
+    if roll < _PROSE and prose:
+        return "I would rather just watch today. " + text
+    possible = {
+        "post": True, "comment": bool(posts), "like": bool(posts), "dislike": bool(posts), "repost": bool(posts),
+        "quote": bool(posts), "follow": bool(authors or others), "unfollow": bool(follows), "mute": bool(authors),
+        "message": bool(friends), "befriend": bool(others or friends), "none": True,
+    }  # fmt: skip
+    choices = [name for name in _ACT_WEIGHTS if name in offered and possible[name]] or ["none"]
+    total = sum(_ACT_WEIGHTS[name] for name in choices)
+    point = rng.random() * total
+    for name in choices:
+        point -= _ACT_WEIGHTS[name]
+        if point < 0:
+            break
+    if name in ("comment", "like", "dislike", "repost", "quote"):
+        sharing = name in ("repost", "quote")
+        weights = [weight * (_SHARED_PULL if sharing and shared else 1) for _, _, weight, shared in posts]
+        number = rng.choices([number for number, _, _, _ in posts], weights=weights)[0]
+        return {"action": name, "post": number, **({"text": text} if name in ("comment", "quote") else {})}
+    if name == "post":
+        return {"action": "post", "text": text}
+    if name == "message":
+        return {"action": "message", "to": rng.choice(friends), "text": text}
+    if name == "befriend":
+        return {"action": "befriend", "to": rng.choice(others or friends), "text": text}
+    if name == "follow":
+        return {"action": "follow", "to": rng.choice(authors or others)}
+    if name == "unfollow":
+        return {"action": "unfollow", "to": rng.choice(follows)}
+    if name == "mute":
+        return {"action": "mute", "to": rng.choice(authors)}
     return {"action": "none"}
 
 

@@ -100,4 +100,6 @@ def act_request(config: RunConfig, round_: int, agent: str, pool: list[str]) -> 
         sample_seed=derived_id("sample", config.seed, round_, agent),
         show_attributes=list(config.show_attributes),
         actions=config.actions,
+        feed=config.feed,
+        feed_size=config.feed_size,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.recommenders import recommender
 from swarmstream import action_space
 from swarmstream.events import RunStarted, new_id
 
@@ -30,6 +31,9 @@ class RunConfig:
     show_attributes: tuple[str, ...] = ()
     # The run's action space (``swarmstream.action_space.choose``); empty: every action.
     actions: tuple[str, ...] = ()
+    # Its feeds' recommender and size (None: the workers' settings).
+    feed: str | None = None
+    feed_size: int | None = None
 
     @classmethod
     def of(cls, event: RunStarted) -> RunConfig:
@@ -51,6 +55,8 @@ def new_config(
     start_hour: float = 0.0,
     show_attributes: tuple[str, ...] = (),
     actions: tuple[str, ...] = (),
+    feed: str | None = None,
+    feed_size: int | None = None,
 ) -> RunConfig:
     if agents is not None and agents < 2:
         raise ValueError("--agents must be at least 2")
@@ -72,7 +78,11 @@ def new_config(
         chosen = action_space.choose(actions) if actions else ()
     except ValueError as exc:
         raise ValueError(f"--actions: {exc}") from None
+    if feed is not None:
+        recommender(feed)  # a name the workers will not know is refused before the run starts
+    if feed_size is not None and not 0 <= feed_size <= 100:
+        raise ValueError("--feed-size must be from 0 to 100")
     return RunConfig(
         new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts,
-        hours_per_round, start_hour, tuple(show_attributes), chosen,
+        hours_per_round, start_hour, tuple(show_attributes), chosen, feed, feed_size,
     )  # fmt: skip

@@ -120,8 +120,13 @@ class Society:
         config, settings = self.config, self.settings
         started = time.monotonic()
         # The feeds are read once the workers have folded everything on the agents topic: the last
-        # round's messages, posts and friendships, and any broadcast published before now.
+        # round's messages, posts, engagements and friendships, and any broadcast published before now.
+        # A request is committed only once what its answer led to is on the broker (sent with the flush after
+        # its response), so the requests first: else the last of those could come after the ends read below.
         limit_s = settings_timeout(settings)
+        sent = until_consumed(settings, settings.requests_topic, limit_s)
+        what = f"the stream workers to commit the requests answered before round {round_}"
+        await watched(sent, what, limit_s, workers_diagnosis(settings), self.say)
         folded = until_consumed(settings, settings.agents_topic, limit_s)
         what = f"the stream workers to read {settings.agents_topic} to its end before round {round_}"
         agents_ends = await watched(folded, what, limit_s, workers_diagnosis(settings), self.say)

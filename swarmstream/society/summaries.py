@@ -85,19 +85,20 @@ class SimulationResult:
 
     def render(self) -> str:
         assert self.config is not None
+        actions = self.config.actions or ACTIONS  # a column for each action of the run's space
         lines = [
             f"swarmstream simulate: run {self.config.run_id}, {self.config.agents:,} agents, "
             f"{len(self.rounds)} of {self.config.rounds} rounds"
             + (f" ({self.detail})" if self.detail else ""),
-            "  round  requested  answered  dead  post  message  befriend  none  turns  friends   cost $  wall s"
-            "  feed B",
+            "  round  requested  answered  dead  " + "  ".join(f"{name:>5}" for name in actions)
+            + "  turns  friends   cost $  wall s  feed B",
         ]
         for s in self.rounds:
-            a = s.actions
+            counted = "  ".join(f"{s.actions.get(name, 0):{max(5, len(name))},}" for name in actions)
             lines.append(
-                f"  {s.round:5}  {s.requested:9,}  {s.answered:8,}  {s.dead_lettered:4,}  {a['post']:4,}  "
-                f"{a['message']:7,}  {a['befriend']:8,}  {a['none']:4,}  {s.conversation_turns:5,}  "
-                f"{s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}  {s.feed_bytes_per_act:6.0f}"
+                f"  {s.round:5}  {s.requested:9,}  {s.answered:8,}  {s.dead_lettered:4,}  {counted}  "
+                f"{s.conversation_turns:5,}  {s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}  "
+                f"{s.feed_bytes_per_act:6.0f}"
             )
         if self.record_dir is not None:
             lines.append(f"  record: {self.record_dir} (swarmstream export {self.config.run_id} --format csv)")

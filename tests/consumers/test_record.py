@@ -203,7 +203,9 @@ def test_the_study_tables_join_and_say_who_saw_what_in_which_round(run):
     assert (friends["agent_a"], friends["agent_b"], friends["round"]) == (min(A, C), max(A, C), 1)
     assert {friends["agent_a"], friends["agent_b"]} <= agent_ids
     assert friends["weight"] is None, "made in the run: no weight"
-    assert tables["follows"].to_pylist() == [{"follower": B, "followed": A, "round": 0, "weight": 0.5}]
+    assert tables["follows"].to_pylist() == [
+        {"follower": B, "followed": A, "round": 0, "weight": 0.5, "removed_round": None}
+    ]
     assert tables["friend_requests"].to_pylist()[0]["decision"] == "accept"
     (letter,) = tables["dead_letters"].to_pylist()
     assert (letter["agent_id"], letter["round"], letter["reason"], letter["kind"]) == (A, 2, "llm_timeout", "act")
@@ -264,3 +266,47 @@ def test_every_format_holds_every_table_and_row(run, tmp_path):
     db = sqlite3.connect(tmp_path / "out-sqlite" / "run.sqlite3")
     assert db.execute("SELECT count(*) FROM exposures WHERE kind = 'unknown'").fetchone() == (0,)
     db.close()
+
+
+def test_posts_carry_their_chain_and_what_they_drew_and_cascades_are_traced(tmp_path):
+    settings = Settings(partitions=PARTITIONS, data_dir=str(tmp_path), topic_prefix="p")
+    log = Log(settings)
+    responses = settings.responses_topic
+    log.put(settings.runs_topic, RunStarted(run_id=RUN, agents=3, rounds=3, active=1.0, turns=1, seed=1))
+    first = act(A, 1)
+    log.put(responses, answer(first, action="post", action_text="The river is rising."))
+    origin = post_id(first.request_id)
+    repost = act(B, 2)
+    log.put(responses, answer(repost, action="repost", action_target=origin))
+    liked = act(C, 2)
+    log.put(responses, answer(liked, action="like", action_target=origin))
+    again = act(C, 3)  # liked again in a later round: counted once, as the workers count it
+    log.put(responses, answer(again, action="like", action_target=origin))
+    deeper = act(A, 3)
+    log.put(responses, answer(deeper, action="quote", action_target=post_id(repost.request_id), action_text="Wow."))
+    bad = act(B, 3)
+    log.put(responses, answer(bad, action="none", action_malformed=True))
+    agents = settings.agents_topic
+    log.put(settings.runs_topic, RoundStarted(run_id=RUN, round=1, acting=1, agents_ends=log.agents_ends()))
+    log.put(agents, AgentUpdated(event_id="f1", agent_id=C, add_follows=[A], round=1))
+    log.put(agents, AgentUpdated(event_id="f2", agent_id=B, add_follows=[A], round=1))
+    log.put(settings.runs_topic, RoundStarted(run_id=RUN, round=2, acting=1, agents_ends=log.agents_ends()))
+    log.put(agents, AgentUpdated(event_id="u1", agent_id=C, remove_follows=[A], round=2))
+    tables = recorded(settings, log.records).tables()
+    follows = {(row["follower"], row["followed"]): row for row in tables["follows"].to_pylist()}
+    assert (follows[(C, A)]["round"], follows[(C, A)]["removed_round"]) == (1, 2), "followed in 1, undone in 2"
+    assert (follows[(B, A)]["round"], follows[(B, A)]["removed_round"]) == (1, None)
+
+    posts = {row["post_id"]: row for row in tables["posts"].to_pylist()}
+    assert posts[origin]["depth"] == 0 and posts[origin]["origin_id"] == origin
+    shared = posts[post_id(repost.request_id)]
+    assert (shared["kind"], shared["parent_id"], shared["origin_id"], shared["depth"]) == ("repost", origin, origin, 1)
+    assert shared["text"] == "The river is rising.", "a repost's text is the post it shares"
+    quoted = posts[post_id(deeper.request_id)]
+    assert (quoted["origin_id"], quoted["depth"], quoted["text"]) == (origin, 2, "Wow.")
+    assert (posts[origin]["likes"], posts[origin]["reposts"]) == (1, 1)
+    assert posts[shared["post_id"]]["quotes"] == 1
+    (cascade,) = tables["cascades"].to_pylist()
+    assert cascade == {
+        "origin_id": origin, "author": A, "origin_round": 1, "size": 2, "depth": 2, "first_round": 1, "last_round": 3,
+    }  # fmt: skip

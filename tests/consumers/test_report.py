@@ -10,7 +10,7 @@ import pytest
 from consumers.report import Timeline, tally, write_report
 from swarmstream import codec
 from swarmstream.cli import main
-from swarmstream.events import DeadLetter, InteractionResponded
+from swarmstream.events import ACTIONS, DeadLetter, InteractionResponded
 from swarmstream.performance import ResponseStats
 from swarmstream.transport import ensure_topics, make_producer
 
@@ -79,11 +79,13 @@ def test_society_rounds_are_tabled_and_plotted_per_round(tmp_path):
     first, second = report.rounds
     assert (first["round"], first["answered"], first["conversation_turns"]) == (1, 3, 1)
     assert (
-        first["actions"] == {"post": 1, "message": 1, "befriend": 0, "none": 0} and first["feed_bytes_per_act"] == 100
+        first["actions"] == {**dict.fromkeys(ACTIONS, 0), "post": 1, "message": 1}
+        and first["feed_bytes_per_act"] == 100
     )
     assert second["actions"]["none"] == 1
     assert (tmp_path / "rounds.png").read_bytes().startswith(b"\x89PNG")
-    assert "| run-1 | 1 | 3 | 1 | 1 | 0 | 0 | 1 | 100 |" in (tmp_path / "report.md").read_text()
+    counted = " | ".join("1" if action in ("post", "message") else "0" for action in ACTIONS)
+    assert f"| run-1 | 1 | 3 | {counted} | 1 | 100 |" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.integration

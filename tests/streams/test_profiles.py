@@ -25,7 +25,8 @@ def test_pack_round_trips_and_does_not_repeat_field_names():
 def test_an_unknown_layout_is_refused_with_the_agent_named():
     data = profile_format.pack(profiles.created(persona(1, seed=7)))
     with pytest.raises(ValueError, match=r"agent-x.*layout 9"):
-        profile_format.unpack("agent-x", data[:1] + b"\x09" + data[2:])  # the array's header, then the layout
+        # The array's header (array 16: its marker and length, three bytes), then the layout.
+        profile_format.unpack("agent-x", data[:3] + b"\x09" + data[4:])
 
 
 def test_a_layout_1_profile_reads_with_an_empty_inbox():
@@ -210,3 +211,22 @@ def test_a_layout_2_profile_reads_with_the_defaults_of_what_came_later():
     old = msgpack.packb([2, *(profile[f] for f in fields)])
     assert profile_format.unpack(profile["agent_id"], old) == profile
     assert (profile["activity"], profile["model"], profile["attributes"]) == (None, None, {})
+
+
+def test_a_layout_3_profile_reads_with_no_mutes_and_nothing_seen():
+    profile = profiles.created(persona(1, seed=7))
+    fields = profile_format._FIELDS[:14]
+    old = msgpack.packb([3, *(profile[f] for f in fields)])
+    assert profile_format.unpack(profile["agent_id"], old) == profile
+    assert (profile["muted"], profile["seen"]) == ((), b"")
+
+
+def test_a_feed_seen_is_kept_as_4_bytes_a_post_and_only_the_latest():
+    profile = profiles.created(persona(1, seed=7))
+    shown = profiles.saw(profile, ["a" * 32, "b" * 32])
+    assert shown is not None and len(shown["seen"]) == 8
+    assert profiles.saw(shown, ["a" * 32]) is None, "already seen: unchanged"
+    many = profiles.saw(shown, [f"{i:08x}" + "0" * 24 for i in range(100)])
+    assert many is not None and len(many["seen"]) == 4 * profiles.SEEN_POSTS
+    assert profile_format.seen_mark(f"{99:08x}") in profiles.seen_marks(many)
+    assert profile_format.seen_mark("a" * 32) not in profiles.seen_marks(many), "the oldest went first"

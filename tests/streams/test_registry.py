@@ -238,27 +238,35 @@ async def test_a_broadcast_is_copied_to_every_partition_and_each_copy_kept_on_th
     assert len({copy.event_id for copy, _ in copies}) == PARTITIONS, "the second time, the same event ids"
     board = memory.registry.board
     for partition in range(PARTITIONS):
-        broadcasts, _ = board.feed(partition, "readers", "agent-1", "seed", posts=3, broadcasts=2)
+        broadcasts = board.broadcasts(partition, "readers", 2)
         assert [entry[0] for entry in broadcasts] == [broadcast.event_id], "each copy kept once"
-        assert board.feed(partition, "cooks", "agent-1", "seed", 3, 2) == ([], []), "another community's"
+        assert board.broadcasts(partition, "cooks", 2) == [], "another community's"
     boards = memory.topics.last_values(memory.settings.feeds_changelog_topic)
-    assert set(boards) == {f"{p}/c/readers".encode() for p in range(PARTITIONS)}
+    # The boards, and each partition's pool (where what a broadcast draws is counted).
+    assert set(boards) == {f"{p}/{where}".encode() for p in range(PARTITIONS)
+                           for where in ("c/readers", f"p/{broadcast.event_id}")}  # fmt: skip
 
 
-async def test_a_board_keeps_the_latest_posts_per_community_and_shows_a_sample_of_others_posts():
+async def test_the_pool_keeps_every_post_of_its_rounds_by_author_and_community_and_sweeps_older_rounds():
     memory = worker()
     posts = [
         FeedPost(post_id=f"post-{i}", from_agent_id=f"agent-{i % 2}", content=f"news {i}", community="makers",
-                 created_at=1000.0 + i)
-        for i in range(5)
+                 created_at=1000.0 + i, round=1 + i // 2)
+        for i in range(6)
     ]  # fmt: skip
-    memory.publish(FeedPosted(posts=posts), partition=1)
+    memory.publish(FeedPosted(posts=posts[:4]), partition=1)
     await memory.run()
-    board = memory.registry.board
-    entries = board.entries(1, "c/makers")
-    assert [entry[0] for entry in entries] == ["post-2", "post-3", "post-4"], "the latest 3 (its size)"
-    _, shown = board.feed(1, "makers", "agent-0", "request-1", posts=3, broadcasts=2)
-    assert [entry[0] for entry in shown] == ["post-3"], "its own posts are not shown to the author"
-    _, two = board.feed(1, "makers", "agent-9", "request-1", posts=2, broadcasts=2)
-    assert len(two) == 2 and two == board.feed(1, "makers", "agent-9", "request-1", 2, 2)[1]
-    assert board.entries(0, "c/makers") == [], "another partition's board"
+    pool = memory.registry.pool
+    assert [entry[0] for entry in pool.by(1, "agent-0", round_=3)] == ["post-0", "post-2"], "rounds 1 and 2"
+    assert [entry[0] for entry in pool.by(1, "agent-0", round_=2)] == ["post-0"], "not its own round's"
+    assert [entry[0] for entry in pool.of_community(1, "makers", 3, top=3)] == ["post-3", "post-2", "post-1"]
+    assert pool.posts(0) == {}, "another partition's pool"
+    memory.publish(FeedPosted(posts=posts[4:]), partition=1)  # round 3's posts: its acts still read round 1
+    await memory.run()
+    assert len(pool.posts(1)) == 6
+    later = FeedPost(post_id="post-6", from_agent_id="agent-0", content="news 6", community="makers", round=4)
+    memory.publish(FeedPosted(posts=[later]), partition=1)  # round 4's: round 1 is no act's any more
+    await memory.run()
+    assert sorted(pool.posts(1)) == ["post-2", "post-3", "post-4", "post-5", "post-6"]
+    kept = memory.topics.last_values(memory.settings.feeds_changelog_topic)
+    assert kept[b"1/p/post-0"] is None and kept[b"1/p/post-2"] is not None, "a tombstone for each post swept"

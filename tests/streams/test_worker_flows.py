@@ -10,6 +10,7 @@ import orjson
 
 from producers.personas import personas
 from swarmstream import prompt_contract as contract
+from swarmstream.action_space import ALL
 from swarmstream.events import AgentUpdated, Broadcast, InteractionRequested
 from swarmstream.partitions import partition_for
 from tests.memory_worker import MemoryWorker
@@ -195,7 +196,8 @@ async def test_a_runs_action_space_restricts_the_prompt_and_the_outcomes():
     assert not asked_by & set(restricted), "no friend request from an agent that may not befriend"
     prompts = [prompt[-1]["content"] for prompt in worker.llm.prompts if contract.kind_of(prompt) == "act"]
     assert sum("Your actions: post, none." in prompt for prompt in prompts) == len(restricted)
-    assert sum("Your actions: post, message, befriend, none." in prompt for prompt in prompts) == len(everything)
+    every = f"Your actions: {', '.join(ALL)}."
+    assert sum(every in prompt for prompt in prompts) == len(everything)
     assert not any("befriend:" in prompt for prompt in prompts if "Your actions: post, none." in prompt)
 
 
@@ -208,4 +210,4 @@ async def test_with_a_json_schema_every_act_is_answered_in_it_and_none_is_malfor
     assert len(acts) == len(speakers) and not any(response.action_malformed for response in acts)
     schemas = [body["response_format"]["json_schema"]["schema"] for body in worker.llm.bodies if body]
     assert len(schemas) == len(speakers), "acts carry the schema, other prompts nothing"
-    assert all(schema["properties"]["action"]["enum"] == ["post", "message", "befriend", "none"] for schema in schemas)
+    assert all(schema["properties"]["action"]["enum"] == list(ALL) for schema in schemas)

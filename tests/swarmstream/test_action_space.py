@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -11,10 +12,10 @@ from swarmstream.action_space import ALL, act_format, choose, offered_by
 
 
 def test_a_space_is_known_names_in_their_order_with_none_always_there():
-    assert choose(["befriend", " post "]) == ("post", "befriend", "none")
+    assert choose(["befriend", " post ", "like"]) == ("post", "like", "befriend", "none")
     assert choose(["none"]) == ("none",)
-    with pytest.raises(ValueError, match=r"unknown action\(s\) 'like', 'fly': choose from post, message"):
-        choose(["post", "like", "fly"])
+    with pytest.raises(ValueError, match=r"unknown action\(s\) 'likes', 'fly': choose from post, comment, like"):
+        choose(["post", "likes", "fly"])
     with pytest.raises(ValueError, match="no action given"):
         choose([" ", ""])
 
@@ -23,6 +24,8 @@ def test_the_instruction_lists_only_the_offered_actions_and_the_fields_they_use(
     every = act_format().instruction
     assert prompt_contract.listed(every, action_space.ACTIONS_LABEL) == list(ALL)
     assert '"to": "<an agent id>"' in every and "befriend: ask an agent to be your friend (to, text)." in every
+    assert '"post": "<the number of a post in your feed>"' in every
+    assert "like: like a post in your feed (post)." in every
 
     posts = act_format(("post", "none")).instruction
     assert prompt_contract.listed(posts, action_space.ACTIONS_LABEL) == ["post", "none"]
@@ -62,3 +65,8 @@ def test_the_readme_quotes_the_default_instruction_as_the_code_writes_it():
     assert act_format().instruction in readme.replace("`", "")
     for spec in action_space.ACTIONS.values():
         assert f"| `{spec.name}` | {spec.line} |" in readme, spec.name
+
+
+def test_the_actions_type_names_every_action():
+    assert get_args(action_space.ActionName) == ALL
+    assert set(action_space.ON_POSTS) == {name for name, spec in action_space.ACTIONS.items() if "post" in spec.fields}

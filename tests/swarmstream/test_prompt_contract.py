@@ -94,11 +94,12 @@ async def test_the_simulator_answers_each_kind_as_that_kind():
     assert {decision for decision, malformed in decisions if not malformed} == {"accept", "decline"}
     valid = 0
     for messages, reply in replies["act"]:
-        action = parse_action(reply, speaker="someone", text_chars=500)
+        action = parse_action(reply, speaker="someone", text_chars=500, posts=["b1"])  # the feed's one broadcast
         valid += not action.malformed
         prompt = messages[-1]["content"]
-        if action.to is not None:  # a message to a listed friend, a friend request to a listed agent
-            shown = contract.listed(prompt, contract.FRIENDS) + contract.listed(prompt, contract.CANDIDATES)
+        if action.to is not None:  # to a listed friend or agent, or an author of the feed
+            listed = (contract.FRIENDS, contract.CANDIDATES, contract.FOLLOWS)
+            shown = [agent for label in listed for agent in contract.listed(prompt, label)] + ["moderator"]
             assert action.to in shown
     assert valid >= VARIANTS * 0.8
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from streams.actions import parse_action
 from streams.prompts import build_messages, feed_view
+from streams.recommenders import Candidate
 from swarmstream.action_space import ALL, StructuredOutputs, act_format
 from swarmstream.llm.client import LLMClient, decode_completion
 from swarmstream.llm.probe import EndpointUnavailable, probe_endpoints
@@ -28,19 +29,28 @@ def profile(n: int) -> dict:
     return {
         "name": f"Agent {n}", "persona": "Likes rivers.", "traits": ["kind"], "interests": ["music"],
         "community": "cooks", "friends": [f"agent-90{n}", f"agent-91{n}"], "memory": [],
-        "inbox": [["m1", "agent-7", "How are you?", "said", 0.0]],
+        "inbox": [["m1", "agent-7", "How are you?", "said", 0.0]], "follows": [f"agent-8{n}"],
     }  # fmt: skip
 
 
-def acts(actions: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...], list[dict]]]:
-    """``ACTS`` acts of a run offering ``actions``: (speaker, offered, messages), as the worker builds them."""
+def feed(n: int) -> list[Candidate]:
+    """Three posts a feed ranked for agent ``n``: one liked, one reposted."""
+    return [
+        Candidate(f"p{n}-1", "agent-21", "Rivers at dawn.", "post", 1, 0.0, (4, 0, 0, 0, 0)),
+        Candidate(f"p{n}-2", "agent-22", "A new recipe.", "repost", 1, 0.0, (1, 0, 2, 0, 0)),
+        Candidate(f"p{n}-3", "agent-23", "Quiet morning.", "post", 1, 0.0),
+    ]
+
+
+def acts(actions: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...], list[str], list[dict]]]:
+    """``ACTS`` acts of a run offering ``actions``: (speaker, offered, its feed's post ids, messages), as the
+    worker builds them."""
     config = new_config(agents=None, rounds=1, active=0.5, turns=2, seed=11, actions=actions)
     built = []
     for n in range(ACTS):
-        request = act_request(config, 1, f"agent-{n}", POOL)
-        built.append(
-            (request.agent_id, request.actions, build_messages(profile(n), request, feed_view(profile(n), [], [])))
-        )
+        request = act_request(config, 2, f"agent-{n}", POOL)
+        view = feed_view(profile(n), [], feed(n))
+        built.append((request.agent_id, request.actions, view.post_ids, build_messages(profile(n), request, view)))
     return built
 
 
@@ -57,9 +67,9 @@ async def answered(url: str, mode: StructuredOutputs, actions: tuple[str, ...] =
     client = LLMClient(endpoint, timeout_s=5, max_connections=4)
     counts: Counter[str] = Counter()
     try:
-        for speaker, offered, messages in acts(actions):
+        for speaker, offered, posts, messages in acts(actions):
             raw = await client.call(messages, 150, act_format(offered))
-            action = parse_action(raw.content, speaker, 200, offered)
+            action = parse_action(raw.content, speaker, 200, offered, posts)
             counts["malformed" if action.malformed else action.kind] += 1
     finally:
         await client.close()
@@ -71,13 +81,13 @@ async def test_an_enforced_mode_never_answers_a_malformed_act(simulator_url, mod
     counts = await answered(simulator_url, mode)
     assert counts["malformed"] == 0, counts
     assert set(counts) == set(ALL), f"every action chosen: {counts}"
-    assert counts["post"] > counts["none"] > 0
+    assert counts["post"] > counts["repost"] > counts["unfollow"] > 0
 
 
 async def test_without_structured_outputs_some_acts_are_prose_and_the_rest_are_read_tolerantly(simulator_url):
     counts = await answered(simulator_url, "none")
     assert 0 < counts["malformed"] < ACTS * 0.15, counts
-    assert counts["post"] + counts["message"] + counts["befriend"] > ACTS / 2
+    assert len(counts) > 8 and counts["malformed"] < counts["post"], counts
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "tools", "none"])
@@ -89,7 +99,7 @@ async def test_a_restricted_space_restricts_the_answers(simulator_url, mode):
 
 
 async def test_the_simulator_answers_tools_as_a_tool_call_and_refuses_bad_shapes_as_openai_does(simulator_url):
-    _, offered, messages = acts(("post",))[0]
+    _, offered, _, messages = acts(("post",))[0]
     async with httpx2.AsyncClient(base_url=simulator_url, timeout=5) as http:
         body = {"model": "m", "messages": messages, "max_tokens": 100, **act_format(offered).body("tools")}
         reply = (await http.post("/chat/completions", json=body)).json()
