@@ -120,8 +120,8 @@ KEYS: dict[str, tuple[str, ...]] = {
 
 # The study's tables, in the order the README describes them.
 STUDY = (
-    "agents", "actions", "posts", "cascades", "messages", "exposures", "friendships", "follows", "friend_requests",
-    "broadcasts", "dead_letters", "rounds",
+    "agents", "actions", "posts", "cascades", "engagements", "messages", "exposures", "friendships", "follows",
+    "friend_requests", "broadcasts", "dead_letters", "rounds",
 )  # fmt: skip
 # Actions that make a post (a repost's text is the post it shares).
 POSTING = ("post", "repost", "quote", "comment")
@@ -277,6 +277,7 @@ def study_tables(raw: dict[str, pa.Table]) -> dict[str, pa.Table]:
         }
     )
     study["posts"], study["cascades"] = _posts_and_cascades(study["posts"], study["actions"], study["broadcasts"])
+    study["engagements"] = _engagements(study["actions"], study["posts"], study["broadcasts"])
     study["exposures"] = _exposure_kinds(study)
     study["rounds"] = _rounds_with_starts(study["rounds"], raw.get("round_starts"))
     return {name: study[name] for name in STUDY}
@@ -480,6 +481,25 @@ def _posts_and_cascades(posts: pa.Table, actions: pa.Table, broadcasts: pa.Table
         }
     )
     return table, _cascades(ids, columns["round"], origin, depth, posts, broadcasts)
+
+
+def _engagements(actions: pa.Table, posts: pa.Table, broadcasts: pa.Table) -> pa.Table:
+    """Each like, dislike, repost, quote and comment as an edge: who, to whose post (the author), in which round."""
+    made = actions.filter(pc.and_(pc.is_in(actions["action"], value_set=pa.array(ENGAGEMENTS)),
+                                  pc.invert(actions["malformed"])))  # fmt: skip
+    authors = dict(zip(posts["post_id"].to_pylist(), posts["agent_id"].to_pylist(), strict=True))
+    authors.update(zip(broadcasts["broadcast_id"].to_pylist(), broadcasts["author"].to_pylist(), strict=True))
+    targets = made["target"].to_pylist()
+    return pa.table(
+        {
+            "round": made["round"],
+            "agent_id": made["agent_id"],
+            "action": made["action"],
+            "post_id": made["target"],
+            "author": pa.array([authors.get(target) for target in targets], pa.string()),
+            "act_event_id": made["event_id"],
+        }
+    )
 
 
 def _drawn(actions: pa.Table) -> dict[str, dict[str, int]]:

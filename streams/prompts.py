@@ -63,10 +63,10 @@ def feed_view(
     numbered = [*announced, *friends_posts, *ranked]
     place = {post.post_id: number for number, post in enumerate(numbered, 1)}
     text = (
-        _numbered("Announcements: ", announced, place)
-        + _lines("Said to you recently: ", said)
-        + _numbered("Your friends posted: ", friends_posts, place)
-        + _numbered("Posts for you: ", ranked, place)
+        _numbered(contract.ANNOUNCEMENTS, announced, place)
+        + _lines(contract.SAID, said)
+        + _numbered(contract.FRIENDS_POSTED, friends_posts, place)
+        + _numbered(contract.RANKED_POSTS, ranked, place)
     )
     ids = [*(post.post_id for post in announced), *(entry[0] for entry in said), *place.keys()]
     ids = list(dict.fromkeys(ids))

@@ -26,6 +26,11 @@ CONVERSATION_HEADING = "The conversation so far:"
 FRIENDS = "Your friends"
 CANDIDATES = "Agents you might meet"
 FOLLOWS = "You follow"
+# An act's feed, by section (its broadcasts and posts numbered: ``[3] author: text (5 likes)``).
+ANNOUNCEMENTS = "Announcements: "
+SAID = "Said to you recently: "
+FRIENDS_POSTED = "Your friends posted: "
+RANKED_POSTS = "Posts for you: "
 
 
 def listing(label: str, agent_ids: Sequence[str]) -> str:

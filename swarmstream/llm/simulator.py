@@ -225,15 +225,21 @@ _ACT_WEIGHTS = {
 _PROSE = 0.05
 # How much more likely a sharing agent shares a repost or quote than a post of the same draw.
 _SHARED_PULL = 4
+# The feed's sections: announcements first, then what follows them.
+_ANNOUNCED = contract.ANNOUNCEMENTS
+_AFTER_ANNOUNCED = (contract.SAID, contract.FRIENDS_POSTED, contract.RANKED_POSTS)
 _NUMBERED = re.compile(r"\[(\d+)\] ([^\s:]+)")
 
 
-def _feed_posts(prompt: str) -> list[tuple[str, str, int, bool]]:
+def _feed_posts(prompt: str) -> list[tuple[str, str | None, int, bool]]:
     """The feed's numbered posts in ``prompt``: (number, author, weight, shared), the weight growing with what
     each drew (a like counts 1, a repost 3): attention goes where attention went, so likes are heavy-tailed;
     ``shared``: a repost or quote, which a sharing agent prefers (what is being shared is shared on), so that
-    reposts chain into cascades."""
+    reposts chain into cascades. A broadcast's author (no agent: nobody follows or mutes it) is None."""
     found = []
+    start = prompt.find(_ANNOUNCED)
+    ends = [at for label in _AFTER_ANNOUNCED if (at := prompt.find(label, start)) >= 0] if start >= 0 else []
+    announced = range(start, min(ends, default=len(prompt))) if start >= 0 else range(0)
     matches = list(_NUMBERED.finditer(prompt))
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(prompt)
@@ -242,7 +248,8 @@ def _feed_posts(prompt: str) -> list[tuple[str, str, int, bool]]:
         reposts = re.search(r"(\d+) reposts?\b", segment)
         weight = 1 + (int(likes.group(1)) if likes else 0) + 3 * (int(reposts.group(1)) if reposts else 0)
         shared = segment.startswith((" reposted:", " quoted a post:"))
-        found.append((match.group(1), match.group(2), weight, shared))
+        author = None if match.start() in announced else match.group(2)
+        found.append((match.group(1), author, weight, shared))
     return found
 
 
@@ -256,7 +263,7 @@ def _action_for(prompt: str, rng: random.Random, offered: tuple[str, ...], prose
     friends, others = contract.listed(prompt, contract.FRIENDS), contract.listed(prompt, contract.CANDIDATES)
     follows = contract.listed(prompt, contract.FOLLOWS)
     posts = _feed_posts(prompt)
-    authors = [author for _, author, _, _ in posts]
+    authors = [author for _, author, _, _ in posts if author is not None]
     text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(6, 16))).capitalize() + "."
     roll = rng.random()
     if roll < _PROSE and prose:

@@ -306,6 +306,8 @@ def test_posts_carry_their_chain_and_what_they_drew_and_cascades_are_traced(tmp_
     assert (quoted["origin_id"], quoted["depth"], quoted["text"]) == (origin, 2, "Wow.")
     assert (posts[origin]["likes"], posts[origin]["reposts"]) == (1, 1)
     assert posts[shared["post_id"]]["quotes"] == 1
+    edges = sorted((e["round"], e["agent_id"], e["action"], e["author"]) for e in tables["engagements"].to_pylist())
+    assert edges == sorted([(2, B, "repost", A), (2, C, "like", A), (3, A, "quote", B), (3, C, "like", A)])
     (cascade,) = tables["cascades"].to_pylist()
     assert cascade == {
         "origin_id": origin, "author": A, "origin_round": 1, "size": 2, "depth": 2, "first_round": 1, "last_round": 3,

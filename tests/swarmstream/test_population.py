@@ -17,6 +17,7 @@ import pandas
 import pytest
 
 from swarmstream.cli import main
+from swarmstream.events import ACTIONS
 from swarmstream.transport import ensure_topics
 from tests.pipeline import read_records
 
@@ -102,7 +103,10 @@ def test_up_import_simulate_broadcast_and_down_as_separate_commands(tmp_path):
         assert names["wei"] == "Wei Schmidt" and names["cy"] == "Cy Okafor", "names unchanged by the runs"
         assert ("ana", "wei", 0) in set(tables["friendships"][["agent_a", "agent_b", "round"]].itertuples(
             index=False, name=None)), "the imported friendship, before the run"  # fmt: skip
-        assert list(tables["follows"][["follower", "followed"]].itertuples(index=False, name=None)) == [("bo", "wei")]
+        follows = tables["follows"]
+        imported = follows[follows["round"] == 0]  # the run's own follows (round 1 on) are its agents' acts
+        assert list(imported[["follower", "followed"]].itertuples(index=False, name=None)) == [("bo", "wei")]
+        assert set(follows["followed"]) <= PEOPLE_IDS, "only agents are followed (not a broadcast's author)"
     broadcast = said['swarmstream produce broadcast "The rent board meets on Friday."'].stdout.strip()
     assert broadcast in set(second["exposures"]["item_id"]), "the second run's agents read the broadcast"
     assert broadcast not in set(first["exposures"]["item_id"])
@@ -123,8 +127,9 @@ def population_file(path: Path) -> Path:
 
 ALIKE = ["round", "agent_id", "action", "target", "text", "malformed", "prompt_tokens", "completion_tokens",
          "prompt_chars", "feed_items", "feed_bytes"]  # fmt: skip
-FIGURES = ["requested", "answered", "dead_lettered", "post", "message", "befriend", "none", "malformed_actions",
-           "conversation_turns", "new_friendships", "cost_usd", "feed_bytes_per_act", "acting"]  # fmt: skip
+COUNTED = ["likes", "dislikes", "reposts", "quotes", "comments"]
+FIGURES = ["requested", "answered", "dead_lettered", *ACTIONS, "malformed_actions", "conversation_turns",
+           "new_friendships", "cost_usd", "feed_bytes_per_act", "acting"]  # fmt: skip
 
 
 @pytest.mark.timeout(900)
@@ -134,9 +139,13 @@ def test_two_runs_of_one_population_with_one_seed_are_alike_in_every_round_and_a
         cwd = tmp_path / name
         cwd.mkdir()
         people = population_file(cwd / "people.jsonl")
+        # The ten always acting are friends in a ring: messages, and so conversations, from round 1 on.
+        ties = cwd / "ties.csv"
+        ties.write_text("source,target,kind\n" + "".join(f"person-{n:02d},person-{(n + 1) % 10:02d},friend\n"
+                                                      for n in range(10)))  # fmt: skip
         done = run_line(
-            f"swarmstream simulate --population {people} --rounds 3 --turns 3 --seed 5 --hours-per-round 1 "
-            "--start-hour 0 --quiet --json",
+            f"swarmstream simulate --population {people} --graph {ties} --rounds 3 --turns 3 --seed 5 "
+            "--hours-per-round 1 --start-hour 0 --quiet --json",
             cwd,
             timeout=420,
         )
@@ -146,15 +155,24 @@ def test_two_runs_of_one_population_with_one_seed_are_alike_in_every_round_and_a
     first, second = results
     assert first["run_id"] != second["run_id"], "the run id only names the run"
     assert sum(r["conversation_turns"] for r in first["rounds"]) > 0, "with conversations"
+    assert sum(r["actions"]["like"] + r["actions"]["repost"] for r in first["rounds"]) > 0, "with likes and reposts"
     for ours, theirs in zip(first["rounds"], second["rounds"], strict=True):
         assert {k: v for k, v in ours.items() if k != "wall_s"} == {k: v for k, v in theirs.items() if k != "wall_s"}
 
     def alike(tables: dict[str, pandas.DataFrame], name: str, columns: list[str]) -> list[tuple]:
-        return sorted(tables[name][columns].itertuples(index=False, name=None), key=repr)
+        table = tables[name]
+        if name == "actions":  # a post's id names its run: the post an act answered, by what it is
+            posts = tables["posts"].set_index("post_id")
+            what = {post: (row["agent_id"], row["round"], row["kind"], row["depth"]) for post, row in posts.iterrows()}
+            table = table.assign(target=[repr(what.get(target, target)) for target in table["target"]])
+        chosen = table[columns].astype(object)
+        return sorted(chosen.where(chosen.notna(), None).itertuples(index=False, name=None), key=repr)  # NaN: None
 
     for name, columns in (("actions", ALIKE), ("rounds", ["round", *FIGURES]),
                           ("messages", ["round", "turn", "speaker", "listener", "text", "kind"]),
-                          ("friendships", ["agent_a", "agent_b", "round"])):  # fmt: skip
+                          ("friendships", ["agent_a", "agent_b", "round"]),
+                          ("posts", ["round", "agent_id", "text", "kind", "depth", *COUNTED]),
+                          ("follows", ["follower", "followed", "round", "removed_round"])):  # fmt: skip
         assert alike(records[0], name, columns) == alike(records[1], name, columns), name
 
     actions = records[0]["actions"]

@@ -36,8 +36,10 @@ async def test_a_runs_record_outlives_the_broker_joins_and_counts_as_its_rounds(
     monkeypatch.setenv("SWARMSTREAM_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing answers there
     assert main(["export", run.run_id, "--format", "sqlite", "--out", str(tmp_path / "run.sqlite3")]) == 0
     tables = run.tables()  # pandas DataFrames
-    assert set(tables) == {"agents", "actions", "posts", "cascades", "messages", "exposures", "friendships", "follows",
-                           "friend_requests", "broadcasts", "dead_letters", "rounds"}  # fmt: skip
+    assert set(tables) == {
+        "agents", "actions", "posts", "cascades", "engagements", "messages", "exposures", "friendships", "follows",
+        "friend_requests", "broadcasts", "dead_letters", "rounds",
+    }  # fmt: skip
 
     agents, actions, messages = tables["agents"], tables["actions"], tables["messages"]
     assert set(agents["agent_id"]) == {f"agent-{i:07d}" for i in range(24)} and (agents["from_round"] == 1).all()

@@ -13,6 +13,7 @@ import pytest
 
 from swarmstream import codec
 from swarmstream.events import (
+    ACTIONS,
     InteractionRequested,
     InteractionResponded,
     InteractionsRequested,
@@ -64,7 +65,7 @@ def assert_accounted(rounds: list[dict], acting: dict[int, int]) -> None:
         assert summary["requested"] >= acting[summary["round"]] and summary["wall_s"] > 0
     assert {"round", "requested", "answered", "dead_lettered", "actions", "conversation_turns", "new_friendships",
             "wall_s"} <= set(rounds[0])  # fmt: skip
-    assert set(rounds[0]["actions"]) == {"post", "message", "befriend", "none"}
+    assert set(rounds[0]["actions"]) == set(ACTIONS)
 
 
 async def act_ids_published(settings, run_id: str) -> dict[int, set[str]]:
