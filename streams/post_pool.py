@@ -67,7 +67,8 @@ class PostPool:
         self._by_author: dict[int, dict[str, list[str]]] = {}  # partition -> author -> post ids
         self._by_community: dict[int, dict[str, list[str]]] = {}  # partition -> community -> post ids
         # Rankings an act of a round reads, made once per round: (partition, round[, community]) -> entries.
-        self._trending: dict[tuple, list[Entry]] = {}
+        # (how many were ranked, the ranking): a short ranking is complete, not a reason to rank again.
+        self._trending: dict[tuple, tuple[int, list[Entry]]] = {}
         self._swept: dict[int, int] = {}  # partition -> the newest round its pool was swept for
 
     def posts(self, partition: int) -> dict[str, Entry]:
@@ -110,23 +111,25 @@ class PostPool:
     def trending(self, partition: int, round_: int | None, top: int) -> list[Entry]:
         """The ``top`` posts an act of ``round_`` may be shown that drew the most before it (ties: the newest)."""
         cached = self._trending.get((partition, round_))
-        if cached is None or len(cached) < top:
+        if cached is None or cached[0] < top:
             engaged = [
                 entry for entry in self.posts(partition).values()
                 if self.shown_in(entry, round_) and engagement(entry, round_)
             ]  # fmt: skip
-            cached = self._trending[(partition, round_)] = _leading(engaged, round_, max(top, 32))
-        return cached[:top]
+            ranked = max(top, 32)
+            cached = self._trending[(partition, round_)] = (ranked, _leading(engaged, round_, ranked))
+        return cached[1][:top]
 
     def of_community(self, partition: int, community: str, round_: int | None, top: int) -> list[Entry]:
         """The ``top`` posts of ``community`` an act of ``round_`` may be shown: the most engaged, then the newest."""
         cached = self._trending.get((partition, round_, community))
-        if cached is None or len(cached) < top:
+        if cached is None or cached[0] < top:
             pool = self.posts(partition)
             ids = self._by_community[partition].get(community, ())
             shown = [pool[post_id] for post_id in ids if self.shown_in(pool[post_id], round_)]
-            cached = self._trending[(partition, round_, community)] = _leading(shown, round_, max(top, 32))
-        return cached[:top]
+            ranked = max(top, 32)
+            cached = self._trending[(partition, round_, community)] = (ranked, _leading(shown, round_, ranked))
+        return cached[1][:top]
 
     async def add(self, partition: int, posts: list[FeedPost]) -> list[asyncio.Future[RecordMetadata]]:
         """Keep ``posts`` (broadcasts too, to count what they draw); a post already there is left as it is."""
@@ -149,6 +152,9 @@ class PostPool:
                 newest = post.round
             loose = loose or post.round is None
         # A pool is swept when a new round's first posts arrive (and when posts outside a run may overflow it).
+        if loose:  # rankings outside a run count every post: made again
+            for cached in [key for key in self._trending if key[0] == partition and key[1] is None]:
+                del self._trending[cached]
         if (newest is not None and newest > self._swept.get(partition, 0)) or loose:
             if newest is not None:
                 self._swept[partition] = max(newest, self._swept.get(partition, 0))

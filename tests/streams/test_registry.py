@@ -270,3 +270,16 @@ async def test_the_pool_keeps_every_post_of_its_rounds_by_author_and_community_a
     assert sorted(pool.posts(1)) == ["post-2", "post-3", "post-4", "post-5", "post-6"]
     kept = memory.topics.last_values(memory.settings.feeds_changelog_topic)
     assert kept[b"1/p/post-0"] is None and kept[b"1/p/post-2"] is not None, "a tombstone for each post swept"
+
+
+async def test_a_rank_shorter_than_asked_is_made_once_a_round_not_at_every_act():
+    memory = worker()
+    post = FeedPost(post_id="p1", from_agent_id="a", content="x", community="makers", round=1)
+    memory.publish(FeedPosted(posts=[post]), partition=1)
+    await memory.run()
+    pool = memory.registry.pool
+    made = pool.posts(1)
+    assert [entry[0] for entry in pool.of_community(1, "makers", 2, top=50)] == ["p1"]
+    assert pool.trending(1, 2, top=5) == [], "nothing drew anything"
+    made.clear()  # were the pool read again, the rankings would now be empty
+    assert [entry[0] for entry in pool.of_community(1, "makers", 2, top=50)] == ["p1"], "ranked once this round"
