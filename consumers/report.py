@@ -123,14 +123,17 @@ def _plot_rounds(rounds: list[dict[str, object]], path: Path) -> None:
     labels = [
         f"{r['run_id']}:{r['round']}" if len({r["run_id"] for r in rounds}) > 1 else str(r["round"]) for r in rounds
     ]
-    figure, (acted, talked) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (acted, talked) = plt.subplots(1, 2, figsize=(13, 4))
     bottom = [0] * len(rounds)
-    for action in ACTIONS:
+    colours = plt.get_cmap("tab20").colors  # twelve actions: each its own colour
+    for index, action in enumerate(ACTIONS):
         counts = [r["actions"][action] for r in rounds]  # type: ignore[index]
-        acted.bar(labels, counts, bottom=bottom, label=action)
+        if not any(counts):
+            continue  # an action nobody took: no empty legend entry
+        acted.bar(labels, counts, bottom=bottom, label=action, color=colours[index % len(colours)])
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     acted.set(title="Actions per round", xlabel="round", ylabel="acts")
-    acted.legend()
+    acted.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # beside the bars, not over them
     talked.bar(labels, [r["conversation_turns"] for r in rounds])  # type: ignore[misc]
     talked.set(title="Conversation turns per round", xlabel="round", ylabel="turns")
     figure.tight_layout()
