@@ -38,6 +38,7 @@ from swarmstream.events import (
     FeedEngaged,
     FeedPosted,
     InteractionRequested,
+    InteractionResponded,
     InteractionsRequested,
 )
 from swarmstream.partitions import partition_for
@@ -193,3 +194,28 @@ def _at_home(record: ConsumerRecord, first: str, partitions: int) -> bool:
     if partition_for(first, partitions) != record.partition:
         return False
     return not any(name == FORWARDED_HEADER for name, _ in record.headers or ())
+
+
+def record_outcomes(
+    settings: Settings,
+    run_id: str,
+    outcomes: Sequence[InteractionResponded | DeadLetter],
+    requests: dict[str, InteractionRequested],
+) -> dict[str, object]:
+    """Outcomes read after the run (questions put to its agents once it ended) into its record, compacted.
+
+    The rows are those the run's record consumer would have written; read twice, they fold into one.
+    ``requests``: the requests by request id, which a dead letter is attributed by.
+    """
+    consumer = RecordConsumer(settings, run_id)
+    rows = Rows()
+    for outcome in outcomes:
+        if isinstance(outcome, DeadLetter):
+            request = requests.get(outcome.request_id)
+            if request is not None:
+                rows.dead_letter(outcome, request)
+        else:
+            rows.response(outcome, consumer.prices)
+    if rows.count():
+        consumer.files.write_parts(rows.tables())
+    return consumer.finish()

@@ -103,6 +103,19 @@ RAW: dict[str, pa.Schema] = {
     "run": _schema(
         ("event_id", pa.string()), ("type", pa.string()), ("fields", pa.string()), ("created_at", pa.float64()),
     ),
+    "interviews": _schema(
+        ("event_id", pa.string()), ("request_id", pa.string()), ("interview_id", pa.string()), ("round", pa.int32()),
+        ("phase", pa.string()), ("agent_id", pa.string()), ("question", pa.string()), ("answer", pa.string()),
+        ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("cost_usd", pa.float64()),
+        ("model", pa.string()), ("feed_items", pa.int32()), ("created_at", pa.float64()), ("prompt", pa.string()),
+    ),
+    "survey_answers": _schema(
+        ("event_id", pa.string()), ("request_id", pa.string()), ("survey_id", pa.string()), ("round", pa.int32()),
+        ("phase", pa.string()), ("agent_id", pa.string()), ("question", pa.string()), ("answer", pa.string()),
+        ("value", pa.int32()), ("malformed", pa.bool_()), ("reply", pa.string()), ("prompt_tokens", pa.int32()),
+        ("completion_tokens", pa.int32()), ("cost_usd", pa.float64()), ("feed_items", pa.int32()),
+        ("created_at", pa.float64()),
+    ),
 }  # fmt: skip
 KEYS: dict[str, tuple[str, ...]] = {
     "actions": ("event_id",),
@@ -116,12 +129,14 @@ KEYS: dict[str, tuple[str, ...]] = {
     "round_starts": ("round",),
     "rounds": ("round",),
     "run": ("event_id",),
+    "interviews": ("event_id",),
+    "survey_answers": ("event_id",),
 }
 
 # The study's tables, in the order the README describes them.
 STUDY = (
     "agents", "actions", "posts", "cascades", "engagements", "messages", "exposures", "friendships", "follows",
-    "friend_requests", "broadcasts", "dead_letters", "rounds",
+    "friend_requests", "broadcasts", "dead_letters", "rounds", "interviews", "survey_answers",
 )  # fmt: skip
 # Actions that make a post (a repost's text is the post it shares).
 POSTING = ("post", "repost", "quote", "comment")
@@ -185,6 +200,18 @@ class Rows:
                     "messages", r.request_id, r.round, conversation, 1, r.agent_id, r.action_target, r.action_text,
                     "act", 0, 0, 0.0, r.created_at,
                 )  # fmt: skip
+        elif r.kind == "interview":
+            prompt = orjson.dumps(r.prompt).decode() if r.prompt is not None else None
+            self.add(
+                "interviews", r.event_id, r.request_id, r.question_id, r.round, r.phase, r.agent_id, r.question,
+                r.content, r.prompt_tokens, r.completion_tokens, cost, r.model, len(r.feed), r.created_at, prompt,
+            )  # fmt: skip
+        elif r.kind == "survey":
+            self.add(
+                "survey_answers", r.event_id, r.request_id, r.question_id, r.round, r.phase, r.agent_id, r.question,
+                r.answer, r.answer_value, r.answer_malformed, r.content, r.prompt_tokens, r.completion_tokens, cost,
+                len(r.feed), r.created_at,
+            )  # fmt: skip
         elif r.kind == "friend_request":
             self.add(
                 "friend_requests", r.event_id, r.request_id, r.round, r.agent_id, r.target_agent_id, r.decision,

@@ -31,8 +31,11 @@ def act_feed(
     pool: PostPool,
     settings: Settings,
 ) -> FeedView:
-    """The feed of ``request`` (an act), on ``partition``, for the agent as its round began (``profile``)."""
+    """The feed of ``request`` (an act, or a question), on ``partition``, for the agent as its round began
+    (``profile``). A question asked after its round's acts reads the posts that round made too."""
     round_ = request.round
+    if request.phase == "after" and round_ is not None:
+        round_ += 1
     seed = request.sample_seed or request.request_id
     community = profile.get("community")
     broadcasts = board.broadcasts(partition, community, settings.feed_broadcasts)

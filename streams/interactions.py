@@ -26,9 +26,9 @@ from streams.publishing import WorkerTopics, dead_letter, send
 from streams.registry import AgentRegistry
 from streams.request_records import BadRequest, RequestRecord
 from streams.routing import Routing, forward
-from swarmstream import codec
-from swarmstream.action_space import act_format
-from swarmstream.events import InteractionRequested, InteractionResponded, derived_id
+from swarmstream import codec, questions
+from swarmstream.action_space import AnswerFormat, act_format
+from swarmstream.events import ASKED, InteractionRequested, InteractionResponded, derived_id
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.llm.ratelimit import partition_share
 from swarmstream.settings import Settings
@@ -236,9 +236,12 @@ class InteractionHandler:
             await self._dead_letter(record, request, "unknown_agent", f"no profile for agent {request.agent_id!r}")
             return None
         assert self.llm is not None
-        # A run's request sees the agent as its round began: not what that round's other answers added.
-        profile = profiles.as_of(profile, request.round)
-        feed = self._feed(profile, request, partition) if request.kind == "act" else None
+        # A run's request sees the agent as its round began: not what that round's other answers added. A question
+        # asked after the round's acts sees what they added (the driver asks once they are all applied).
+        asked = request.kind in ASKED
+        as_of = request.round + 1 if asked and request.phase == "after" and request.round is not None else request.round
+        profile = profiles.as_of(profile, as_of)
+        feed = self._feed(profile, request, partition) if request.kind == "act" or asked else None
         messages = build_messages(profile, request, feed)
         size = sum(len(message["content"]) for message in messages)
         if size > self.settings.max_prompt_chars:
@@ -251,14 +254,18 @@ class InteractionHandler:
             )
             return None
         try:
-            act = act_format(request.actions) if request.kind == "act" else None
-            completion = await self.llm.complete(messages, act)
+            completion = await self.llm.complete(messages, _shape(request))
         except LLMFailure as failure:
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(record, request, f"llm_{failure.kind}", str(failure), failure.attempts)
             return None
         content = completion.content[: self.settings.max_response_chars]
-        self._remember(request, content, partition, feed)
+        if not asked:
+            self._remember(request, content, partition, feed)
+        elif request.remember:  # an interview the agent is to remember; what it was shown stays unseen
+            self._remember(request, content, partition, None)
+        answer = questions.parse_answer(content, request.survey) if request.survey is not None else None
+        scaled = answer is not None and request.survey is not None and request.survey.scale is not None
         decision, malformed = parse_decision(content) if request.kind == "friend_request" else (None, False)
         follow = follow_ups(request, profile, content, self.settings, feed)
         action = follow.action
@@ -296,6 +303,12 @@ class InteractionHandler:
                 feed_bytes=feed.size if feed is not None else 0,
                 prompt_chars=size,
                 prompt=messages if request.record_prompt else None,
+                question_id=request.question_id,
+                question=request.context if asked else None,
+                phase=request.phase,
+                answer=answer,
+                answer_value=int(answer) if scaled and answer is not None else None,
+                answer_malformed=request.kind == "survey" and answer is None,
                 created_at=time.time(),
             ),
             # Same key, same partition count: the request's partition, without hashing the key again.
@@ -314,3 +327,12 @@ class InteractionHandler:
             self.outcomes["turn_started" if started.turn > 1 else "request_started"] += 1
             deliveries.append(await send(self.topics.requests, started, partition=self.routing.home(started.agent_id)))
         return asyncio.gather(*deliveries)
+
+
+def _shape(request: InteractionRequested) -> AnswerFormat | None:
+    """The structured answer a request asks for: an act's action, a survey's option; None: words."""
+    if request.kind == "act":
+        return act_format(request.actions)
+    if request.kind == "survey" and request.survey is not None:
+        return questions.survey_format(request.survey)
+    return None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from streams.recommenders import Candidate
 from swarmstream import prompt_contract as contract
+from swarmstream import questions
 from swarmstream.action_space import act_format
 from swarmstream.events import InteractionRequested
 from swarmstream.profile_format import Profile
@@ -107,7 +108,8 @@ def _lines(title: str, entries: list[Entry]) -> str:
 def build_messages(
     profile: Profile, request: InteractionRequested, feed: FeedView | None = None
 ) -> list[dict[str, str]]:
-    """The chat messages for ``request``; ``feed``: an act's (else the inbox alone is shown)."""
+    """The chat messages for ``request``; ``feed``: an act's, interview's or survey's (else the inbox alone is
+    shown). A question's prompt is its act's, the question in place of the round's instruction."""
     traits = ", ".join(profile.get("traits") or []) or "no particular traits"
     interests = ", ".join(profile.get("interests") or []) or "many things"
     community = profile.get("community")
@@ -119,14 +121,21 @@ def build_messages(
         + " Reply in one or two short sentences, in character."
     )
     recent = _recent(profile, feed)
-    if request.kind == "act":
+    if request.kind in ("act", "interview", "survey"):
         friends, follows = profile.get("friends") or [], profile.get("follows") or []
         listed = contract.listing(contract.FRIENDS, friends[:20]) + " " if friends else "You have no friends yet. "
         if follows:
             listed += contract.listing(contract.FOLLOWS, follows[:20]) + " "
+        if request.kind == "act":
+            asked = f"{request.context} {act_format(request.actions).instruction}"
+        elif request.kind == "interview":
+            asked = questions.interview_prompt(request.context)
+        else:
+            assert request.survey is not None  # the event's validator holds it
+            asked = questions.survey_prompt(request.context, request.survey)
         return [
             {"role": "system", "content": system.strip()},
-            {"role": "user", "content": f"{recent}{listed}{request.context} {act_format(request.actions).instruction}"},
+            {"role": "user", "content": f"{recent}{listed}{asked}"},
         ]
     if request.kind == "friend_request":
         asking = f"Agent {request.target_agent_id} asks to be your friend. {request.context}".strip()

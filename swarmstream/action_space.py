@@ -83,24 +83,24 @@ def choose(names: Iterable[str]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class ActFormat:
-    """An action space's prompt instruction, its JSON schema and its tools (built once per space)."""
+class AnswerFormat:
+    """A structured answer: the prompt's instruction, its JSON schema (named ``name``) and its tools, built once."""
 
-    actions: tuple[str, ...]
+    name: str
     instruction: str
     schema: dict[str, Any]
     tools: list[dict[str, Any]]
     _bodies: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def body(self, mode: StructuredOutputs) -> Mapping[str, Any]:
-        """The chat-completion request's fields that enforce the act's shape in ``mode`` (none: no field)."""
+        """The chat-completion request's fields that enforce the answer's shape in ``mode`` (none: no field)."""
         body = self._bodies.get(mode)
         if body is None:
             if mode == "json_schema":
                 body = {
                     "response_format": {
                         "type": "json_schema",
-                        "json_schema": {"name": "act", "strict": True, "schema": self.schema},
+                        "json_schema": {"name": self.name, "strict": True, "schema": self.schema},
                     }
                 }
             elif mode == "tools":
@@ -109,6 +109,13 @@ class ActFormat:
                 body = {}
             self._bodies[mode] = body
         return body
+
+
+@dataclass(frozen=True)
+class ActFormat(AnswerFormat):
+    """An action space's answer format (built once per space)."""
+
+    actions: tuple[str, ...] = ()
 
 
 @functools.cache
@@ -147,7 +154,7 @@ def act_format(actions: tuple[str, ...] = ALL) -> ActFormat:
         }
         for spec in specs
     ]
-    return ActFormat(actions, instruction, schema, tools)
+    return ActFormat("act", instruction, schema, tools, actions=actions)
 
 
 def _filled(spec: ActionSpec) -> str:

@@ -152,6 +152,39 @@ class ConversationLine(BaseModel):
     content: Text
 
 
+class SurveyForm(BaseModel):
+    """What a survey question takes as an answer: a whole number on a ``scale`` (both ends included), or one of
+    ``choices``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scale: tuple[int, int] | None = None
+    choices: tuple[Annotated[str, StringConstraints(min_length=1, max_length=200)], ...] | None = Field(
+        None, min_length=2, max_length=20
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SurveyForm:
+        if (self.scale is None) == (self.choices is None):
+            raise ValueError("a survey takes a scale (e.g. 1-5) or choices (e.g. a,b,c), one of the two")
+        if self.scale is not None and not self.scale[0] < self.scale[1] <= self.scale[0] + 100:
+            raise ValueError(f"a scale runs from a lower to a higher whole number, 101 at most: not {self.scale}")
+        if self.choices is not None and len(set(self.choices)) != len(self.choices):
+            raise ValueError("a survey's choices must differ from each other")
+        return self
+
+    @property
+    def options(self) -> list[int] | list[str]:
+        """Every answer it takes, in order."""
+        if self.scale is not None:
+            return list(range(self.scale[0], self.scale[1] + 1))
+        return list(self.choices or ())
+
+
+# Questions put to agents (``InteractionRequested.kind``): an interview's answer is words, a survey's one option.
+ASKED = ("interview", "survey")
+
+
 class InteractionRequested(Event):
     """Ask agent ``agent_id`` to speak, optionally to ``target_agent_id`` (``{prefix}.interactions.requests``).
 
@@ -165,7 +198,9 @@ class InteractionRequested(Event):
     target_agent_id: AgentId | None = None
     # "friend_request": ``agent_id`` decides whether to befriend ``target_agent_id`` (required then).
     # "act": the agent reads its feed and answers with an action (a society's round).
-    kind: Literal["chat", "friend_request", "act"] = "chat"
+    # "interview", "survey": ``context`` is a question put to the agent, whose prompt holds what its next act
+    # would see; its memory and what it saw are left as they are (an interview may ``remember``).
+    kind: Literal["chat", "friend_request", "act", "interview", "survey"] = "chat"
     context: Text
     conversation_id: str | None = Field(None, min_length=1, max_length=128)
     turn: int = Field(1, ge=1, le=MAX_TURNS)
@@ -190,6 +225,13 @@ class InteractionRequested(Event):
     # and how many it shows (--feed-size). None: the worker's settings.
     feed: str | None = Field(None, min_length=1, max_length=256)
     feed_size: int | None = Field(None, ge=0, le=100)
+    # A question's: the interview or survey it belongs to (its answers share it), a survey's form, whether an
+    # interview's answer joins the agent's memory, and when in its round it is asked: "before" the round's acts
+    # (the agent as that round begins), or "after" them (as it ends; a broadcast shown in the round still is).
+    question_id: str | None = Field(None, min_length=1, max_length=128)
+    survey: SurveyForm | None = None
+    remember: bool = False
+    phase: Literal["before", "after"] | None = None
 
     @field_validator("actions")
     @classmethod
@@ -207,6 +249,11 @@ class InteractionRequested(Event):
             raise ValueError(f"turn {self.turn} is past max_turns {self.max_turns}")
         if self.turn > 1 and not self.conversation_id:
             raise ValueError("a later turn of a conversation needs its conversation_id")
+        if self.kind == "survey" and self.survey is None:
+            raise ValueError("a survey needs its form (survey: a scale or choices)")
+        if self.kind in ASKED and not self.context.strip():
+            what = "an interview" if self.kind == "interview" else "a survey"
+            raise ValueError(f"{what} needs its question (context)")
         return self
 
     @property
@@ -281,6 +328,14 @@ class InteractionResponded(Event):
     # The prompt's size (characters of its messages), and the prompt itself when the request asked for it.
     prompt_chars: int = Field(0, ge=0)
     prompt: list[dict[str, str]] | None = None
+    # A question's (interview, survey): its id, its words, when it was asked, and a survey's answer as one of
+    # its options (as text, and a scale's as a number; None and malformed when the reply named none).
+    question_id: str | None = None
+    question: str | None = None
+    phase: Literal["before", "after"] | None = None
+    answer: str | None = None
+    answer_value: int | None = None
+    answer_malformed: bool = False
 
 
 class AgentMessage(BaseModel):

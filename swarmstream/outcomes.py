@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from swarmstream import topic_values
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.settings import Settings
-from swarmstream.transport import fetch_highwaters, make_consumer
+from swarmstream.transport import fetch_highwaters, make_consumer, read_to_end
 
 # Told how long no outcome has come, and how many of the expected requests still wait for one.
 Idle = Callable[[float, int, int], Awaitable[None]]
@@ -121,3 +121,16 @@ class ReplyReader:
         if self._task is not None and self._task.done():
             self._task.result()  # the reader failed: say why
         return await self._arrived.get()
+
+
+async def outcomes_so_far(
+    settings: Settings, keep: Callable[[InteractionResponded | DeadLetter], bool]
+) -> dict[str, InteractionResponded | DeadLetter]:
+    """The outcomes on the response and dead-letter topics now that ``keep`` keeps, the first of each request
+    (what a resumed step already has)."""
+    found: dict[str, InteractionResponded | DeadLetter] = {}
+    async for batch in read_to_end(settings, [settings.responses_topic, settings.deadletter_topic]):
+        for event in topic_values.events(settings, batch):
+            if keep(event):
+                found.setdefault(event.request_id, event)
+    return found

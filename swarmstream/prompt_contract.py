@@ -15,8 +15,9 @@ from typing import Any, Literal, get_args
 from swarmstream.action_space import ACT_MARKER
 
 # chat: a request, or a conversation's first turn; turn: a later turn, with the conversation so far;
-# friend_request: the asked agent decides; act: a society round's turn to read the feed and act.
-PromptKind = Literal["chat", "turn", "friend_request", "act"]
+# friend_request: the asked agent decides; act: a society round's turn to read the feed and act;
+# interview, survey: a question put to an agent, with what its next act would see (``swarmstream/questions.py``).
+PromptKind = Literal["chat", "turn", "friend_request", "act", "interview", "survey"]
 PROMPT_KINDS: tuple[PromptKind, ...] = get_args(PromptKind)
 
 FRIEND_REQUEST_INSTRUCTION = 'Answer only with JSON: {"accept": true or false, "reason": "<a few words>"}.'
@@ -31,6 +32,11 @@ ANNOUNCEMENTS = "Announcements: "
 SAID = "Said to you recently: "
 FRIENDS_POSTED = "Your friends posted: "
 RANKED_POSTS = "Posts for you: "
+
+
+# The words that put a question to an agent; the question follows on the same line, what to answer on the next.
+INTERVIEW_MARKER = "An interviewer asks you:"
+SURVEY_MARKER = "A survey asks you:"
 
 
 def listing(label: str, agent_ids: Sequence[str]) -> str:
@@ -60,6 +66,10 @@ def kind_of(messages: Sequence[Any]) -> PromptKind:
         return "chat"
     if FRIEND_REQUEST_INSTRUCTION in last:
         return "friend_request"
+    if SURVEY_MARKER in last:
+        return "survey"
+    if INTERVIEW_MARKER in last:
+        return "interview"
     if ACT_MARKER in last:  # an act's instruction (``action_space.act_format``)
         return "act"
     if CONVERSATION_HEADING in last:

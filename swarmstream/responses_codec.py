@@ -65,6 +65,12 @@ class RespondedRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     feed_bytes: _Count = 0
     prompt_chars: _Count = 0
     prompt: list[dict[str, str]] | None = None
+    question_id: str | None = None
+    question: str | None = None
+    phase: Literal["before", "after"] | None = None
+    answer: str | None = None
+    answer_value: int | None = None
+    answer_malformed: bool = False
 
 
 _decoder = msgspec.msgpack.Decoder(RespondedRecord)

@@ -31,7 +31,7 @@ from streams.registry import AgentRegistry
 from streams.request_intake import RequestIntake
 from streams.routing import Routing
 from swarmstream import codec
-from swarmstream.action_space import ActFormat, StructuredOutputs
+from swarmstream.action_space import AnswerFormat, StructuredOutputs
 from swarmstream.events import DeadLetter, Event, InteractionResponded
 from swarmstream.llm.client import Completion, content_of
 from swarmstream.llm.engine import LLMFailure
@@ -162,9 +162,9 @@ class SimulatedEngine:
         self.failure: LLMFailure | None = None
         self.script: Callable[[list[dict[str, Any]]], str | None] | None = None
 
-    async def complete(self, messages: list[dict[str, Any]], act: ActFormat | None = None) -> Completion:
+    async def complete(self, messages: list[dict[str, Any]], shape: AnswerFormat | None = None) -> Completion:
         self.prompts.append(messages)
-        self.bodies.append(act.body(self.structured_outputs) if act is not None else {})
+        self.bodies.append(shape.body(self.structured_outputs) if shape is not None else {})
         if self.failure is not None:
             raise self.failure
         scripted = self.script(messages) if self.script is not None else None

@@ -18,13 +18,24 @@ from aiokafka import TopicPartition
 
 from consumers import population
 from consumers.graph import GraphConsumer
+from consumers.record import record_outcomes
 from producers.communities import assign_communities, community_updates
 from producers.personas import persona_batches
 from producers.population import row_of
 from swarmstream import profile_format
 from swarmstream.api.config import AsyncConfig
-from swarmstream.api.replies import InteractionResult
-from swarmstream.events import BROADCAST_AUTHOR, AgentSpec, Broadcast, DeadLetter, Event, InteractionRequested
+from swarmstream.api.replies import InteractionResult, QuestionAnswer
+from swarmstream.events import (
+    BROADCAST_AUTHOR,
+    AgentSpec,
+    Broadcast,
+    DeadLetter,
+    Event,
+    InteractionRequested,
+    InteractionResponded,
+    SurveyForm,
+    new_id,
+)
 from swarmstream.llm.probe import probe_endpoints
 from swarmstream.outcomes import ReplyReader
 from swarmstream.performance import ResponseStats
@@ -33,6 +44,7 @@ from swarmstream.registration import changelog_ends, wait_for_registration
 from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
+from swarmstream.society.asking import Audience, Question, ask, audience, question_requests
 from swarmstream.society.config import new_config
 from swarmstream.society.population import GraphImportResult, ImportResult, import_agents, import_graph
 from swarmstream.society.rounds import Society
@@ -370,9 +382,14 @@ class AsyncAgentManager:
 
             config = result.config = replace(config, agents=await consumers.seed_graph())
             assert consumers.graph is not None
-            society = Society(consumers.settings, self._require(self._publisher), consumers.graph, config, False, check)
+            society = Society(
+                consumers.settings, self._require(self._publisher), consumers.graph, config, False, check,
+                on_outcome=self._count,
+            )  # fmt: skip
+            self._mark_start()
             async for summary in society.run():
                 result.rounds.append(summary)
+                self._mark_end()
                 yield summary
             result.end(society.ended)
             await consumers.finish(self._watch)
@@ -386,6 +403,68 @@ class AsyncAgentManager:
         await self.start()
         await self._publish(self.settings.agents_topic, [event])
         return event.event_id
+
+    async def interview(
+        self,
+        agents: Agents | None = None,
+        question: str = "",
+        *,
+        community: str | None = None,
+        sample: float | None = None,
+        remember: bool = False,
+    ) -> list[QuestionAnswer]:
+        """Ask ``agents`` (or ``community``'s members, or everyone; ``sample``: a seeded fraction) ``question``.
+
+        Each prompt holds what the agent's next act would see (persona, memory, inbox, feed with broadcasts:
+        of the last ``simulate()`` run, as its last round ended). Their memory is not changed unless
+        ``remember``. The answers come back by agent, and go into the last run's record (``interviews``).
+        """
+        return await self._ask(Question("interview", question, new_id(), remember=remember),
+                               Audience(tuple(agent_ids(agents or ())), community, sample))  # fmt: skip
+
+    async def survey(
+        self,
+        question: str,
+        *,
+        scale: tuple[int, int] | None = None,
+        choices: Sequence[str] | None = None,
+        agents: Agents | None = None,
+        community: str | None = None,
+        sample: float | None = None,
+    ) -> list[QuestionAnswer]:
+        """Ask a survey question: an answer on ``scale`` (e.g. ``(1, 5)``) or one of ``choices``, by agent.
+
+        Held to its form by the endpoint's structured outputs where configured, read tolerantly otherwise
+        (``malformed``: a reply that named no option). Asked as :meth:`interview` asks; into the last run's
+        record (``survey_answers``).
+        """
+        form = SurveyForm(scale=scale, choices=tuple(choices) if choices is not None else None)
+        return await self._ask(Question("survey", question, new_id(), form),
+                               Audience(tuple(agent_ids(agents or ())), community, sample))  # fmt: skip
+
+    async def _ask(self, question: Question, who: Audience) -> list[QuestionAnswer]:
+        await self.start()
+        run = self.last_run
+        config = run.config if run is not None else None
+        last_round = run.rounds[-1].round if run is not None and run.rounds else None
+        agents = list(await audience(self.settings, who, self.config.seed, question.text))
+        requests = question_requests(question, agents, config, last_round, "after" if last_round else None)
+        self._mark_start()
+        asked = await ask(
+            self.settings, self._require(self._publisher), question, requests, self.config.response_timeout_s,
+            show_progress=False, check=self._check_workers, say=log.warning, on_outcome=self._count,
+        )  # fmt: skip
+        self._mark_end()
+        if config is not None and run is not None and run.record_dir is not None:
+            record_outcomes(self.settings, config.run_id, asked.outcomes, {r.request_id: r for r in requests})
+        return [QuestionAnswer.of(outcome, question.question_id) for outcome in asked.outcomes]
+
+    def _count(self, outcome: InteractionResponded | DeadLetter) -> None:
+        """An outcome of this manager's work, for :meth:`get_performance_metrics`."""
+        if isinstance(outcome, DeadLetter):
+            self.stats.add_dead_letter(outcome)
+        else:
+            self.stats.add_response(outcome)
 
     def get_performance_metrics(self) -> dict[str, float | int]:
         """The source design's figures over this manager's interactions.
@@ -417,10 +496,7 @@ class AsyncAgentManager:
                 batch: list[InteractionResult] = []
                 async for event in reader.outcomes(self.config.response_timeout_s, self._idle):
                     self._check_workers()
-                    if isinstance(event, DeadLetter):
-                        self.stats.add_dead_letter(event)
-                    else:
-                        self.stats.add_response(event)
+                    self._count(event)
                     batch.append(InteractionResult.of(event))
                     if len(batch) == batch_size:
                         yield batch

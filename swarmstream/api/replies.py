@@ -38,3 +38,38 @@ class InteractionResult:
             event.llm_latency_ms,
             event.decision,
         )
+
+
+@dataclass(frozen=True)
+class QuestionAnswer:
+    """One agent's answer to an interview or a survey question, or why there is none.
+
+    ``answer``: an interview's words, a survey's option (as text; a scale's number: ``"4"``); ``value``: a
+    scale's answer as a number; ``malformed``: a survey reply that named no option (``answer`` is None then,
+    ``reply`` holds what was said); ``error``: the dead letter's reason, when the agent could not be asked.
+    """
+
+    agent_id: str
+    question_id: str
+    answer: str | None
+    value: int | None
+    malformed: bool
+    reply: str | None
+    error: str | None
+    round: int | None = None
+
+    @classmethod
+    def of(cls, event: InteractionResponded | DeadLetter, question_id: str) -> QuestionAnswer:
+        if isinstance(event, DeadLetter):
+            return cls(event.agent_id, question_id, None, None, False, None, f"{event.reason}: {event.detail}")
+        answer = event.answer if event.kind == "survey" else event.content
+        return cls(
+            event.agent_id,
+            question_id,
+            answer,
+            event.answer_value,
+            event.answer_malformed,
+            event.content,
+            None,
+            event.round,
+        )

@@ -5,7 +5,7 @@ and decodes the body with orjson: ``chat.completions.create()`` spends about twi
 call on request transforms and response models, and a worker's CPU goes almost entirely here.
 HTTP errors still come back as the package's typed exceptions (``RateLimitError``, ...).
 
-An act's call carries its format (``swarmstream.action_space``) as the endpoint's ``structured_outputs``
+An act's or a survey's call carries its format (``swarmstream.action_space``) as the endpoint's ``structured_outputs``
 says: a JSON schema, tools, or nothing. A tool call comes back as the act's JSON, ``{"action": <the
 function's name>, <its arguments>}``, so that one parser reads the answers of every mode.
 """
@@ -19,7 +19,7 @@ import httpx2
 import openai
 import orjson
 
-from swarmstream.action_space import ActFormat, StructuredOutputs
+from swarmstream.action_space import AnswerFormat, StructuredOutputs
 from swarmstream.llm.http_transport import KeepAliveTransport
 from swarmstream.llm.retry import BadResponseError
 from swarmstream.patches.httpx_send import DirectHttpClient
@@ -71,15 +71,15 @@ class LLMClient:
         self.structured_outputs: StructuredOutputs = endpoint.structured_outputs or "none"
 
     async def call(
-        self, messages: list[dict[str, str]], max_tokens: int, act: ActFormat | None = None
+        self, messages: list[dict[str, str]], max_tokens: int, shape: AnswerFormat | None = None
     ) -> RawCompletion:
         """One attempt; raises the openai package's errors or :class:`BadResponseError`.
 
-        :param act: an act's format: the request holds its schema or tools, by ``structured_outputs``.
+        :param shape: an act's or a survey's format: the request holds its schema or tools, by ``structured_outputs``.
         """
         body = {"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens}
-        if act is not None:
-            body.update(act.body(self.structured_outputs))
+        if shape is not None:
+            body.update(shape.body(self.structured_outputs))
         response = await self._client.post(
             "/chat/completions",
             body=body,

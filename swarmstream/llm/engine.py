@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import openai
 
-from swarmstream.action_space import ActFormat
+from swarmstream.action_space import AnswerFormat
 from swarmstream.llm.adaptive import AimdController, ConcurrencyGate
 from swarmstream.llm.call_metrics import CallMetrics
 from swarmstream.llm.client import Completion, LLMClient, RawCompletion, estimate_tokens
@@ -24,8 +24,8 @@ from swarmstream.llm.retry import RetryPolicy, error_kind, is_overload, is_retry
 from swarmstream.settings import LLMEndpoint, Settings
 
 Clock = Callable[[], float]
-# (messages, max_tokens, the act's format or None) -> the answer.
-Caller = Callable[[list[dict[str, str]], int, ActFormat | None], Awaitable[RawCompletion]]
+# (messages, max_tokens, the answer's format (an act's, a survey's) or None) -> the answer.
+Caller = Callable[[list[dict[str, str]], int, AnswerFormat | None], Awaitable[RawCompletion]]
 
 
 class LLMFailure(Exception):
@@ -105,8 +105,9 @@ class LLMEngine:
                 return route
         return min(self.routes, key=lambda r: r.skipped_until)
 
-    async def complete(self, messages: list[dict[str, str]], act: ActFormat | None = None) -> Completion:
-        """One answer, retried across the endpoints; ``act``: an act's format, enforced as each endpoint can."""
+    async def complete(self, messages: list[dict[str, str]], shape: AnswerFormat | None = None) -> Completion:
+        """One answer, retried across the endpoints; ``shape``: an act's or a survey's format, enforced as each
+        endpoint can."""
         estimated = estimate_tokens(messages, self.max_tokens)
         attempt = 0
         while True:
@@ -120,7 +121,7 @@ class LLMEngine:
             try:
                 await route.limiter.acquire(estimated)
                 started = time.perf_counter()
-                raw = await route.call(messages, self.max_tokens, act)
+                raw = await route.call(messages, self.max_tokens, shape)
             except Exception as exc:
                 failure: Exception | None = exc
             else:

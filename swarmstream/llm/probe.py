@@ -82,7 +82,7 @@ async def _probe_structured(client: LLMClient, where: str, timeout_s: float) -> 
     mode = client.structured_outputs
     try:
         async with asyncio.timeout(timeout_s):
-            await client.call(PROBE_MESSAGES, max_tokens=STRUCTURED_PROBE_TOKENS, act=act_format())
+            await client.call(PROBE_MESSAGES, max_tokens=STRUCTURED_PROBE_TOKENS, shape=act_format())
     except openai.BadRequestError as exc:
         return (
             f"{where}: refused structured outputs in mode {mode!r} (400); {_said(exc)}; set "

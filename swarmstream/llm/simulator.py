@@ -26,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, model_validator
 
-from swarmstream import action_space
+from swarmstream import action_space, questions
 from swarmstream import prompt_contract as contract
 from swarmstream.metrics_http import metrics_handler
 from swarmstream.prompt_contract import PromptKind
@@ -193,6 +193,10 @@ def answer(messages: list[dict[str, Any]], max_tokens: int, body: Mapping[str, A
         return Answer(kind, orjson.dumps({"accept": roll < 0.72, "reason": reason}).decode())
     if kind == "act":
         return _act(messages[-1]["content"], rng, body or {})
+    if kind == "survey":
+        return _survey(messages, body or {})
+    if kind == "interview":
+        return Answer(kind, _interviewed(messages[-1]["content"], rng))
     length = min(max_tokens - 1, rng.randint(8, 40))
     words = [rng.choice(_WORDS) for _ in range(max(length, 1))]
     return Answer(kind, " ".join(words).capitalize() + ".")
@@ -298,6 +302,118 @@ def _action_for(prompt: str, rng: random.Random, offered: tuple[str, ...], prose
     if name == "mute":
         return {"action": "mute", "to": rng.choice(authors)}
     return {"action": "none"}
+
+
+# Words too common to tie a question to what an agent read.
+_STOPWORDS_TEXT = (
+    "about after again also among because been before being could does doing from have having here into just "
+    "more most much only other over should some such than that their them then there these they this those "
+    "through under very what when where which while will with would your yours"
+)
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+_WORD = re.compile(r"[^\W\d_]{4,}")
+# A survey answer moves one option up (a scale) or weighs a choice this much more, per item seen that shares a
+# word with the question (or the choice), at most this many items.
+_LEAN_MAX = 2
+_CHOICE_PULL = 3
+
+
+def _survey(messages: list[dict[str, Any]], body: Mapping[str, Any]) -> Answer:
+    """A survey's answer: one of its options, seeded by who is asked and the question, moved by what it read.
+
+    The draw derives from the system message (the agent) and the question only, so that agents asked the same
+    question in two arms of a study answer alike unless what they read differs. Each item of its feed and memory
+    that shares a word (four letters or more, not a common one) with the question moves a scale's answer one
+    step up, or weighs each choice more by the words it shares with those items (at most two items count): a broadcast
+    about the question's subject moves the answers of those shown it. In the schema, as a tool call, or as JSON
+    in words (5 % prose, which answers nothing) as the request asks.
+    """
+    prompt = messages[-1]["content"]
+    start = prompt.find(contract.SURVEY_MARKER)
+    line_end = prompt.find("\n", start)
+    question = prompt[start + len(contract.SURVEY_MARKER) : line_end if line_end >= 0 else None]
+    instruction = prompt[line_end + 1 :] if line_end >= 0 else ""
+    system = messages[0].get("content", "") if len(messages) > 1 else ""
+    rng = random.Random(hashlib.blake2b(f"{system}\n{question}".encode(), digest_size=16).digest())
+    calls = bool(body.get("tools")) and body.get("tool_choice") != "none"
+    response_format = body.get("response_format")
+    schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+    options = _options_enforced(body) if calls or schema else None
+    if options is None:
+        options = _options_said(instruction)
+    read = [set(_content_words(item)) for item in re.split(r"\[\d+\]| / |\. ", prompt[: max(start, 0)])]
+    asked = set(_content_words(question))
+    if not options:
+        return Answer("survey", "I do not know how to answer that.")
+    roll = rng.random()
+    if roll < _PROSE and not (calls or schema):
+        return Answer("survey", "Hard to say, it depends on the day.")
+    if all(isinstance(option, int) for option in options):
+        lean = min(_LEAN_MAX, sum(1 for words in read if words & asked))
+        # Around the middle of the scale: the mean of two uniform draws.
+        middle = (rng.random() + rng.random()) / 2 * (len(options) - 1)
+        chosen: object = options[min(len(options) - 1, round(middle) + lean)]
+    else:
+        relevant = [words for words in read if words & asked][:_LEAN_MAX]
+        weights = [
+            1 + _CHOICE_PULL * sum(len(words & set(_content_words(str(option)))) for words in relevant)
+            for option in options
+        ]
+        chosen = rng.choices(options, weights=weights)[0]
+    arguments = orjson.dumps({"answer": chosen}).decode()
+    if calls:
+        return Answer("survey", None, {"name": "answer", "arguments": arguments})
+    return Answer("survey", arguments)
+
+
+def _content_words(text: str) -> list[str]:
+    return [word for word in _WORD.findall(text.casefold()) if word not in _STOPWORDS]
+
+
+def _options_enforced(body: Mapping[str, Any]) -> list[Any] | None:
+    """A survey's options as its schema or its tool's parameters enumerate them."""
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    else:
+        tools = body.get("tools") or []
+        schema = ((tools[0].get("function") or {}).get("parameters") or {}) if tools else {}
+    enum = ((schema.get("properties") or {}).get("answer") or {}).get("enum")
+    return list(enum) if isinstance(enum, list) and enum else None
+
+
+_SCALE_SAID = re.compile(re.escape(questions.SCALE_WORDS) + r" (-?\d+) to (-?\d+)\.")
+
+
+def _options_said(instruction: str) -> list[Any]:
+    """A survey's options as its instruction says them, in words."""
+    scale = _SCALE_SAID.search(instruction)
+    if scale is not None:
+        return list(range(int(scale.group(1)), int(scale.group(2)) + 1))
+    start = instruction.find(questions.CHOICE_WORDS)
+    if start < 0:
+        return []
+    listed = instruction[start + len(questions.CHOICE_WORDS) : instruction.find(" Answer only with JSON")]
+    try:
+        choices = orjson.loads("[" + listed.strip().rstrip(".") + "]")
+    except orjson.JSONDecodeError:
+        return []
+    return [choice for choice in choices if isinstance(choice, str)]
+
+
+def _interviewed(prompt: str, rng: random.Random) -> str:
+    """An interview's answer: a few sentences, which name the first announcement the agent read, if any."""
+    said = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(8, 20))).capitalize() + "."
+    start = prompt.find(contract.ANNOUNCEMENTS)
+    if start < 0:
+        return said
+    first = re.match(
+        r"\[\d+\] [^:]+: ([^/]*?)(?: \(\d+ [a-z]+.*?\))?(?: / |\. [A-Z]|\.? ?$)",
+        prompt[start + len(contract.ANNOUNCEMENTS) :],
+    )
+    if first is None:
+        return said
+    return f'I read "{" ".join(first.group(1).split()[:12])}". {said}'
 
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

@@ -17,7 +17,6 @@ from dataclasses import asdict
 
 from consumers.dlq import RETRYABLE, replay
 from consumers.graph import GraphConsumer
-from swarmstream import topic_values
 from swarmstream.events import (
     DeadLetter,
     InteractionResponded,
@@ -26,7 +25,7 @@ from swarmstream.events import (
     RunEnded,
     RunStarted,
 )
-from swarmstream.outcomes import Idle, ReplyReader
+from swarmstream.outcomes import Idle, ReplyReader, outcomes_so_far
 from swarmstream.progress import progress_bar
 from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
@@ -36,7 +35,7 @@ from swarmstream.society.acts import act_id, act_request, acting
 from swarmstream.society.config import RunConfig
 from swarmstream.society.summaries import RoundSummary
 from swarmstream.stats import ExactSum
-from swarmstream.transport import read_to_end, until_consumed
+from swarmstream.transport import until_consumed
 from swarmstream.waits import Stalled, watched, workers_diagnosis
 
 
@@ -52,6 +51,7 @@ class Society:
         show_progress: bool = True,
         check: Callable[[], None] = lambda: None,
         say: Callable[[str], None] = progress_say,
+        on_outcome: Callable[[InteractionResponded | DeadLetter], None] | None = None,
     ):
         self.settings = settings
         self.publisher = publisher
@@ -60,6 +60,7 @@ class Society:
         self.show_progress = show_progress
         self.check = check
         self.say = say
+        self.on_outcome = on_outcome  # told each outcome of the rounds (the API's performance figures)
         self.ended: RunEnded | None = None
         self._graph_seen = sum(graph.friend_requests.values())
         self._examples: dict[str, str] = {}  # a dead letter's detail, by reason
@@ -171,6 +172,8 @@ class Society:
                     self.check()
                     summary.requested += 1
                     spent.add(outcome)
+                    if self.on_outcome is not None:
+                        self.on_outcome(outcome)
                     friend_requests += self._count(summary, outcome)
                     if isinstance(outcome, InteractionResponded) and outcome.started:
                         reader.expect(outcome.started)
@@ -214,12 +217,12 @@ class Society:
 
     async def _outcomes_so_far(self, round_: int, act_ids: set[str]) -> dict[str, InteractionResponded | DeadLetter]:
         """Outcomes of this round already on the topics (a resumed run): its responses, and dead letters."""
-        found: dict[str, InteractionResponded | DeadLetter] = {}
-        topics = [self.settings.responses_topic, self.settings.deadletter_topic]
-        async for batch in read_to_end(self.settings, topics):
-            for event in topic_values.events(self.settings, batch):
-                if isinstance(event, DeadLetter) or (event.run_id == self.config.run_id and event.round == round_):
-                    found.setdefault(event.request_id, event)
+        run_id = self.config.run_id
+
+        def ours(event: InteractionResponded | DeadLetter) -> bool:
+            return isinstance(event, DeadLetter) or (event.run_id == run_id and event.round == round_)
+
+        found = await outcomes_so_far(self.settings, ours)
         # Only what this round's requests, and the requests they started, led to.
         wanted = set(act_ids)
         closure: dict[str, InteractionResponded | DeadLetter] = {}

@@ -11,9 +11,11 @@ from streams.actions import parse_action
 from streams.decisions import parse_decision
 from streams.prompts import build_messages, feed_view
 from swarmstream import prompt_contract as contract
-from swarmstream.events import ConversationLine, InteractionRequested
+from swarmstream.events import ConversationLine, InteractionRequested, SurveyForm
 from swarmstream.llm.simulator import LatencyModel, SimulatorConfig
+from swarmstream.questions import parse_answer
 from swarmstream.society.acts import act_request
+from swarmstream.society.asking import Question, question_requests
 from swarmstream.society.config import new_config
 from tests.swarmstream.llm.test_simulator import client_for, serve_simulator
 
@@ -57,8 +59,28 @@ def act(n: int) -> list[dict]:
     return build_messages(profile(n), request, feed)
 
 
+# Questions, as the driver builds them (``swarmstream/society/asking.py``): what the act would see, and the question.
+INTERVIEW = Question("interview", "What do you make of the vote?", "q-interview")
+SURVEY = Question("survey", "Will you vote?", "q-survey", SurveyForm(scale=(1, 5)))
+CHOICES = Question("survey", "Which matters most?", "q-choices", SurveyForm(choices=("rent", "transit", "parks")))
+
+
+def _asked(question: Question, n: int) -> list[dict]:
+    request = question_requests(question, [f"agent-{n}"], CONFIG, 1, "before")[0]
+    feed = feed_view(profile(n), [["b1", "moderator", "Vote today.", "broadcast", 0.0]], [])
+    return build_messages(profile(n), request, feed)
+
+
+def interview(n: int) -> list[dict]:
+    return _asked(INTERVIEW, n)
+
+
+def survey(n: int) -> list[dict]:
+    return _asked(SURVEY if n % 2 else CHOICES, n)
+
+
 BUILDERS: dict[contract.PromptKind, Callable[[int], list[dict]]] = {
-    "chat": chat, "turn": turn, "friend_request": friend_request, "act": act,
+    "chat": chat, "turn": turn, "friend_request": friend_request, "act": act, "interview": interview, "survey": survey,
 }  # fmt: skip
 
 
@@ -102,6 +124,12 @@ async def test_the_simulator_answers_each_kind_as_that_kind():
             shown = [agent for label in listed for agent in contract.listed(prompt, label)] + ["moderator"]
             assert action.to in shown
     assert valid >= VARIANTS * 0.8
+    for _, reply in replies["interview"]:  # words, grounded in what it read
+        assert "{" not in reply and reply.startswith('I read "Vote today."'), reply
+    answers = [parse_answer(reply, SURVEY.form if "Will you" in messages[-1]["content"] else CHOICES.form)
+               for messages, reply in replies["survey"]]  # fmt: skip
+    assert sum(answer is not None for answer in answers) >= VARIANTS * 0.8, "JSON in words: 5 % prose"
+    assert {answer for answer in answers if answer is not None} <= {"1", "2", "3", "4", "5", "rent", "transit", "parks"}
 
 
 def test_an_agents_attributes_are_in_its_prompt_only_when_the_run_shows_them():
