@@ -8,7 +8,7 @@ The workers' own records there (inbox messages, board posts) are skipped by thei
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -116,9 +116,13 @@ def _ties_updated(current: Ties, update: AgentUpdated) -> Ties:
 TIES: Fold[Ties] = Fold(lambda spec: _NO_TIES, _ties_updated, kept_by_creation=True)
 
 
-async def by_partition(settings: Settings, fold: Fold[V]) -> AsyncIterator[tuple[int, dict[str, V]]]:
-    """Each partition's agents now (deleted ones gone), as ``fold`` keeps them, one partition at a time."""
-    partitions = [TopicPartition(settings.agents_topic, p) for p in range(settings.partitions)]
+async def by_partition(
+    settings: Settings, fold: Fold[V], only: set[int] | None = None
+) -> AsyncIterator[tuple[int, dict[str, V]]]:
+    """Each partition's agents now (deleted ones gone), as ``fold`` keeps them, one partition at a time
+    (``only``: these partitions)."""
+    wanted = range(settings.partitions) if only is None else sorted(only)
+    partitions = [TopicPartition(settings.agents_topic, p) for p in wanted]
     ends = await fetch_highwaters(settings, partitions)
     for tp in partitions:
         agents: dict[str, V] = {}
@@ -177,3 +181,13 @@ async def count(settings: Settings, enough: int | None = None) -> int:
         if enough is not None and total >= enough:
             break
     return total
+
+
+async def of_agents(settings: Settings, agents: Iterable[str], fold: Fold[V]) -> dict[str, V]:
+    """What ``fold`` keeps of each of ``agents`` that exists, reading only the partitions they are on."""
+    wanted = set(agents)
+    found: dict[str, V] = {}
+    partitions = {partition_for(agent, settings.partitions) for agent in wanted}
+    async for _, members in by_partition(settings, fold, partitions):
+        found.update((agent, kept) for agent, kept in members.items() if agent in wanted)
+    return found

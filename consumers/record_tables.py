@@ -27,6 +27,7 @@ from swarmstream.events import (
     Broadcast,
     DeadLetter,
     InteractionRequested,
+    InterventionApplied,
     RoundCompleted,
     RoundStarted,
     RunEnded,
@@ -103,6 +104,12 @@ RAW: dict[str, pa.Schema] = {
     "run": _schema(
         ("event_id", pa.string()), ("type", pa.string()), ("fields", pa.string()), ("created_at", pa.float64()),
     ),
+    "interventions": _schema(
+        ("step", pa.int32()), ("round", pa.int32()), ("phase", pa.string()), ("kind", pa.string()),
+        ("target", pa.string()), ("detail", pa.string()), ("asked", pa.int32()), ("answered", pa.int32()),
+        ("malformed", pa.int32()), ("dead_lettered", pa.int32()), ("cost_usd", pa.float64()),
+        ("applied_at", pa.float64()),
+    ),
     "interviews": _schema(
         ("event_id", pa.string()), ("request_id", pa.string()), ("interview_id", pa.string()), ("round", pa.int32()),
         ("phase", pa.string()), ("agent_id", pa.string()), ("question", pa.string()), ("answer", pa.string()),
@@ -129,6 +136,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "round_starts": ("round",),
     "rounds": ("round",),
     "run": ("event_id",),
+    "interventions": ("step",),
     "interviews": ("event_id",),
     "survey_answers": ("event_id",),
 }
@@ -136,7 +144,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 # The study's tables, in the order the README describes them.
 STUDY = (
     "agents", "actions", "posts", "cascades", "engagements", "messages", "exposures", "friendships", "follows",
-    "friend_requests", "broadcasts", "dead_letters", "rounds", "interviews", "survey_answers",
+    "friend_requests", "broadcasts", "dead_letters", "rounds", "interventions", "interviews", "survey_answers",
 )  # fmt: skip
 # Actions that make a post (a repost's text is the post it shares).
 POSTING = ("post", "repost", "quote", "comment")
@@ -265,8 +273,20 @@ class Rows:
             event.created_at,
         )  # fmt: skip
 
-    def run_event(self, event: RunStarted | RoundStarted | RoundCompleted | RunEnded) -> None:
-        if isinstance(event, RoundStarted):
+    def run_event(self, event: RunStarted | RoundStarted | RoundCompleted | RunEnded | InterventionApplied) -> None:
+        if isinstance(event, InterventionApplied):
+            self.add(
+                "interventions", event.step, event.round, event.phase, event.kind, event.target,
+                orjson.dumps(event.detail, option=orjson.OPT_SORT_KEYS).decode(), event.asked, event.answered,
+                event.malformed, event.dead_lettered, event.cost_usd, event.created_at,
+            )  # fmt: skip
+            post = event.detail.get("post")
+            if event.kind == "post" and isinstance(post, dict) and event.target is not None:
+                # Injected at round R before its acts: a post of round R - 1, shown from round R.
+                made = event.round - 1 if event.phase == "before" else event.round
+                author, text = post.get("agent"), post.get("text")
+                self.add("posts", event.target, made, author, text, event.created_at, "post", None)
+        elif isinstance(event, RoundStarted):
             self.add("round_starts", event.round, event.acting, event.agents_ends, event.created_at)
         elif isinstance(event, RoundCompleted):
             a = event.actions

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from swarmstream import topic_values
-from swarmstream.events import ACTIONS, DeadLetter, InteractionResponded
+from swarmstream.events import ACTIONS, ASKED, DeadLetter, InteractionResponded
 from swarmstream.performance import ResponseStats
 from swarmstream.settings import Settings
 from swarmstream.stats import json_safe, percentile
@@ -57,7 +57,7 @@ def tally(events: list[InteractionResponded | DeadLetter], stats: ResponseStats,
             timeline.answered[second] += 1
             timeline.latencies_s[second].append(max(event.created_at - event.request_created_at, 0.0))
             timeline.llm_latencies_s[second].append(event.llm_latency_ms / 1000)
-            if event.run_id is not None and event.round is not None:
+            if event.run_id is not None and event.round is not None and event.kind not in ASKED:
                 figures = timeline.rounds[event.run_id, event.round]
                 figures["answered"] += 1
                 figures["conversation_turns"] += event.conversation_id is not None

@@ -3,7 +3,10 @@
 A broadcast's readers are on every partition, so it is copied to every partition once (``feed.posted``) and
 kept on each partition's board, the latest ``size`` per audience; an acting agent reads its partition's
 board. Keys are ``{partition}/{audience}`` (``*`` for everyone, ``c/{community}``), values packed lists of
-``[post_id, from, text, kind, created_at]``. Agents' posts are kept apart, in the post pool
+``[post_id, from, text, kind, created_at(, round, window)]``. A run's broadcast shown for some rounds (a
+plan's) has a ``window``, ``{"run": run_id, "until": last round}``, from ``round``: it is kept apart from the
+latest ``size`` (no other broadcast pushes it off) and shown only to that run's acts of those rounds; the
+``PINNED`` latest-ending of them are kept. Agents' posts are kept apart, in the post pool
 (``streams/post_pool.py``), in the same table.
 """
 
@@ -19,8 +22,9 @@ from faust.types import RecordMetadata
 from streams.profile_store import send_changelog
 from swarmstream.events import FeedPost
 
-Entry = list  # [post_id, from_agent_id, text, kind, created_at(, round)]
+Entry = list  # [post_id, from_agent_id, text, kind, created_at(, round, window)]
 EVERYONE = "*"
+PINNED = 64  # broadcasts with a window kept per audience (the latest-ending)
 
 
 def audience_of(community: str | None) -> str:
@@ -54,15 +58,13 @@ class FeedBoard:
         for audience, new in by_audience.items():
             entries = self.entries(partition, audience)
             known = {entry[0] for entry in entries}
-            added = [
-                [p.post_id, p.from_agent_id, p.content[: self.chars], p.kind, p.created_at]
-                + ([] if p.round is None else [p.round])
-                for p in new
-                if p.post_id not in known
-            ]
+            added = [_entry(p, self.chars) for p in new if p.post_id not in known]
             if not added:
                 continue  # a replay: already kept (or already pushed off the board)
-            kept = sorted([*entries, *added], key=_age)[-self.size :]
+            every = [*entries, *added]
+            pinned = sorted((e for e in every if _window(e) is not None), key=lambda e: (_window(e)["until"], *_age(e)))
+            latest = sorted((e for e in every if _window(e) is None), key=_age)[-self.size :]
+            kept = sorted([*pinned[-PINNED:], *latest], key=_age)
             key = f"{partition}/{audience}".encode()
             value = msgpack.packb(kept, use_bin_type=True)
             self.table.data[key] = value
@@ -70,18 +72,40 @@ class FeedBoard:
             deliveries.append(await send_changelog(self.table, key, value, partition))
         return deliveries
 
-    def broadcasts(self, partition: int, community: str | None, count: int) -> list[Entry]:
-        """The latest ``count`` broadcasts for a member of ``community`` (to everyone, or to its community)."""
-        if not count:
-            return []
+    def broadcasts(
+        self, partition: int, community: str | None, count: int, run_id: str | None = None, round_: int | None = None
+    ) -> list[Entry]:
+        """The broadcasts for a member of ``community`` (to everyone, or to its community) acting in round
+        ``round_`` of run ``run_id``: that run's broadcasts shown in that round, and the latest ``count`` others."""
         shown = list(self.entries(partition, EVERYONE))
         if community is not None:
             shown += self.entries(partition, audience_of(community))
-        return sorted((entry for entry in shown if entry[3] == "broadcast"), key=lambda entry: entry[4])[-count:]
+        shown = [entry for entry in shown if entry[3] == "broadcast"]
+        windowed = [e for e in shown if (w := _window(e)) is not None and _in_window(e, w, run_id, round_)]
+        others = sorted((e for e in shown if _window(e) is None), key=lambda entry: entry[4])[-count:] if count else []
+        return sorted([*windowed, *others], key=lambda entry: entry[4])
 
     def forget_cache(self) -> None:
         """After a rebalance the boards may have been restored from the changelog."""
         self._cache.clear()
+
+
+def _entry(post: FeedPost, chars: int) -> Entry:
+    entry = [post.post_id, post.from_agent_id, post.content[:chars], post.kind, post.created_at]
+    if post.round is not None:
+        entry.append(post.round)
+    if post.shown_until is not None and post.run_id is not None:
+        entry.append({"run": post.run_id, "until": post.shown_until})
+    return entry
+
+
+def _window(entry: Entry) -> dict | None:
+    """A run's broadcast's window: ``{"run": run_id, "until": last round}``; None for a broadcast to all rounds."""
+    return entry[6] if len(entry) > 6 else None
+
+
+def _in_window(entry: Entry, window: dict, run_id: str | None, round_: int | None) -> bool:
+    return round_ is not None and window["run"] == run_id and entry[5] <= round_ <= window["until"]
 
 
 def _age(entry: Entry) -> tuple:

@@ -2,15 +2,17 @@
 
 The candidates: the most engaged and newest posts of its community, the posts of the agents it follows,
 and the partition's trending posts (the most engaged), all of the rounds before the act's (``PostPool``);
-minus its own posts, its muted authors' and what its recent feeds showed it. Its friends' posts reach its
-inbox (``streams/follow_ups.py``) and are shown apart. A recommender ranks the candidates
-(``streams/recommenders.py``); the first ``feed_size`` are shown.
+minus its own posts, its muted authors' and what its recent feeds showed it, and what moderation took out
+(removed posts, hidden authors: ``streams/moderation.py``), broadcasts and friends' posts included. Its
+friends' posts reach its inbox (``streams/follow_ups.py``) and are shown apart. A recommender ranks the
+candidates (``streams/recommenders.py``); the first ``feed_size`` are shown.
 """
 
 from __future__ import annotations
 
 from streams import profiles
 from streams.feed_board import FeedBoard
+from streams.moderation import Moderated
 from streams.post_pool import Entry, PostPool, counts
 from streams.prompts import FeedView, feed_view, inbox_post
 from streams.recommenders import Candidate, Reader, recommender
@@ -30,18 +32,25 @@ def act_feed(
     board: FeedBoard,
     pool: PostPool,
     settings: Settings,
+    moderated: Moderated | None = None,
 ) -> FeedView:
     """The feed of ``request`` (an act, or a question), on ``partition``, for the agent as its round began
     (``profile``). A question asked after its round's acts reads the posts that round made too."""
     round_ = request.round
+    # The board's broadcasts of the act's round (a question after the round's acts: still that round's).
+    community = profile.get("community")
+    broadcasts = board.broadcasts(partition, community, settings.feed_broadcasts, request.run_id, round_)
     if request.phase == "after" and round_ is not None:
         round_ += 1
     seed = request.sample_seed or request.request_id
-    community = profile.get("community")
-    broadcasts = board.broadcasts(partition, community, settings.feed_broadcasts)
-    me, muted, seen = request.agent_id, set(profile["muted"]), profiles.seen_marks(profile)
+    removed = moderated.removed(partition) if moderated is not None else set()
+    hidden = moderated.hidden(partition) if moderated is not None else set()
+    if removed or hidden:
+        broadcasts = [entry for entry in broadcasts if entry[0] not in removed and entry[1] not in hidden]
+    me, muted, seen = request.agent_id, set(profile["muted"]) | hidden, profiles.seen_marks(profile)
     inbox_posts = [entry for entry in profile.get("inbox") or () if entry[3] == "post"]
-    skipped = {entry[0] for entry in inbox_posts}
+    skipped = {entry[0] for entry in inbox_posts} | removed
+    inbox_posts = [entry for entry in inbox_posts if entry[0] not in removed and entry[1] not in hidden]
     found: dict[str, Candidate] = {}
 
     def consider(entry: Entry, source: str) -> None:

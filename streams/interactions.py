@@ -126,7 +126,7 @@ class InteractionHandler:
     def _feed(self, profile: profiles.Profile, request: InteractionRequested, partition: int) -> FeedView:
         """An act's feed: its inbox, its partition's broadcasts, and the posts ranked for it from the pool."""
         registry = self.registry
-        return act_feed(profile, request, partition, registry.board, registry.pool, self.settings)
+        return act_feed(profile, request, partition, registry.board, registry.pool, self.settings, registry.moderated)
 
     def _is_duplicate(self, event_id: str, place: tuple[int, int, int]) -> bool:
         """Seen at another place: a second request with this id. The same place: a redelivery, answered again.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from sys import intern
 
 import faust
 import msgpack
@@ -26,12 +27,14 @@ from faust.types import RecordMetadata
 
 from streams.profile_store import send_changelog
 from swarmstream.events import ENGAGEMENTS, Engagement, FeedPost
+from swarmstream.profile_format import id_bytes
 
 log = logging.getLogger(__name__)
 
 Entry = list  # [post_id, author, text, kind, created_at, round, meta]
 COUNTED = {kind: index for index, kind in enumerate(ENGAGEMENTS)}
 _KEY_SIZE = 8  # what ``k`` keeps of an engagement's key: 8 bytes of its hex digest
+_SET_FROM = 32  # keys counted on a post from which they are looked up in a set
 
 
 def counts(entry: Entry, round_: int | None = None) -> list[int]:
@@ -70,6 +73,8 @@ class PostPool:
         # (how many were ranked, the ranking): a short ranking is complete, not a reason to rank again.
         self._trending: dict[tuple, tuple[int, list[Entry]]] = {}
         self._swept: dict[int, int] = {}  # partition -> the newest round its pool was swept for
+        # partition -> post id -> the engagement keys counted on it (its meta's ``k``, as a set)
+        self._counted: dict[int, dict[str, set[bytes]]] = {}
 
     def posts(self, partition: int) -> dict[str, Entry]:
         """The partition's pool, read from the table once after each rebalance."""
@@ -140,11 +145,12 @@ class PostPool:
         for post in posts:
             if post.post_id in pool:
                 continue
-            meta: dict = {} if post.community is None else {"c": post.community}
+            meta: dict = {} if post.community is None else {"c": intern(post.community)}
             if post.parent_id is not None:
-                meta |= {"parent": post.parent_id, "origin": post.origin_id, "depth": post.depth}
-            entry = [post.post_id, post.from_agent_id, post.content[: self.chars], post.kind, post.created_at,
-                     post.round, meta]  # fmt: skip
+                meta |= {"parent": intern(post.parent_id), "origin": intern(post.origin_id or ""), "depth": post.depth}
+            # Every partition a worker holds keeps its own entry of each post: their strings are one object.
+            entry = [intern(post.post_id), intern(post.from_agent_id), intern(post.content[: self.chars]), post.kind,
+                     post.created_at, post.round, meta]  # fmt: skip
             pool[post.post_id] = entry
             self._index(partition, entry)
             deliveries.append(await self._write(partition, entry))
@@ -165,25 +171,37 @@ class PostPool:
         """Count ``engagements`` on their posts, each key once; returns the deliveries and how many were dropped
         (their post is not in the pool: gone, or never there)."""
         pool = self.posts(partition)
+        counted = self._counted.setdefault(partition, {})
         changed: dict[str, Entry] = {}
         dropped = 0
+        earliest: int | None = None  # the earliest round counted now (0: one outside a run)
         for made in engagements:
             entry = pool.get(made.post_id)
             if entry is None:
                 dropped += 1
                 continue
             meta = entry[6]
-            key = _key(made.key)
+            key = id_bytes(made.key, _KEY_SIZE)
             keys = meta.setdefault("k", [])
-            if key in keys:
+            # The keys counted: a short list searched, a long one as a set beside it (a post with 10,000 likes is
+            # one lookup each; most posts draw a few, and a set each would cost more than the search).
+            seen = counted.get(made.post_id)
+            if seen is None and len(keys) >= _SET_FROM:
+                seen = counted[made.post_id] = set(keys)
+            if key in (seen if seen is not None else keys):
                 continue  # counted already: a replay
+            if seen is not None:
+                seen.add(key)
             keys.append(key)
             figures = meta.setdefault("n", {}).setdefault(made.round or 0, [0] * len(ENGAGEMENTS))
             figures[COUNTED[made.kind]] += 1
             changed[made.post_id] = entry
-            # Rankings of later rounds counted without it (a replay after a crash, late): made again.
+            made_in = made.round or 0
+            earliest = made_in if earliest is None else min(earliest, made_in)
+        if earliest is not None:
+            # Rankings of later rounds counted without them (a replay after a crash, late): made again.
             for cached in [key for key in self._trending if key[0] == partition]:
-                if cached[1] is None or made.round is None or cached[1] > made.round:
+                if cached[1] is None or earliest == 0 or cached[1] > earliest:
                     del self._trending[cached]
         deliveries = [await self._write(partition, entry) for entry in changed.values()]
         return deliveries, dropped
@@ -195,6 +213,7 @@ class PostPool:
         self._by_community.clear()
         self._trending.clear()
         self._swept.clear()
+        self._counted.clear()
 
     async def _write(self, partition: int, entry: Entry) -> asyncio.Future[RecordMetadata]:
         key = f"{partition}/p/{entry[0]}".encode()
@@ -216,8 +235,10 @@ class PostPool:
             gone += [entry[0] for entry in sorted(loose, key=_age)[: len(loose) - self.size]]
         deliveries = []
         touched: set[tuple[int, str]] = set()
+        counted = self._counted.get(partition, {})
         for post_id in gone:
             entry = pool.pop(post_id)
+            counted.pop(post_id, None)
             touched.add((0, entry[1]))
             if entry[6].get("c") is not None:
                 touched.add((1, entry[6]["c"]))
@@ -241,14 +262,6 @@ class PostPool:
 def _leading(entries: list[Entry], round_: int | None, top: int) -> list[Entry]:
     """The ``top`` of ``entries`` that drew the most before ``round_``, then the newest."""
     return sorted(entries, key=lambda entry: (engagement(entry, round_), _age(entry)), reverse=True)[:top]
-
-
-def _key(key: str) -> bytes:
-    """What ``k`` keeps of an engagement's key: 8 bytes of a hex digest (else its own bytes)."""
-    try:
-        return bytes.fromhex(key[: 2 * _KEY_SIZE])
-    except ValueError:
-        return key.encode()
 
 
 def _age(entry: Entry) -> tuple:

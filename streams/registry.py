@@ -13,6 +13,7 @@ from faust.types import RecordMetadata
 from streams import profiles
 from streams.delivery_watch import DeliveryWatch
 from streams.feed_board import FeedBoard
+from streams.moderation import Moderated
 from streams.post_pool import PostPool
 from streams.profile_store import ProfileStore
 from streams.publishing import WorkerTopics, dead_letter, send
@@ -32,6 +33,7 @@ from swarmstream.events import (
     FeedEngaged,
     FeedPost,
     FeedPosted,
+    Moderation,
     derived_id,
 )
 from swarmstream.settings import Settings
@@ -66,6 +68,8 @@ class AgentRegistry:
         self.store = store
         self.board = board
         self.pool = pool
+        # What moderation took out of the feeds: kept in the boards' table, beside the boards and the pool.
+        self.moderated = Moderated(board.table)
         self.topics = topics
         self.routing = routing
         self.events = StreamEvents(watch)
@@ -125,6 +129,7 @@ class AgentRegistry:
         self.store.forget_cache()
         self.board.forget_cache()
         self.pool.forget_cache()
+        self.moderated.forget_cache()
 
     def _advance(self, partition: int) -> None:
         self.last_progress[partition] = asyncio.get_running_loop().time()
@@ -180,6 +185,10 @@ class AgentRegistry:
             return asyncio.gather(*deliveries) if deliveries else None
         if isinstance(change, Broadcast):
             return await self._spread(change)
+        if isinstance(change, Moderation):  # one copy per partition, kept where it is read
+            self.outcomes["success"] += 1
+            self.changes["moderated"] += 1
+            return await self.moderated.apply(partition, change)
         home = self.routing.home(change.agent_id)
         if home != partition:
             return await self._send_home(event, change, [change.agent_id], home)
@@ -217,6 +226,9 @@ class AgentRegistry:
             kind="broadcast",
             community=broadcast.community,
             created_at=broadcast.created_at,
+            round=broadcast.from_round,
+            run_id=broadcast.run_id,
+            shown_until=broadcast.until_round,
         )
         deliveries = []
         for partition in range(self.routing.partitions):

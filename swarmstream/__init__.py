@@ -9,9 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from swarmstream.api import AsyncAgentManager, AsyncConfig, InteractionResult, PipelineUnavailable
+    from swarmstream.api import (
+        AsyncAgentManager,
+        AsyncConfig,
+        InteractionResult,
+        PipelineUnavailable,
+        QuestionAnswer,
+    )
 
-__all__ = ["AsyncAgentManager", "AsyncConfig", "InteractionResult", "PipelineUnavailable"]
+__all__ = ["AsyncAgentManager", "AsyncConfig", "InteractionResult", "PipelineUnavailable", "QuestionAnswer"]
 
 
 def __getattr__(name: str) -> Any:

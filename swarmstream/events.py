@@ -389,13 +389,18 @@ class FeedPost(BaseModel):
     # The community whose members read it; None: every agent.
     community: str | None = Field(None, min_length=1, max_length=256)
     created_at: float = Field(default_factory=time.time)
-    # The society round it was posted in: an act of that round does not see it yet.
-    round: int | None = Field(None, ge=1)
+    # The society round it was posted in: an act of that round does not see it yet (0: before round 1, a
+    # plan's post injected at round 1).
+    round: int | None = Field(None, ge=0)
     # For a repost, quote or comment: the post it answers, the first post of its chain, and its depth there
     # (the origin's children are at depth 1).
     parent_id: str | None = Field(None, min_length=1, max_length=128)
     origin_id: str | None = Field(None, min_length=1, max_length=128)
     depth: int = Field(0, ge=0)
+    # A run's broadcast shown for some rounds (a plan's): shown to that run's agents from ``round`` to
+    # ``shown_until``, whatever else is broadcast meanwhile, and to nobody else.
+    run_id: str | None = Field(None, min_length=1, max_length=128)
+    shown_until: int | None = Field(None, ge=1)
 
 
 class FeedPosted(Event):
@@ -467,10 +472,44 @@ class Broadcast(Event):
     content: Annotated[str, StringConstraints(min_length=1, max_length=2_000)]
     community: str | None = Field(None, min_length=1, max_length=256)
     author: AgentId = BROADCAST_AUTHOR
+    # A run's (a plan's step): shown to run ``run_id``'s acts of rounds ``from_round`` to ``until_round`` only,
+    # whatever else is broadcast meanwhile. None: shown to every act until newer broadcasts push it off.
+    run_id: str | None = Field(None, min_length=1, max_length=128)
+    from_round: int | None = Field(None, ge=1)
+    until_round: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _window(self) -> Broadcast:
+        given = (self.run_id is not None, self.from_round is not None, self.until_round is not None)
+        if any(given) and not all(given):
+            raise ValueError("a run's broadcast names its run_id, from_round and until_round: all three")
+        if self.from_round is not None and self.until_round is not None and self.until_round < self.from_round:
+            raise ValueError(f"until_round {self.until_round} comes before from_round {self.from_round}")
+        return self
 
     @property
     def key(self) -> bytes:
         return (self.community or "broadcast").encode()
+
+
+class Moderation(Event):
+    """Posts taken out of every feed and authors hidden from them, from the round it is applied in (topic
+    ``{prefix}.agents``; one copy per partition, like ``feed.posted``: kept on the partition it is read on).
+
+    A plan's ``remove_post``, ``mute`` and ``ban`` steps. Set-like: a replay changes nothing.
+    """
+
+    type: Literal["moderation"] = "moderation"
+    run_id: str | None = Field(None, min_length=1, max_length=128)
+    round: int | None = Field(None, ge=1)
+    remove_posts: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+    hide_authors: list[AgentId] = Field(default_factory=list, max_length=10_000)
+
+    @property
+    def key(self) -> bytes:
+        return b"moderation"
 
 
 class CommunityDetected(Event):
@@ -518,6 +557,35 @@ class RunStarted(Event):
     # Its feeds' recommender and size (None: the workers' settings).
     feed: str | None = None
     feed_size: int | None = Field(None, ge=0, le=100)
+    # Its plan (``swarmstream.plan.Plan``, as JSON): what happens at its round boundaries. None: nothing.
+    plan: dict | None = None
+
+    @property
+    def key(self) -> bytes:
+        return self.run_id.encode()
+
+
+class InterventionApplied(Event):
+    """A step of a run's plan applied at a round boundary (topic ``{prefix}.runs``, keyed by ``run_id``).
+
+    ``step``: its place in the plan (from 0); ``target``: what it made or acted on (a broadcast's or post's id,
+    a question's id, an agent); a question's figures: agents asked, answered, malformed answers, dead letters,
+    and its cost. A resumed run applies the steps of its boundary not logged so.
+    """
+
+    type: Literal["intervention.applied"] = "intervention.applied"
+    run_id: str = Field(min_length=1, max_length=128)
+    round: int = Field(ge=1)
+    phase: Literal["before", "after"]
+    step: int = Field(ge=0)
+    kind: str = Field(min_length=1, max_length=32)
+    detail: dict = Field(default_factory=dict)
+    target: str | None = None
+    asked: int = Field(0, ge=0)
+    answered: int = Field(0, ge=0)
+    malformed: int = Field(0, ge=0)
+    dead_lettered: int = Field(0, ge=0)
+    cost_usd: float = Field(0.0, ge=0)
 
     @property
     def key(self) -> bytes:
@@ -625,6 +693,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FeedPosted,
         FeedEngaged,
         Broadcast,
+        Moderation,
         InteractionRequested,
         InteractionsRequested,
         InteractionResponded,
@@ -633,6 +702,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RoundStarted,
         RoundCompleted,
         RunEnded,
+        InterventionApplied,
         DeadLetter,
     )
 }

@@ -49,7 +49,12 @@ def unpack(agent_id: str, data: bytes) -> Profile:
 
 def seen_mark(post_id: str) -> bytes:
     """What ``seen`` keeps of a post: 4 bytes of its id (hex ids: their first 8 digits), 1 in 4 billion alike."""
+    return id_bytes(post_id, 4)
+
+
+def id_bytes(value: str, size: int) -> bytes:
+    """``size`` bytes that stand for an id: a hex id's first ``2 * size`` digits, else a digest of it."""
     try:
-        return bytes.fromhex(post_id[:8])
+        return bytes.fromhex(value[: 2 * size])
     except ValueError:
-        return hashlib.blake2b(post_id.encode(), digest_size=4).digest()
+        return hashlib.blake2b(value.encode(), digest_size=size).digest()

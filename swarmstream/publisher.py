@@ -50,6 +50,18 @@ class EventPublisher:
         sent += await self._settle(pending, units, progress)
         return sent
 
+    async def publish_to_partitions(self, topic: str, events: Iterable[tuple[int, Event]]) -> int:
+        """Send each event to the partition it is paired with (one copy per partition, say); returns the count."""
+        pending = []
+        for partition, event in events:
+            record = codec.encoded(event)
+            pending.append(
+                await self.producer.send(
+                    topic, value=record.value, key=record.key, headers=record.headers, partition=partition
+                )
+            )
+        return await self._settle(pending, len(pending), None)
+
     async def publish_requests(self, requests: Iterable[InteractionRequested], progress: Progress | None = None) -> int:
         """Publish interaction requests in bulk records of ``request_batch_size``; returns the records sent."""
         batches = request_batches(requests, self.settings.partitions, self.settings.request_batch_size)

@@ -36,6 +36,8 @@ from swarmstream.events import (
     InteractionRequested,
     InteractionResponded,
     InteractionsRequested,
+    InterventionApplied,
+    Moderation,
     RoundCompleted,
     RoundStarted,
     RunEnded,
@@ -76,6 +78,7 @@ class TopicValues(Generic[E]):
 
 _AGENT_EVENTS = (
     AgentCreated, AgentsCreated, AgentUpdated, AgentDeleted, AgentsMessaged, FeedPosted, FeedEngaged, Broadcast,
+    Moderation,
 )  # fmt: skip
 # Fast: bulk creations (a million agents at once, from an import or a seeded population) through their mirror.
 AGENTS: TopicValues[Event] = TopicValues(
@@ -90,7 +93,9 @@ RESPONSES: TopicValues[InteractionResponded] = TopicValues(
     fast=decode_responded,
 )
 DEAD_LETTERS: TopicValues[DeadLetter] = TopicValues((DeadLetter,), OnUndecodable.COUNT)
-RUNS: TopicValues[Event] = TopicValues((RunStarted, RoundStarted, RoundCompleted, RunEnded), OnUndecodable.COUNT)
+RUNS: TopicValues[Event] = TopicValues(
+    (RunStarted, RoundStarted, RoundCompleted, RunEnded, InterventionApplied), OnUndecodable.COUNT
+)
 COMMUNITIES: TopicValues[CommunityDetected] = TopicValues((CommunityDetected,), OnUndecodable.COUNT)
 
 

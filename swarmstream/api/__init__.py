@@ -2,6 +2,6 @@
 
 from swarmstream.api.config import AsyncConfig
 from swarmstream.api.manager import AsyncAgentManager, PipelineUnavailable
-from swarmstream.api.replies import InteractionResult
+from swarmstream.api.replies import InteractionResult, QuestionAnswer
 
-__all__ = ["AsyncAgentManager", "AsyncConfig", "InteractionResult", "PipelineUnavailable"]
+__all__ = ["AsyncAgentManager", "AsyncConfig", "InteractionResult", "PipelineUnavailable", "QuestionAnswer"]

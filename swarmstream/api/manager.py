@@ -39,6 +39,7 @@ from swarmstream.events import (
 from swarmstream.llm.probe import probe_endpoints
 from swarmstream.outcomes import ReplyReader
 from swarmstream.performance import ResponseStats
+from swarmstream.plan import Plan, load_plan
 from swarmstream.publisher import EventPublisher
 from swarmstream.registration import changelog_ends, wait_for_registration
 from swarmstream.runtime.process import free_port
@@ -46,6 +47,7 @@ from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.asking import Audience, Question, ask, audience, question_requests
 from swarmstream.society.config import new_config
+from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import GraphImportResult, ImportResult, import_agents, import_graph
 from swarmstream.society.rounds import Society
 from swarmstream.society.run_consumers import RunConsumers
@@ -106,8 +108,9 @@ class AsyncAgentManager:
         self.open_readers: set[ReplyReader] = set()
         self._started = False
         self._starting = asyncio.Lock()
-        # The last simulate() call's run: its config, rounds, how it ended, and its record.
+        # The last simulate() call's run: its config, rounds, how it ended, and its record; whether it is running.
         self.last_run: SimulationResult | None = None
+        self._running = False
         # Changelog records the last registration wait read: what the call changed, not the topic's size.
         self.last_registration_read = 0
         # Closes the manager when the event loop ends (asyncio.run cancels every task left then).
@@ -351,6 +354,7 @@ class AsyncAgentManager:
         actions: Sequence[str] = (),
         feed: str | None = None,
         feed_size: int | None = None,
+        plan: Plan | Mapping[str, Any] | str | Path | None = None,
     ) -> AsyncIterator[RoundSummary]:
         """Rounds of the society created so far: each round, a seeded ``active`` fraction of the agents act.
 
@@ -362,10 +366,18 @@ class AsyncAgentManager:
         ``detail``). The run's record (``last_run.tables()``) and graph are in its run directory.
         ``actions`` restricts what agents may do (``swarmstream.action_space.ALL``; default: every action);
         ``feed`` and ``feed_size`` choose how feeds rank posts and how many they show (README "Feeds").
+        ``plan``: what happens at round boundaries (a plan file's path, its content as a dict, or a
+        :class:`~swarmstream.plan.Plan`; README "Studying a society"). Between rounds, the body of the
+        ``async for`` runs before the next round starts: a hook for whatever else (``interview``, ``survey``,
+        ``broadcast``).
         """
+        if isinstance(plan, str | Path):
+            plan = load_plan(Path(plan))
+        elif isinstance(plan, Mapping):
+            plan = Plan.model_validate(plan)
         config = new_config(
             None, rounds, active, turns, self.config.seed, budget_usd, max_failure_rate, record_prompts,
-            hours_per_round, start_hour, tuple(show_attributes), tuple(actions), feed, feed_size,
+            hours_per_round, start_hour, tuple(show_attributes), tuple(actions), feed, feed_size, plan,
         )  # fmt: skip
         await self.start()
         # The run is over the population under this manager's prefix: every agent created or imported there.
@@ -380,6 +392,8 @@ class AsyncAgentManager:
                 self._check_workers()
                 consumers.check()
 
+            if config.plan is not None:
+                await check_agents(consumers.settings, config.plan)
             config = result.config = replace(config, agents=await consumers.seed_graph())
             assert consumers.graph is not None
             society = Society(
@@ -387,10 +401,14 @@ class AsyncAgentManager:
                 on_outcome=self._count,
             )  # fmt: skip
             self._mark_start()
-            async for summary in society.run():
-                result.rounds.append(summary)
-                self._mark_end()
-                yield summary
+            self._running = True
+            try:
+                async for summary in society.run():
+                    result.rounds.append(summary)
+                    self._mark_end()
+                    yield summary
+            finally:
+                self._running = False
             result.end(society.ended)
             await consumers.finish(self._watch)
 
@@ -455,7 +473,8 @@ class AsyncAgentManager:
             show_progress=False, check=self._check_workers, say=log.warning, on_outcome=self._count,
         )  # fmt: skip
         self._mark_end()
-        if config is not None and run is not None and run.record_dir is not None:
+        # During the run its record consumer reads the answers itself; after it, they are added here.
+        if config is not None and run is not None and run.record_dir is not None and not self._running:
             record_outcomes(self.settings, config.run_id, asked.outcomes, {r.request_id: r for r in requests})
         return [QuestionAnswer.of(outcome, question.question_id) for outcome in asked.outcomes]
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from swarmstream.cli import (
     bench,
     chaos,
+    compare,
     consume,
     demo,
     dlq,
@@ -36,6 +37,7 @@ REGISTER = (
     stack.register,
     simulate.register,
     questions.register,
+    compare.register,
     services.register_broker,
     topics.register,
     services.register_llm_sim,

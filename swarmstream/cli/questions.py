@@ -134,7 +134,7 @@ def _row(outcome: Outcome, agents: dict[str, str | None]) -> dict[str, object]:
 def _distribution(asked: Asked, agents: dict[str, str | None]) -> dict[str, Counter[str]]:
     """Answers counted by community (``(none)`` for agents without one), malformed ones as ``(no answer)``."""
     counts: dict[str, Counter[str]] = {}
-    for outcome in asked.answered:
+    for outcome in asked.responses:
         community = agents.get(outcome.agent_id) or "(none)"
         counts.setdefault(community, Counter())[outcome.answer or NO_ANSWER] += 1
     return dict(sorted(counts.items()))

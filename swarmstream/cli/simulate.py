@@ -68,6 +68,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     sim_run.add_argument(
         "--record-prompts", action="store_true", help="keep each prompt whole in the run's record (sizes always)"
     )
+    sim_run.add_argument(
+        "--plan",
+        type=Path,
+        metavar="FILE",
+        help="what happens at round boundaries (YAML or JSON): broadcasts, posts, moderation, agent changes, "
+        "surveys and interviews (README: Studying a society)",
+    )
     sim_run.add_argument("--resume", metavar="RUN_ID", help="continue this run at its first incomplete round")
     sim_run.add_argument("--workers", type=int, default=1, help="stream workers, where it starts the broker")
     sim_run.add_argument("--json", action="store_true", help="print the rounds as JSON")
@@ -82,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _simulate(args: argparse.Namespace) -> int:
     from producers.personas import community_names
+    from swarmstream.plan import load_plan
     from swarmstream.society.config import new_config
     from swarmstream.society.population import PopulationSource
     from swarmstream.society.simulate import simulate
@@ -90,6 +98,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     given = [flag for flag, value in (("--agents", args.agents), ("--population", args.population),
                                       ("--graph", args.graph), ("--replace", args.replace),
                                       ("--communities", args.communities)) if value]  # fmt: skip
+    if args.resume is not None and args.plan is not None:
+        raise ValueError("a resumed run follows the plan it started with (kept in its log): not --plan")
     if args.resume is not None and given:
         raise ValueError(f"--resume goes on over the run's population as it is: not with {', '.join(given)}")
     if args.resume is None:
@@ -99,10 +109,11 @@ async def _simulate(args: argparse.Namespace) -> int:
             raise ValueError("--communities names seeded personas' communities: give --agents N")
         if args.replace and args.agents is None:
             raise ValueError("--replace deletes the agents there to seed --agents N new ones: give --agents")
+        plan = load_plan(args.plan) if args.plan is not None else None
         config = new_config(
             args.agents, args.rounds, args.active, args.turns, args.seed, args.budget_usd, args.max_failure_rate,
             args.record_prompts, args.hours_per_round, args.start_hour, _names(args.show_attributes),
-            _names(args.actions), args.feed, args.feed_size,
+            _names(args.actions), args.feed, args.feed_size, plan,
         )  # fmt: skip
     source = PopulationSource(args.agents, args.population, args.replace, args.graph, community_names(args.communities))
     result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet, source)

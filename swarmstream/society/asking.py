@@ -23,6 +23,7 @@ from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
 from swarmstream.society.acts import draw
 from swarmstream.society.config import RunConfig
+from swarmstream.stats import ExactSum
 from swarmstream.waits import Stalled, workers_diagnosis
 
 Outcome = InteractionResponded | DeadLetter
@@ -137,22 +138,32 @@ def question_requests(
 
 @dataclass
 class Asked:
-    """The outcomes of a question, one per agent asked (answers, and dead letters), and what they cost."""
+    """What a question got: how many agents were asked, answered (a survey's ``malformed`` among them) and
+    dead-lettered, and what the answers cost; the outcomes themselves, one per agent, when they are kept."""
 
     question: Question
     outcomes: list[Outcome] = field(default_factory=list)
+    asked: int = 0
+    answered: int = 0
+    malformed: int = 0
+    dead_lettered: int = 0
+    cost: ExactSum = field(default_factory=ExactSum)
 
     @property
-    def answered(self) -> list[InteractionResponded]:
+    def responses(self) -> list[InteractionResponded]:
         return [outcome for outcome in self.outcomes if isinstance(outcome, InteractionResponded)]
 
-    @property
-    def dead_lettered(self) -> int:
-        return sum(1 for outcome in self.outcomes if isinstance(outcome, DeadLetter))
-
-    @property
-    def malformed(self) -> int:
-        return sum(1 for outcome in self.answered if outcome.answer_malformed)
+    def add(self, outcome: Outcome, prices: dict[str, tuple[float, float]], keep: bool) -> None:
+        self.asked += 1
+        if isinstance(outcome, DeadLetter):
+            self.dead_lettered += 1
+        else:
+            self.answered += 1
+            self.malformed += outcome.answer_malformed
+            inbound, outbound = prices.get(outcome.model, (0.0, 0.0))
+            self.cost.add(outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound)
+        if keep:
+            self.outcomes.append(outcome)
 
 
 async def ask(
@@ -166,8 +177,12 @@ async def ask(
     check: Callable[[], None] = lambda: None,
     say: Callable[[str], None] = progress_say,
     on_outcome: Callable[[Outcome], None] | None = None,
+    keep: bool = True,
 ) -> Asked:
-    """Publish ``requests`` (those not answered before, when ``resumed``) and collect one outcome for each."""
+    """Publish ``requests`` (those not answered before, when ``resumed``) and collect one outcome for each
+    (``keep``: the outcomes themselves, else their figures only: a survey of a million agents in a run, whose
+    record keeps its answers)."""
+    prices = {m: (p.input_per_million / 1e6, p.output_per_million / 1e6) for m, p in settings.llm_prices.items()}
     asked = Asked(question)
     wanted = {request.request_id for request in requests}
     async with ReplyReader(settings) as reader:
@@ -186,7 +201,7 @@ async def ask(
         with progress_bar(len(wanted), f"{question.kind} {question.question_id[:12]}", show_progress, "agents") as bar:
             async for outcome in reader.outcomes(limit_s, idle):
                 check()
-                asked.outcomes.append(outcome)
+                asked.add(outcome, prices, keep)
                 if on_outcome is not None:
                     on_outcome(outcome)
                 bar.update(1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from streams.recommenders import recommender
 from swarmstream import action_space
 from swarmstream.events import RunStarted, new_id
+from swarmstream.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,20 @@ class RunConfig:
     # Its feeds' recommender and size (None: the workers' settings).
     feed: str | None = None
     feed_size: int | None = None
+    # What happens at its round boundaries (``swarmstream.plan``); None: nothing.
+    plan: Plan | None = None
 
     @classmethod
     def of(cls, event: RunStarted) -> RunConfig:
         fields = event.model_dump(include=set(cls.__dataclass_fields__))
         listed = {name: tuple(fields.get(name) or ()) for name in ("show_attributes", "actions")}
-        return cls(**{**fields, **listed})
+        plan = Plan.model_validate(event.plan) if event.plan is not None else None
+        return cls(**{**fields, **listed, "plan": plan})
+
+    def started(self) -> RunStarted:
+        """The run's ``run.started`` event."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return RunStarted(**{**fields, "plan": self.plan.model_dump(mode="json") if self.plan else None})
 
 
 def new_config(
@@ -57,6 +66,7 @@ def new_config(
     actions: tuple[str, ...] = (),
     feed: str | None = None,
     feed_size: int | None = None,
+    plan: Plan | None = None,
 ) -> RunConfig:
     if agents is not None and agents < 2:
         raise ValueError("--agents must be at least 2")
@@ -82,7 +92,9 @@ def new_config(
         recommender(feed)  # a name the workers will not know is refused before the run starts
     if feed_size is not None and not 0 <= feed_size <= 100:
         raise ValueError("--feed-size must be from 0 to 100")
+    if plan is not None:
+        plan.check_rounds(rounds)
     return RunConfig(
         new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts,
-        hours_per_round, start_hour, tuple(show_attributes), chosen, feed, feed_size,
+        hours_per_round, start_hour, tuple(show_attributes), chosen, feed, feed_size, plan,
     )  # fmt: skip

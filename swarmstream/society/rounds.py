@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
 
 from consumers.dlq import RETRYABLE, replay
 from consumers.graph import GraphConsumer
@@ -33,6 +32,7 @@ from swarmstream.runtime.memory import release_freed_memory
 from swarmstream.settings import Settings
 from swarmstream.society.acts import act_id, act_request, acting
 from swarmstream.society.config import RunConfig
+from swarmstream.society.interventions import PlanRunner
 from swarmstream.society.summaries import RoundSummary
 from swarmstream.stats import ExactSum
 from swarmstream.transport import until_consumed
@@ -52,6 +52,7 @@ class Society:
         check: Callable[[], None] = lambda: None,
         say: Callable[[str], None] = progress_say,
         on_outcome: Callable[[InteractionResponded | DeadLetter], None] | None = None,
+        applied: set[int] | None = None,
     ):
         self.settings = settings
         self.publisher = publisher
@@ -66,6 +67,10 @@ class Society:
         self._examples: dict[str, str] = {}  # a dead letter's detail, by reason
         prices = settings.llm_prices
         self._price = {model: (p.input_per_million / 1e6, p.output_per_million / 1e6) for model, p in prices.items()}
+        # The run's plan, applied at its round boundaries (``applied``: its steps logged done, on a resume).
+        self.plan = PlanRunner(
+            settings, publisher, config, settings_timeout(settings), show_progress, check, say, set(applied or ())
+        )
 
     async def run(self, done: dict[int, RoundSummary] | None = None) -> AsyncIterator[RoundSummary]:
         """The rounds' summaries as they end: first those ``done`` already (a resumed run), then the rest."""
@@ -73,7 +78,7 @@ class Society:
         config = self.config
         resumed = bool(done)
         if not resumed:
-            await self._log(RunStarted(**asdict(config)))
+            await self._log(config.started())
         spent = sum(summary.cost_usd for summary in done.values())
         last: RoundSummary | None = None
         for round_ in range(1, config.rounds + 1):
@@ -125,12 +130,9 @@ class Society:
         # A request is committed only once what its answer led to is on the broker (sent with the flush after
         # its response), so the requests first: else the last of those could come after the ends read below.
         limit_s = settings_timeout(settings)
-        sent = until_consumed(settings, settings.requests_topic, limit_s)
-        what = f"the stream workers to commit the requests answered before round {round_}"
-        await watched(sent, what, limit_s, workers_diagnosis(settings), self.say)
-        folded = until_consumed(settings, settings.agents_topic, limit_s)
-        what = f"the stream workers to read {settings.agents_topic} to its end before round {round_}"
-        agents_ends = await watched(folded, what, limit_s, workers_diagnosis(settings), self.say)
+        await self.plan.change(round_, "before")  # broadcasts, posts, moderation, updates: folded by the waits below
+        agents_ends = await self._until_folded(f"before round {round_}")
+        await self.plan.ask(round_, "before", resumed)
         acts = await acting(settings, config, round_)
         summary = RoundSummary(round_)
         friendships_before = self.graph.friend_requests["formed"]
@@ -178,12 +180,30 @@ class Society:
                     if isinstance(outcome, InteractionResponded) and outcome.started:
                         reader.expect(outcome.started)
                     bar.update(1)
+        if self.plan.steps(round_, "after"):
+            await self.plan.change(round_, "after")
+            await self._until_folded(f"after round {round_}")
+            await self.plan.ask(round_, "after", resumed)
+        spent.cost.add(self.plan.cost_by_round.get(round_, 0.0))
         summary.cost_usd, summary.feed_bytes_per_act = spent.cost.total, spent.per_act
         await self._until_graph_recorded(friend_requests)
         summary.new_friendships = self.graph.friend_requests["formed"] - friendships_before
         summary.wall_s = time.monotonic() - started
         release_freed_memory()  # what the round's reads and outcomes freed, back to the system between rounds
         return summary
+
+    async def _until_folded(self, when: str) -> list[int]:
+        """Until the workers have committed the requests answered so far and read the agents topic to its end (what
+        an answer leads to goes out with the flush after its response, before its request is committed); the
+        agents topic's ends, per partition."""
+        settings = self.settings
+        limit_s = settings_timeout(settings)
+        sent = until_consumed(settings, settings.requests_topic, limit_s)
+        what = f"the stream workers to commit the requests answered {when}"
+        await watched(sent, what, limit_s, workers_diagnosis(settings), self.say)
+        folded = until_consumed(settings, settings.agents_topic, limit_s)
+        what = f"the stream workers to read {settings.agents_topic} to its end {when}"
+        return await watched(folded, what, limit_s, workers_diagnosis(settings), self.say)
 
     def _idle(self, round_: int) -> Idle:
         """What a round says when no outcome comes for a while: no worker (the round stops), or what it waits for."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swarmstream.events import RoundCompleted, RunEnded, RunStarted
+from swarmstream.events import InterventionApplied, RoundCompleted, RunEnded, RunStarted
 from swarmstream.settings import Settings
 from swarmstream.society.config import RunConfig
 from swarmstream.society.summaries import RoundSummary
@@ -12,9 +12,18 @@ from swarmstream.transport import read_to_end
 
 async def read_run(settings: Settings, run_id: str) -> tuple[RunConfig, dict[int, RoundSummary], RunEnded | None]:
     """A run's log: its config, the rounds completed, and how it ended (if it did)."""
+    config, completed, ended, _ = await read_run_log(settings, run_id)
+    return config, completed, ended
+
+
+async def read_run_log(
+    settings: Settings, run_id: str
+) -> tuple[RunConfig, dict[int, RoundSummary], RunEnded | None, set[int]]:
+    """:func:`read_run`, and the steps of its plan applied (their places in the plan)."""
     started: RunStarted | None = None
     completed: dict[int, RoundSummary] = {}
     ended: RunEnded | None = None
+    applied: set[int] = set()
     async for batch in read_to_end(settings, [settings.runs_topic]):
         for record in batch:
             if record.key != run_id.encode():
@@ -26,6 +35,8 @@ async def read_run(settings: Settings, run_id: str) -> tuple[RunConfig, dict[int
                 completed[event.round] = RoundSummary.of(event)
             elif isinstance(event, RunEnded):
                 ended = event
+            elif isinstance(event, InterventionApplied):
+                applied.add(event.step)
     if started is None:
         raise ValueError(f"no run {run_id!r} in {settings.runs_topic}")
-    return RunConfig.of(started), completed, ended
+    return RunConfig.of(started), completed, ended, applied

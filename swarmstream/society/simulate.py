@@ -12,10 +12,11 @@ from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.config import RunConfig
+from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import PopulationSource, ready_population
 from swarmstream.society.rounds import Society
 from swarmstream.society.run_consumers import RunConsumers
-from swarmstream.society.run_log import read_run
+from swarmstream.society.run_log import read_run_log
 from swarmstream.society.summaries import RoundSummary, SimulationResult
 from swarmstream.topics import workers_warning
 from swarmstream.transport import ensure_topics
@@ -66,20 +67,24 @@ async def run_rounds(
         for _ in range(workers if stack.broker is not None else 0):
             stack.start_worker()
         done: dict[int, RoundSummary] = {}
+        applied: set[int] = set()
         if resume is not None:
-            result.config, done, _ = await read_run(settings, resume)
+            result.config, done, _, applied = await read_run_log(settings, resume)
         config = result.config
         assert config is not None
         # This run's graph and record, in its run directory; a resumed run's go on from their groups' commits.
         async with RunConsumers(settings, config.run_id, resumed=resume is not None) as consumers:
             settings = consumers.settings
             result.record_dir = consumers.record_dir
+
             def check() -> None:
                 stack.check_workers()
                 consumers.check()
 
             if resume is None:
                 await stack.watch(ready_population(settings, source, config.seed, show_progress, check), check)
+                if config.plan is not None:
+                    await check_agents(settings, config.plan)
                 config = result.config = replace(config, agents=await consumers.seed_graph())
             # Named once there is a run to resume: a population refused above leaves none.
             say(
@@ -88,7 +93,7 @@ async def run_rounds(
             )
             async with EventPublisher(settings) as publisher:
                 assert consumers.graph is not None
-                society = Society(settings, publisher, consumers.graph, config, show_progress, check)
+                society = Society(settings, publisher, consumers.graph, config, show_progress, check, applied=applied)
                 async for summary in society.run(done):
                     result.rounds.append(summary)
                     yield summary

@@ -112,3 +112,56 @@ def test_a_survey_needs_its_form_and_a_question_its_words():
         SurveyForm()
     with pytest.raises(ValueError, match="from a lower to a higher"):
         SurveyForm(scale=(5, 1))
+
+
+async def test_a_runs_broadcast_is_shown_in_its_rounds_only_whatever_else_is_broadcast():
+    worker = society(feed_broadcasts=1)
+    windowed = Broadcast(content="Rents freeze for two rounds.", community=ASKED.community, run_id="run-1",
+                         from_round=2, until_round=3)  # fmt: skip
+    worker.publish(windowed)
+    for n in range(3):  # newer broadcasts, each pushing the one before off the board
+        worker.publish(Broadcast(content=f"Ordinary notice {n}."))
+    await worker.run()
+    shown = {}
+    for round_ in (1, 2, 3, 4):
+        worker.llm.script = answers(**{ASKED.agent_id: {"action": "none"}})
+        worker.publish(act(ASKED.agent_id, round_))
+        await worker.run()
+        (response,) = [r for r in worker.responses() if r.kind == "act" and r.round == round_]
+        shown[round_] = windowed.event_id in response.feed
+        assert "Ordinary notice 2." in prompts_of(worker, "act")[-1], "the latest other broadcast, as before"
+    assert shown == {1: False, 2: True, 3: True, 4: False}
+    other_run = act(ASKED.agent_id, 2).model_copy(update={"run_id": "run-2", "event_id": "x", "request_id": "x"})
+    worker.publish(other_run)
+    await worker.run()
+    assert "Rents freeze" not in prompts_of(worker, "act")[-1], "another run's acts are not shown it"
+
+
+async def test_moderation_takes_a_post_and_an_authors_posts_out_of_every_feed():
+    from swarmstream.events import Moderation
+
+    worker = society()
+    same = [spec.agent_id for spec in SOCIETY if spec.community == ASKED.community and spec is not ASKED]
+    await posted(worker, same[0], 1, "Market at noon.")
+    removed = await posted(worker, same[1], 1, "A rumour about the bridge.")
+    await posted(worker, same[2], 1, "Notes from a hidden author.")
+    # Interviews mark nothing seen: the same reader is shown the same feed before and after.
+    worker.publish(question("interview", "What do you read?", round_=2).model_copy(update={"feed_size": 10}))
+    await worker.run()
+    before = prompts_of(worker, "interview")[-1]
+    assert "A rumour about the bridge." in before and "Notes from a hidden author." in before
+    for partition in range(worker.settings.partitions):
+        worker.publish(Moderation(event_id=f"m-{partition}", run_id="run-1", round=3, remove_posts=[removed],
+                                  hide_authors=[same[2]]), partition=partition)  # fmt: skip
+    await worker.run()
+    again = question("interview", "What do you read?", round_=2).model_copy(
+        update={"feed_size": 10, "event_id": "again", "request_id": "again"}
+    )
+    worker.publish(again)
+    await worker.run()
+    after = prompts_of(worker, "interview")[-1]
+    assert "Market at noon." in after
+    assert "A rumour about the bridge." not in after and "Notes from a hidden author." not in after
+    partitions = range(worker.settings.partitions)
+    assert [worker.registry.moderated.removed(p) for p in partitions] == [{removed}] * len(partitions)
+    assert [worker.registry.moderated.hidden(p) for p in partitions] == [{same[2]}] * len(partitions)

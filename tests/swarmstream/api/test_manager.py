@@ -174,7 +174,25 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
                     # Published between rounds: the next round's feeds show them.
                     everyone = await manager.broadcast("Town hall at noon.")
                     cooks = await manager.broadcast("Cooks meet at the market.", community="cooks")
+                    # A hook between rounds: asked during the run, answered into its record by its consumer.
+                    interviewed = await manager.interview(["agent-0000001", "agent-0000002"], "How are you?")
+        # After the run: into its record here.
+        surveyed = await manager.survey("How busy is the town?", scale=(1, 5), community="cooks")
+        performance = manager.get_performance_metrics()
         run_id = manager.last_run.config.run_id if manager.last_run else ""
+    assert [(a.agent_id, a.error, a.round) for a in interviewed] == [
+        ("agent-0000001", None, 1),
+        ("agent-0000002", None, 1),
+    ]
+    assert all(a.answer and a.value is None for a in interviewed)
+    assert surveyed and all(a.value is not None and 1 <= a.value <= 5 and a.answer == str(a.value)
+                            for a in surveyed if not a.malformed)  # fmt: skip
+    # The source design's figures count the rounds' work and the questions'.
+    asked = sum(s.requested for s in summaries) + len(interviewed) + len(surveyed)
+    assert performance["total_operations"] == asked and performance["success_rate"] == 100.0
+    record = manager.last_run.tables("arrow") if manager.last_run else {}
+    assert sorted(record["interviews"]["agent_id"].to_pylist()) == ["agent-0000001", "agent-0000002"]
+    assert record["survey_answers"].num_rows == len(surveyed)
     assert [s.round for s in summaries] == [1, 2]
     acts = [
         event
