@@ -165,3 +165,26 @@ async def _run_log(settings) -> list:
 def _tables(settings, run_id: str) -> dict[str, pandas.DataFrame]:
     record = Path(settings.data_dir) / "runs" / run_id / "record"
     return {path.stem: pandas.read_parquet(path) for path in record.glob("*.parquet")}
+
+
+def test_the_readmes_plan_runs_as_written(tmp_path):
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Studying a society", 1)[1].split("\n## ", 1)[0]
+    (tmp_path / "plan.yaml").write_text(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    command = section.split("```bash\n", 1)[1].split("```", 1)[0].strip()
+    assert command.startswith("swarmstream simulate ") and "--plan plan.yaml" in command
+    done = run_line(f"{command} --quiet --json", tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = record_of(tmp_path)
+    interventions = record["interventions"].sort_values("step")
+    assert list(interventions["kind"]) == [
+        "survey", "broadcast", "post", "remove_post", "update", "mute", "survey", "interview",
+    ]  # fmt: skip
+    posted, removed = interventions["target"].iloc[2], interventions["target"].iloc[3]
+    assert posted == removed and posted in set(record["posts"]["post_id"]), "the injected post, in the record"
+    shown = record["exposures"][record["exposures"]["item_id"] == posted]
+    assert set(shown["round"]) <= {2}, "shown in round 2 only: removed before round 3"
+    muted = record["exposures"].merge(record["posts"], left_on="item_id", right_on="post_id")
+    assert not ((muted["agent_id_y"] == "agent-0000011") & (muted["round_x"] == 3)).any(), "muted from round 3"
+    assert record["agents"].query("agent_id == 'agent-0000007'")["community"].iloc[-1] == "readers"
+    assert record["survey_answers"].groupby("survey_id").size().to_dict() == {"after": 2000, "before": 2000}
