@@ -11,6 +11,7 @@ import igraph
 
 from consumers.communities import FRIENDSHIP_WEIGHT, detect
 from consumers.graph_store import GraphStore
+from consumers.study_plots import empty
 from swarmstream.settings import Settings
 
 
@@ -262,14 +263,16 @@ def plot(store: GraphStore, path: Path) -> None:
     sizes = sorted(store.community_sizes().values(), reverse=True)
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     shown = sorted((degree, count) for degree, count in degrees.items() if degree > 0)
-    left.loglog([d for d, _ in shown], [c for _, c in shown], "o", markersize=3)
-    left.set(title="Degree distribution", xlabel="partners (interactions or friendships)", ylabel="agents")
+    if shown:
+        left.loglog([d for d, _ in shown], [c for _, c in shown], "o", markersize=3)
+        left.set(title="Degree distribution", xlabel="partners (interactions or friendships)", ylabel="agents")
+    else:
+        empty(left, "Degree distribution", "no interaction or friendship in the graph yet")
     if sizes:
         right.loglog(range(1, len(sizes) + 1), sizes, "-")
         right.set(title=f"{len(sizes):,} communities", xlabel="rank", ylabel="members")
     else:
-        right.text(0.5, 0.5, "no communities detected yet", ha="center", va="center")
-        right.set_axis_off()
+        empty(right, "Communities", "none detected yet:\nrun `swarmstream graph detect`, then plot again")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

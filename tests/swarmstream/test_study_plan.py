@@ -188,3 +188,39 @@ def test_the_readmes_plan_runs_as_written(tmp_path):
     assert not ((muted["agent_id_y"] == "agent-0000011") & (muted["round_x"] == 3)).any(), "muted from round 3"
     assert record["agents"].query("agent_id == 'agent-0000007'")["community"].iloc[-1] == "readers"
     assert record["survey_answers"].groupby("survey_id").size().to_dict() == {"after": 2000, "before": 2000}
+
+
+def test_interviews_and_surveys_of_a_live_society_as_the_readme_asks_them(tmp_path):
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Studying a society", 1)[1].split("\n## ", 1)[0]
+    lines = [
+        block.split("```", 1)[0].strip().splitlines()
+        for block in section.split("### Interviews", 1)[1].split("### Arms", 1)[0].split("```bash\n")[1:]
+    ]
+    (up, simulate, interview), surveys = lines
+    nothing = run_line(interview.split("#")[0].replace("--run RUN_ID ", ""), tmp_path)
+    assert nothing.returncode == 1 and "no broker is configured and no stack is up" in nothing.stderr
+    try:
+        for line in (up, simulate):
+            done = run_line(line, tmp_path)
+            assert done.returncode == 0, f"{line}\n{done.stderr[-3000:]}"
+        run_id = next((tmp_path / "swarmstream-data" / "runs").iterdir()).name
+        said = {}
+        for line in (interview, *surveys):
+            done = run_line(line.replace("RUN_ID", run_id), tmp_path)
+            assert done.returncode == 0, f"{line}\n{done.stderr[-3000:]}"
+            said[line.split()[1] + str(len(said))] = done
+    finally:
+        run_line("swarmstream down", tmp_path)
+    answers = said["interview0"].stdout.strip().splitlines()
+    assert answers and all(line.startswith("agent-") and ": " in line for line in answers)
+    scale = said["survey1"].stdout.splitlines()
+    assert scale[0] == "Do you expect rents to freeze?" and scale[1].split()[:2] == ["community", "1"]
+    assert sum(int(row.split()[-1].replace(",", "")) for row in scale[2:]) == 2000, "every agent, by community"
+    assert (tmp_path / "survey.png").stat().st_size > 10_000
+    record = record_of(tmp_path, run_id)
+    assert len(record["interviews"]) == len(answers)
+    assert set(record["interviews"]["round"]) == {3} and set(record["interviews"]["phase"]) == {"after"}
+    assert record["survey_answers"].groupby("question").size()["Do you expect rents to freeze?"] == 2000
+    choices = record["survey_answers"][record["survey_answers"]["question"] == "What matters most?"]
+    assert 100 <= len(choices) <= 300 and set(choices["answer"].dropna()) <= {"rent", "transit", "parks"}
