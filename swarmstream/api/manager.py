@@ -466,16 +466,17 @@ class AsyncAgentManager:
         config = run.config if run is not None else None
         last_round = run.rounds[-1].round if run is not None and run.rounds else None
         agents = list(await audience(self.settings, who, self.config.seed, question.text))
-        requests = question_requests(question, agents, config, last_round, "after" if last_round else None)
+        phase = "after" if last_round else None
         self._mark_start()
         asked = await ask(
-            self.settings, self._require(self._publisher), question, requests, self.config.response_timeout_s,
-            show_progress=False, check=self._check_workers, say=log.warning, on_outcome=self._count,
+            self.settings, self._require(self._publisher), question, agents, self.config.response_timeout_s, config,
+            last_round, phase, show_progress=False, check=self._check_workers, say=log.warning, on_outcome=self._count,
         )  # fmt: skip
         self._mark_end()
         # During the run its record consumer reads the answers itself; after it, they are added here.
         if config is not None and run is not None and run.record_dir is not None and not self._running:
-            record_outcomes(self.settings, config.run_id, asked.outcomes, {r.request_id: r for r in requests})
+            requests = {r.request_id: r for r in question_requests(question, agents, config, last_round, phase)}
+            record_outcomes(self.settings, config.run_id, asked.outcomes, requests)
         return [QuestionAnswer.of(outcome, question.question_id) for outcome in asked.outcomes]
 
     def _count(self, outcome: InteractionResponded | DeadLetter) -> None:

@@ -92,13 +92,15 @@ async def _ask(args: argparse.Namespace) -> int:
         seed = config.seed
     who = Audience(_names(args.agents), args.community, args.sample)
     agents = await audience(settings, who, seed, question.text)
-    requests = question_requests(question, list(agents), config, last_round, "after" if last_round else None)
+    phase = "after" if last_round else None
     async with EventPublisher(settings) as publisher:
         asked = await ask(
-            settings, publisher, question, requests, settings_timeout(settings), show_progress=not args.quiet
-        )
+            settings, publisher, question, list(agents), settings_timeout(settings), config, last_round, phase,
+            show_progress=not args.quiet,
+        )  # fmt: skip
     if config is not None:
-        record = record_outcomes(settings, config.run_id, asked.outcomes, {r.request_id: r for r in requests})
+        requests = {r.request_id: r for r in question_requests(question, list(agents), config, last_round, phase)}
+        record = record_outcomes(settings, config.run_id, asked.outcomes, requests)
         print(f"answers in the record of run {config.run_id}: {record['directory']}", file=sys.stderr)
     for outcome in asked.outcomes:
         if args.json:
@@ -114,8 +116,8 @@ async def _ask(args: argparse.Namespace) -> int:
         print(f"plot: {args.plot.resolve()}", file=sys.stderr)
     failed = asked.dead_lettered
     if failed:
-        print(f"swarmstream: {failed:,} of {len(requests):,} agents could not be asked (dead letters)", file=sys.stderr)
-    return 1 if failed == len(requests) else 0
+        print(f"swarmstream: {failed:,} of {len(agents):,} agents could not be asked (dead letters)", file=sys.stderr)
+    return 1 if failed == len(agents) else 0
 
 
 def _row(outcome: Outcome, agents: dict[str, str | None]) -> dict[str, object]:

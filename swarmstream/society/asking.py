@@ -10,7 +10,7 @@ the answers already given are taken, not asked for twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -95,16 +95,21 @@ async def audience(settings: Settings, who: Audience, seed: int, question: str) 
     return dict(sorted(chosen.items()))
 
 
+def request_id(question: Question, run_id: str | None, agent: str) -> str:
+    """The request id of ``agent``'s answer to ``question`` (in run ``run_id``)."""
+    return derived_id(f"{question.kind}-request", run_id, question.question_id, agent)
+
+
 def question_requests(
     question: Question,
-    agents: Sequence[str],
+    agents: Iterable[str],
     config: RunConfig | None = None,
     round_: int | None = None,
     phase: Literal["before", "after"] | None = None,
-) -> list[InteractionRequested]:
-    """One request per agent: its prompt as the agent's act of ``round_`` in the run would be (its feed drawn
-    from the same seed), the question in place of the round's instruction. The same whenever built again."""
-    requests = []
+) -> Iterator[InteractionRequested]:
+    """One request per agent, made as it is sent: its prompt as the agent's act of ``round_`` in the run would
+    be (its feed drawn from the same seed), the question in place of the round's instruction. The same whenever
+    built again."""
     run_id = config.run_id if config is not None else None
     for agent in agents:
         in_run: dict[str, object] = {}
@@ -118,22 +123,19 @@ def question_requests(
             }
             if round_ is not None:
                 in_run["sample_seed"] = derived_id("sample", config.seed, round_, agent)
-        requests.append(
-            InteractionRequested(
-                event_id=derived_id(question.kind, run_id, question.question_id, agent),
-                request_id=derived_id(f"{question.kind}-request", run_id, question.question_id, agent),
-                agent_id=agent,
-                kind=question.kind,
-                context=question.text,
-                round=round_,
-                phase=phase,
-                question_id=question.question_id,
-                survey=question.form,
-                remember=question.remember,
-                **in_run,  # type: ignore[arg-type]
-            )
+        yield InteractionRequested(
+            event_id=derived_id(question.kind, run_id, question.question_id, agent),
+            request_id=request_id(question, run_id, agent),
+            agent_id=agent,
+            kind=question.kind,
+            context=question.text,
+            round=round_,
+            phase=phase,
+            question_id=question.question_id,
+            survey=question.form,
+            remember=question.remember,
+            **in_run,  # type: ignore[arg-type]
         )
-    return requests
 
 
 @dataclass
@@ -170,8 +172,11 @@ async def ask(
     settings: Settings,
     publisher: EventPublisher,
     question: Question,
-    requests: Sequence[InteractionRequested],
+    agents: Sequence[str],
     limit_s: float,
+    config: RunConfig | None = None,
+    round_: int | None = None,
+    phase: Literal["before", "after"] | None = None,
     resumed: bool = False,
     show_progress: bool = True,
     check: Callable[[], None] = lambda: None,
@@ -179,16 +184,18 @@ async def ask(
     on_outcome: Callable[[Outcome], None] | None = None,
     keep: bool = True,
 ) -> Asked:
-    """Publish ``requests`` (those not answered before, when ``resumed``) and collect one outcome for each
-    (``keep``: the outcomes themselves, else their figures only: a survey of a million agents in a run, whose
-    record keeps its answers)."""
+    """Ask ``agents`` (:func:`question_requests`, made as they are sent; those answered before not again, when
+    ``resumed``) and collect one outcome for each (``keep``: the outcomes themselves, else their figures only:
+    a survey of a million agents in a run, whose record keeps its answers, holds their ids and no request)."""
     prices = {m: (p.input_per_million / 1e6, p.output_per_million / 1e6) for m, p in settings.llm_prices.items()}
     asked = Asked(question)
-    wanted = {request.request_id for request in requests}
+    run_id = config.run_id if config is not None else None
+    wanted = {request_id(question, run_id, agent) for agent in agents}
     async with ReplyReader(settings) as reader:
         earlier = await outcomes_so_far(settings, lambda event: event.request_id in wanted) if resumed else {}
         reader.expect(wanted)
         reader.include(earlier.values())
+        requests = question_requests(question, agents, config, round_, phase)
         await publisher.publish_requests(request for request in requests if request.request_id not in earlier)
         diagnose = workers_diagnosis(settings)
 

@@ -32,7 +32,7 @@ from swarmstream.plan import Plan, PostOfStep, Step
 from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
-from swarmstream.society.asking import Asked, Audience, Question, ask, audience, question_requests
+from swarmstream.society.asking import Asked, Audience, Question, ask, audience
 from swarmstream.society.config import RunConfig
 
 Phase = Literal["before", "after"]
@@ -166,12 +166,12 @@ class PlanRunner:
             step.interview.remember if step.interview is not None else False,
         )  # fmt: skip
         who = Audience(tuple(asked.agents or ()), asked.community, asked.sample)
-        agents = await audience(self.settings, who, self.config.seed, question.text)
-        requests = question_requests(question, list(agents), self.config, round_, phase)
+        agents = list(await audience(self.settings, who, self.config.seed, question.text))
         self.say(f"round {round_}, {phase} its acts: {question.kind} {question.question_id} of {len(agents):,} agents")
         return await ask(
-            self.settings, self.publisher, question, requests, self.limit_s, resumed, self.show_progress, self.check,
-            self.say, keep=False,  # the record keeps the answers: the driver holds their figures only
+            self.settings, self.publisher, question, agents, self.limit_s, self.config, round_, phase, resumed,
+            self.show_progress, self.check, self.say,
+            keep=False,  # the record keeps the answers: the driver holds their figures only
         )  # fmt: skip
 
     async def _log(

@@ -66,7 +66,7 @@ CHOICES = Question("survey", "Which matters most?", "q-choices", SurveyForm(choi
 
 
 def _asked(question: Question, n: int) -> list[dict]:
-    request = question_requests(question, [f"agent-{n}"], CONFIG, 1, "before")[0]
+    (request,) = question_requests(question, [f"agent-{n}"], CONFIG, 1, "before")
     feed = feed_view(profile(n), [["b1", "moderator", "Vote today.", "broadcast", 0.0]], [])
     return build_messages(profile(n), request, feed)
 
