@@ -47,9 +47,9 @@ def act_feed(
     hidden = moderated.hidden(partition) if moderated is not None else set()
     if removed or hidden:
         broadcasts = [entry for entry in broadcasts if entry[0] not in removed and entry[1] not in hidden]
-    me, muted, seen = request.agent_id, set(profile["muted"]) | hidden, profiles.seen_marks(profile)
+    me, muted, seen = request.agent_id, set(profile["muted"]), profiles.seen_marks(profile)
     inbox_posts = [entry for entry in profile.get("inbox") or () if entry[3] == "post"]
-    skipped = {entry[0] for entry in inbox_posts} | removed
+    skipped = {entry[0] for entry in inbox_posts}
     inbox_posts = [entry for entry in inbox_posts if entry[0] not in removed and entry[1] not in hidden]
     found: dict[str, Candidate] = {}
 
@@ -57,6 +57,8 @@ def act_feed(
         post_id, author = entry[0], entry[1]
         if post_id in found or post_id in skipped or author == me or author in muted or entry[3] == "broadcast":
             return  # broadcasts are shown apart, from the boards
+        if post_id in removed or author in hidden:  # taken out by moderation (sets of the partition: not copied)
+            return
         if seen and seen_mark(post_id) in seen:
             return
         found[post_id] = candidate(entry, round_, source)
