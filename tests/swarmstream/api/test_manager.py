@@ -167,7 +167,17 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
             await anext(aiter(manager.simulate(rounds=1)))
         await manager.create_agents_async(count=40)
         summaries = []
-        async with aclosing(manager.simulate(rounds=2, active=0.5, turns=2)) as rounds:
+        # A plan as a dict: a survey of the cooks after round 2's acts.
+        plan = {
+            "steps": [
+                {
+                    "round": 2,
+                    "when": "after",
+                    "survey": {"id": "busy", "question": "How busy?", "choices": ["very", "not"], "community": "cooks"},
+                }
+            ]
+        }
+        async with aclosing(manager.simulate(rounds=2, active=0.5, turns=2, plan=plan)) as rounds:
             async for summary in rounds:
                 summaries.append(summary)
                 if summary.round == 1:
@@ -192,7 +202,7 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
     assert performance["total_operations"] == asked and performance["success_rate"] == 100.0
     record = manager.last_run.tables("arrow") if manager.last_run else {}
     assert sorted(record["interviews"]["agent_id"].to_pylist()) == ["agent-0000001", "agent-0000002"]
-    assert record["survey_answers"].num_rows == len(surveyed)
+    assert record["interventions"]["kind"].to_pylist() == ["survey"]
     assert [s.round for s in summaries] == [1, 2]
     acts = [
         event
@@ -219,6 +229,11 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
         assert summary.requested == summary.answered + summary.dead_lettered >= sum(summary.actions.values())
     assert manager.last_run is not None and manager.last_run.ended is not None
     assert manager.last_run.ended == "done" and manager.last_run.record_dir is not None
+    answers = record["survey_answers"]
+    busy = [answer for survey, answer in zip(answers["survey_id"].to_pylist(), answers["answer"].to_pylist(),
+                                             strict=True) if survey == "busy"]  # fmt: skip
+    assert len(busy) == sum(1 for c in communities.values() if c == "cooks"), "the plan's survey: every cook"
+    assert set(busy) <= {"very", "not", None} and answers.num_rows == len(surveyed) + len(busy)
 
 
 async def test_calls_read_what_they_changed_not_the_topics_whole_history(settings, start_simulator):
