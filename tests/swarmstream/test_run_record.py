@@ -38,8 +38,9 @@ async def test_a_runs_record_outlives_the_broker_joins_and_counts_as_its_rounds(
     tables = run.tables()  # pandas DataFrames
     assert set(tables) == {
         "agents", "actions", "posts", "cascades", "engagements", "messages", "exposures", "friendships", "follows",
-        "friend_requests", "broadcasts", "dead_letters", "rounds",
+        "friend_requests", "broadcasts", "dead_letters", "rounds", "interventions", "interviews", "survey_answers",
     }  # fmt: skip
+    assert all(len(tables[name]) == 0 for name in ("interventions", "interviews", "survey_answers")), "no plan"
 
     agents, actions, messages = tables["agents"], tables["actions"], tables["messages"]
     assert set(agents["agent_id"]) == {f"agent-{i:07d}" for i in range(24)} and (agents["from_round"] == 1).all()
