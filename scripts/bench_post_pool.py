@@ -20,21 +20,9 @@ import msgpack
 
 import streams.post_pool as post_pool
 from swarmstream.events import Engagement, FeedPost
+from swarmstream.llm.simulator import _WORDS
 
-WORDS = [
-    "hello",
-    "friend",
-    "community",
-    "idea",
-    "share",
-    "story",
-    "music",
-    "garden",
-    "code",
-    "river",
-    "travel",
-    "coffee",
-]
+WORDS = _WORDS[:12]  # the simulator's vocabulary: what its posts are made of
 
 
 class Table:

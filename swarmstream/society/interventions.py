@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from consumers.population import Fold, of_agents
+from consumers.population import of_agents
 from swarmstream.events import (
     BROADCAST_AUTHOR,
     AgentUpdated,
@@ -32,13 +32,10 @@ from swarmstream.plan import Plan, PostOfStep, Step
 from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
 from swarmstream.settings import Settings
-from swarmstream.society.asking import Asked, Audience, Question, ask, audience
+from swarmstream.society.asking import COMMUNITY, Asked, Audience, Question, ask, audience
 from swarmstream.society.config import RunConfig
 
 Phase = Literal["before", "after"]
-_COMMUNITY: Fold[str | None] = Fold(
-    lambda spec: spec.community, lambda current, update: update.community if update.community is not None else current
-)
 
 
 async def check_agents(settings: Settings, plan: Plan) -> None:
@@ -58,7 +55,7 @@ async def check_agents(settings: Settings, plan: Plan) -> None:
             named.setdefault(agent, []).append(index + 1)
     if not named:
         return
-    found = await of_agents(settings, named, _COMMUNITY)
+    found = await of_agents(settings, named, COMMUNITY)
     missing = [f"{agent!r} (step {', '.join(map(str, steps))})" for agent, steps in named.items() if agent not in found]
     if missing:
         raise ValueError(f"the plan names agents the population does not hold: {', '.join(missing[:10])}")
@@ -115,7 +112,7 @@ class PlanRunner:
             return event.event_id
         if step.post is not None:
             author = step.post.agent
-            communities = await of_agents(settings, [author], _COMMUNITY)
+            communities = await of_agents(settings, [author], COMMUNITY)
             post = FeedPost(
                 post_id=derived_id("plan-post", run_id, index), from_agent_id=author, content=step.post.text,
                 kind="post", community=communities.get(author), round=first - 1,
