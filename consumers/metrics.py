@@ -20,6 +20,7 @@ from swarmstream.consumer_progress import ConsumerProgress
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.metrics_http import serve_metrics
 from swarmstream.performance import ResponseStats
+from swarmstream.pricing import Prices
 from swarmstream.settings import Settings
 from swarmstream.stats import json_safe
 
@@ -63,6 +64,7 @@ class MetricsConsumer:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.prices = Prices.of(settings.llm_prices)
         self.stats = ResponseStats(settings.requests_topic)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
@@ -170,12 +172,8 @@ class MetricsConsumer:
         self.e2e_latency.observe(max(event.created_at - event.request_created_at, 0.0))
         self.tokens.labels(direction="input").inc(event.prompt_tokens)
         self.tokens.labels(direction="output").inc(event.completion_tokens)
-        price = self.settings.llm_prices.get(event.model)
-        if price is not None:
-            self.cost.labels(model=event.model).inc(
-                (event.prompt_tokens * price.input_per_million + event.completion_tokens * price.output_per_million)
-                / 1e6
-            )
+        if self.prices.priced(event.model):
+            self.cost.labels(model=event.model).inc(self.prices.of_answer(event))
         elif event.model not in self._unpriced:
             self._unpriced.add(event.model)
             log.warning("no price for model %r in SWARMSTREAM_LLM_PRICES: its cost is not estimated", event.model)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from aiokafka import ConsumerRecord, TopicPartition
 
 from consumers.record_files import RecordFiles
-from consumers.record_tables import Prices, Rows
+from consumers.record_tables import Rows
 from consumers.runner import consume_batches
 from swarmstream import codec, topic_values
 from swarmstream.agents_codec import AgentsCreatedRecord
@@ -42,6 +42,7 @@ from swarmstream.events import (
     InteractionsRequested,
 )
 from swarmstream.partitions import partition_for
+from swarmstream.pricing import Prices
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters
 
@@ -70,8 +71,7 @@ class RecordConsumer:
         self.files = RecordFiles(settings.run_dir(run_id) / "record")
         self.start_at = start_at
         self.group_id = f"{settings.app_id}-record-{run_id}"
-        prices = settings.llm_prices
-        self.prices = Prices({m: (p.input_per_million / 1e6, p.output_per_million / 1e6) for m, p in prices.items()})
+        self.prices = Prices.of(settings.llm_prices)
         self.handled: dict[TopicPartition, int] = {}  # the next offset to read, all before it recorded
         self.skipped: Counter[str] = Counter()  # records not recorded, by why
         self._runs_key = run_id.encode()

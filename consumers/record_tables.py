@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy
@@ -35,6 +34,7 @@ from swarmstream.events import (
     derived_id,
     post_id,
 )
+from swarmstream.pricing import Prices
 from swarmstream.responses_codec import Responded
 
 _TEXTS = pa.list_(pa.string())
@@ -99,7 +99,8 @@ RAW: dict[str, pa.Schema] = {
         *((action, pa.int32()) for action in ACTIONS),
         ("malformed_actions", pa.int32()), ("conversation_turns", pa.int32()), ("new_friendships", pa.int32()),
         ("cost_usd", pa.float64()), ("wall_s", pa.float64()), ("feed_bytes_per_act", pa.float64()),
-        ("dead_letter_reasons", pa.string()), ("completed_at", pa.float64()),
+        ("dead_letter_reasons", pa.string()), ("calls_by_model", pa.string()), ("cost_by_model", pa.string()),
+        ("completed_at", pa.float64()),
     ),
     "run": _schema(
         ("event_id", pa.string()), ("type", pa.string()), ("fields", pa.string()), ("created_at", pa.float64()),
@@ -123,6 +124,13 @@ RAW: dict[str, pa.Schema] = {
         ("completion_tokens", pa.int32()), ("cost_usd", pa.float64()), ("feed_items", pa.int32()),
         ("created_at", pa.float64()),
     ),
+    # Every answered LLM call of the run: which model and endpoint answered it, its tokens and cost.
+    "llm_calls": _schema(
+        ("event_id", pa.string()), ("request_id", pa.string()), ("round", pa.int32()), ("agent_id", pa.string()),
+        ("kind", pa.string()), ("model", pa.string()), ("endpoint", pa.string()), ("prompt_tokens", pa.int32()),
+        ("cached_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("cost_usd", pa.float64()),
+        ("latency_ms", pa.float64()), ("attempts", pa.int32()), ("created_at", pa.float64()),
+    ),
 }  # fmt: skip
 KEYS: dict[str, tuple[str, ...]] = {
     "actions": ("event_id",),
@@ -139,26 +147,17 @@ KEYS: dict[str, tuple[str, ...]] = {
     "interventions": ("step",),
     "interviews": ("event_id",),
     "survey_answers": ("event_id",),
+    "llm_calls": ("event_id",),
 }
 
 # The study's tables, in the order the README describes them.
 STUDY = (
     "agents", "actions", "posts", "cascades", "engagements", "messages", "exposures", "friendships", "follows",
     "friend_requests", "broadcasts", "dead_letters", "rounds", "interventions", "interviews", "survey_answers",
+    "llm_calls",
 )  # fmt: skip
 # Actions that make a post (a repost's text is the post it shares).
 POSTING = ("post", "repost", "quote", "comment")
-
-
-@dataclass(frozen=True)
-class Prices:
-    """US dollars per token, by model: input and output."""
-
-    per_token: dict[str, tuple[float, float]]
-
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        inbound, outbound = self.per_token.get(model, (0.0, 0.0))
-        return prompt_tokens * inbound + completion_tokens * outbound
 
 
 class Rows:
@@ -186,7 +185,11 @@ class Rows:
 
     def response(self, r: Responded, prices: Prices) -> None:
         """An answer of the run: an act (its action, post, message, exposures), a chat said to someone, a decision."""
-        cost = prices.cost(r.model, r.prompt_tokens, r.completion_tokens)
+        cost = prices.of_answer(r)
+        self.add(
+            "llm_calls", r.event_id, r.request_id, r.round, r.agent_id, r.kind, r.model, r.endpoint, r.prompt_tokens,
+            r.cached_tokens, r.completion_tokens, cost, r.llm_latency_ms, r.llm_attempts, r.created_at,
+        )  # fmt: skip
         if r.kind == "act":
             prompt = orjson.dumps(r.prompt).decode() if r.prompt is not None else None
             self.add(
@@ -294,7 +297,9 @@ class Rows:
                 "rounds", event.round, event.requested, event.answered, event.dead_lettered,
                 *(a.get(action, 0) for action in ACTIONS), event.malformed_actions,
                 event.conversation_turns, event.new_friendships, event.cost_usd, event.wall_s,
-                event.feed_bytes_per_act, orjson.dumps(event.dead_letter_reasons).decode(), event.created_at,
+                event.feed_bytes_per_act, orjson.dumps(event.dead_letter_reasons).decode(),
+                orjson.dumps(event.calls_by_model).decode(), orjson.dumps(event.cost_by_model).decode(),
+                event.created_at,
             )  # fmt: skip
         fields = event.model_dump(mode="json", exclude={"event_id", "created_at", "request_id", "schema_version"})
         self.add("run", event.event_id, event.type, orjson.dumps(fields).decode(), event.created_at)

@@ -35,4 +35,5 @@ def next_turn(request: InteractionRequested, reply: str, history_turns: int, cha
         record_prompt=request.record_prompt,
         sample_seed=request.sample_seed,
         show_attributes=request.show_attributes,
+        model_mix=request.model_mix,
     )

@@ -176,6 +176,7 @@ def _asks(request: InteractionRequested, why: str, to: str, **fields: object) ->
         record_prompt=request.record_prompt,
         sample_seed=request.sample_seed,
         show_attributes=request.show_attributes,
+        model_mix=request.model_mix,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -254,7 +254,7 @@ class InteractionHandler:
             )
             return None
         try:
-            completion = await self.llm.complete(messages, _shape(request))
+            completion = await self.llm.complete(messages, _shape(request), _model(profile, request))
         except LLMFailure as failure:
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(record, request, f"llm_{failure.kind}", str(failure), failure.attempts)
@@ -282,6 +282,7 @@ class InteractionHandler:
                 model=completion.model,
                 prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens,
+                cached_tokens=completion.cached_tokens,
                 llm_latency_ms=completion.latency_s * 1000,
                 llm_inflight=completion.inflight_at_start,
                 llm_attempts=completion.attempts,
@@ -309,6 +310,7 @@ class InteractionHandler:
                 answer=answer,
                 answer_value=int(answer) if scaled and answer is not None else None,
                 answer_malformed=request.kind == "survey" and answer is None,
+                endpoint=completion.endpoint,
                 created_at=time.time(),
             ),
             # Same key, same partition count: the request's partition, without hashing the key again.
@@ -327,6 +329,15 @@ class InteractionHandler:
             self.outcomes["turn_started" if started.turn > 1 else "request_started"] += 1
             deliveries.append(await send(self.topics.requests, started, partition=self.routing.home(started.agent_id)))
         return asyncio.gather(*deliveries)
+
+
+def _model(profile: profiles.Profile, request: InteractionRequested) -> str | None:
+    """The model the speaker's calls ask for: its own, else the run's mix's for it; None: the pool's default."""
+    if profile["model"]:
+        return str(profile["model"])
+    if request.model_mix is not None:
+        return request.model_mix.model_for(request.agent_id)
+    return None
 
 
 def _shape(request: InteractionRequested) -> AnswerFormat | None:

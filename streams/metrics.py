@@ -6,6 +6,7 @@ Read at scrape time: the hot path only bumps plain integers.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -212,6 +213,34 @@ class _WorkerCollector(Collector):
                 "swarmstream_llm_concurrency_cuts", "Times the adaptive limit was cut (429, timeout, latency)",
                 engine.aimd.cuts,
             )  # fmt: skip
+        yield from _endpoint_metrics(engine)
+
+
+def _endpoint_metrics(engine: LLMEngine) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+    """Each endpoint of the pool and the fallback chain: its calls by outcome, load, health and ejections."""
+    labels = ["endpoint", "model", "role"]
+    calls = CounterMetricFamily(
+        "swarmstream_llm_endpoint_calls", "LLM calls (attempts) by endpoint and outcome", labels=[*labels, "outcome"]
+    )
+    outstanding = GaugeMetricFamily(
+        "swarmstream_llm_endpoint_outstanding", "Calls routed to the endpoint and not ended (rate-limit waits too)",
+        labels=labels,
+    )  # fmt: skip
+    up = GaugeMetricFamily(
+        "swarmstream_llm_endpoint_up", "1 while the endpoint takes calls, 0 while it is ejected", labels=labels
+    )
+    ejections = CounterMetricFamily(
+        "swarmstream_llm_endpoint_ejections", "Times the endpoint was ejected after failing in a row", labels=labels
+    )
+    now = time.monotonic()
+    for route in engine.routes:
+        named = [route.name, route.model, "fallback" if route.fallback else "pool"]
+        for outcome, count in sorted(route.calls.items()):
+            calls.add_metric([*named, outcome], count)
+        outstanding.add_metric(named, route.outstanding)
+        up.add_metric(named, 0 if route.ejected(now) else 1)
+        ejections.add_metric(named, route.ejections)
+    yield from (calls, outstanding, up, ejections)
 
 
 class _Longest(Collector):

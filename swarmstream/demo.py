@@ -168,7 +168,7 @@ async def run_demo(
 
     # Room to stop the children (each SIGTERM, then SIGKILL after 10 s) and print the summary.
     stop_on_signals(interrupt, grace_s=60)
-    if settings.llm_base_url is not None:  # an endpoint that cannot serve: said now, before anything starts
+    if settings.has_own_llm:  # an endpoint that cannot serve: said now, before anything starts
         await probe_endpoints(settings)
     with LocalStack(settings, simulator_args) as stack:
         # This run's graph only: a file left by an earlier run would be counted in.

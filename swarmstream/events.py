@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from swarmstream import action_space
 from swarmstream.action_space import ActionName
+from swarmstream.model_mix import ModelMix
 
 SCHEMA_VERSION = 1
 
@@ -232,6 +233,9 @@ class InteractionRequested(Event):
     survey: SurveyForm | None = None
     remember: bool = False
     phase: Literal["before", "after"] | None = None
+    # A run's seeded mix of models (--model-mix): the model of a speaker whose profile names none (requests it
+    # leads to inherit it). None: the profile's model, else the endpoint pool's default.
+    model_mix: ModelMix | None = None
 
     @field_validator("actions")
     @classmethod
@@ -297,6 +301,8 @@ class InteractionResponded(Event):
     model: str
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
+    # Of the prompt tokens, those the provider served from its prompt cache (priced apart).
+    cached_tokens: int = Field(0, ge=0)
     llm_latency_ms: float = Field(ge=0)
     # LLM calls in flight on the answering worker when this one started: feeds "peak concurrent".
     llm_inflight: int = Field(ge=0)
@@ -336,6 +342,8 @@ class InteractionResponded(Event):
     answer: str | None = None
     answer_value: int | None = None
     answer_malformed: bool = False
+    # The endpoint that answered (its model@base_url): the run's record per endpoint.
+    endpoint: str = ""
 
 
 class AgentMessage(BaseModel):
@@ -627,6 +635,9 @@ class RoundCompleted(Event):
     feed_bytes_per_act: float = Field(0.0, ge=0)
     # The round's dead letters by reason.
     dead_letter_reasons: dict[str, int] = Field(default_factory=dict)
+    # Its answered calls and their cost, by the model that answered.
+    calls_by_model: dict[str, int] = Field(default_factory=dict)
+    cost_by_model: dict[str, float] = Field(default_factory=dict)
 
     @property
     def key(self) -> bytes:

@@ -44,6 +44,7 @@ class RespondedRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     model: str
     prompt_tokens: _Count
     completion_tokens: _Count
+    cached_tokens: _Count = 0
     llm_latency_ms: Annotated[float, msgspec.Meta(ge=0)]
     llm_inflight: _Count
     llm_attempts: _Positive = 1
@@ -71,6 +72,7 @@ class RespondedRecord(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     answer: str | None = None
     answer_value: int | None = None
     answer_malformed: bool = False
+    endpoint: str = ""
 
 
 _decoder = msgspec.msgpack.Decoder(RespondedRecord)

@@ -8,32 +8,49 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import yaml
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from swarmstream.action_space import StructuredOutputs
 
 
 class LLMEndpoint(BaseModel):
-    """One OpenAI-compatible endpoint and model, with the provider's limits for it."""
+    """One OpenAI-compatible endpoint and model, with the provider's limits for it.
+
+    In a pool (``SWARMSTREAM_LLM_ENDPOINTS``) calls go to the endpoint with the fewest outstanding calls for
+    its ``weight``; its ``rpm``, ``tpm`` and ``max_concurrent`` are the whole group's, each worker pacing at
+    its partition share.
+    """
+
+    model_config = {"extra": "forbid"}
 
     base_url: str
     model: str
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("api_key", "key"))
     rpm: float | None = Field(None, gt=0)
     tpm: float | None = Field(None, gt=0)
+    weight: float = Field(1.0, gt=0)
+    max_concurrent: int | None = Field(None, ge=1)
     # How this endpoint is made to answer an act in its schema (``swarmstream.action_space``); None:
     # ``SWARMSTREAM_LLM_STRUCTURED_OUTPUTS``.
     structured_outputs: StructuredOutputs | None = None
 
 
 class ModelPrice(BaseModel):
-    """What a provider charges for one model, in US dollars per million tokens."""
+    """What a provider charges for one model, in US dollars per million tokens; prompt tokens read from its prompt
+    cache at ``cached_input_per_million`` (None: the input price)."""
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    cached_input_per_million: float | None = Field(None, ge=0)
+
+    def per_token(self) -> tuple[float, float, float]:
+        """Dollars per input, cached input and output token."""
+        cached = self.cached_input_per_million if self.cached_input_per_million is not None else self.input_per_million
+        return self.input_per_million / 1e6, cached / 1e6, self.output_per_million / 1e6
 
 
 class Settings(BaseSettings):
@@ -170,9 +187,16 @@ class Settings(BaseSettings):
     # action, a call required) or none (the prompt's words only); tolerant parsing reads them all. For the
     # primary endpoint and every fallback that does not say otherwise.
     llm_structured_outputs: StructuredOutputs = "none"
-    # Fallback chain, tried in order when the one before keeps failing (JSON list in the env).
+    # An endpoint pool (a JSON list, or the path of a JSON or YAML file holding one): calls are spread over its
+    # healthy endpoints, each paced by its own limits (``LLMEndpoint``). Empty: the one endpoint above
+    # (llm_base_url, llm_model, llm_api_key, llm_rpm, llm_tpm).
+    llm_endpoints: Annotated[list[LLMEndpoint], NoDecode] = Field(default_factory=list)
+    # Fallback chain, tried in order when every endpoint of the pool serving a call's model is ejected (JSON list
+    # in the env): another model when every primary fails.
     llm_fallbacks: list[LLMEndpoint] = Field(default_factory=list)
-    llm_fallback_after: int = Field(3, ge=1, description="consecutive failures before an endpoint is skipped")
+    # An endpoint failing this many times in a row is ejected for the cooldown, then probed back with one call
+    # (failing again doubles its cooldown, up to 8 times).
+    llm_fallback_after: int = Field(3, ge=1, description="consecutive failures before an endpoint is ejected")
     llm_fallback_cooldown_s: float = Field(30.0, gt=0)
     # For the estimated-cost metric, by model name (JSON object in the env); unpriced models cost 0.
     llm_prices: dict[str, ModelPrice] = Field(
@@ -206,6 +230,28 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("llm_endpoints", mode="before")
+    @classmethod
+    def _endpoints_listed(cls, value: object) -> object:
+        """A JSON list as it is, or the path of a JSON or YAML file holding one."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            return json.loads(text)
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ValueError(f"neither a JSON list nor a file: {text[:200]!r}")
+        try:
+            listed: Any = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not JSON or YAML: {exc}") from None
+        if not isinstance(listed, list):
+            raise ValueError(f"{path}: holds a {type(listed).__name__}, not a list of endpoints")
+        return listed
 
     @field_validator("requests_retention_ms", "responses_retention_ms", "deadletters_retention_ms")
     @classmethod
@@ -241,6 +287,11 @@ class Settings(BaseSettings):
             raise ValueError("llm_min_concurrent must not exceed max_concurrent")
         return self
 
+    @property
+    def has_own_llm(self) -> bool:
+        """An endpoint or a pool is given: no simulator is started for these settings."""
+        return bool(self.llm_base_url or self.llm_endpoints)
+
     def primary_endpoint(self) -> LLMEndpoint:
         return LLMEndpoint(
             base_url=self.require_llm_base_url(),
@@ -251,15 +302,33 @@ class Settings(BaseSettings):
             structured_outputs=self.llm_structured_outputs,
         )
 
-    def llm_endpoints(self) -> list[LLMEndpoint]:
-        """The primary endpoint, then the fallbacks in order, each with its structured-output mode decided."""
-        fallbacks = [
-            endpoint
-            if endpoint.structured_outputs is not None
-            else endpoint.model_copy(update={"structured_outputs": self.llm_structured_outputs})
-            for endpoint in self.llm_fallbacks
-        ]
-        return [self.primary_endpoint(), *fallbacks]
+    def llm_pool(self) -> list[LLMEndpoint]:
+        """The endpoints calls are spread over (the pool, or the one primary endpoint), each with its
+        structured-output mode decided."""
+        if not self.llm_endpoints:
+            return [self.primary_endpoint()]
+        return [self._with_mode(endpoint) for endpoint in self.llm_endpoints]
+
+    def llm_fallback_chain(self) -> list[LLMEndpoint]:
+        """The fallbacks in order, each with its structured-output mode decided."""
+        return [self._with_mode(endpoint) for endpoint in self.llm_fallbacks]
+
+    def all_llm_endpoints(self) -> list[LLMEndpoint]:
+        """The pool's endpoints, then the fallbacks."""
+        return [*self.llm_pool(), *self.llm_fallback_chain()]
+
+    def default_model(self) -> str:
+        """The model a call asks for when its agent names none: ``llm_model`` where the pool serves it, else the
+        pool's first endpoint's."""
+        pool = self.llm_endpoints
+        if not pool or any(endpoint.model == self.llm_model for endpoint in pool):
+            return self.llm_model
+        return pool[0].model
+
+    def _with_mode(self, endpoint: LLMEndpoint) -> LLMEndpoint:
+        if endpoint.structured_outputs is not None:
+            return endpoint
+        return endpoint.model_copy(update={"structured_outputs": self.llm_structured_outputs})
 
     @property
     def agents_topic(self) -> str:
@@ -340,13 +409,13 @@ class Settings(BaseSettings):
                 value = secret.get_secret_value()
             elif name == "llm_prices":
                 value = json.dumps(value)
-            elif name == "llm_fallbacks":
+            elif name in ("llm_fallbacks", "llm_endpoints"):
                 value = json.dumps(
                     [
                         {**endpoint.model_dump(mode="json"), "api_key": endpoint.api_key.get_secret_value()}
                         if endpoint.api_key
                         else endpoint.model_dump(mode="json")
-                        for endpoint in self.llm_fallbacks
+                        for endpoint in getattr(self, name)
                     ]
                 )
             env[f"SWARMSTREAM_{name.upper()}"] = str(value)

@@ -161,9 +161,14 @@ class SimulatedEngine:
         self.bodies: list[dict[str, Any]] = []
         self.failure: LLMFailure | None = None
         self.script: Callable[[list[dict[str, Any]]], str | None] | None = None
+        # The model each call asked for (None: the pool's default), in order.
+        self.models: list[str | None] = []
 
-    async def complete(self, messages: list[dict[str, Any]], shape: AnswerFormat | None = None) -> Completion:
+    async def complete(
+        self, messages: list[dict[str, Any]], shape: AnswerFormat | None = None, model: str | None = None
+    ) -> Completion:
         self.prompts.append(messages)
+        self.models.append(model)
         self.bodies.append(shape.body(self.structured_outputs) if shape is not None else {})
         if self.failure is not None:
             raise self.failure
@@ -171,7 +176,10 @@ class SimulatedEngine:
         said = answer(messages, self.max_tokens, self.bodies[-1]).message()
         content = scripted if scripted is not None else content_of(said) or ""
         prompt = " ".join(str(message.get("content", "")) for message in messages)
-        return Completion(content, self.model, count_tokens(prompt), count_tokens(content), latency_s=0.001)
+        served = model or self.model
+        return Completion(
+            content, served, count_tokens(prompt), count_tokens(content), latency_s=0.001, endpoint=f"{served}@memory"
+        )
 
     def set_share(self, share: float) -> None:
         pass

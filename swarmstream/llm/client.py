@@ -40,6 +40,7 @@ class Completion:
     inflight_at_start: int = 0
     attempts: int = 1
     endpoint: str = ""
+    cached_tokens: int = 0  # of the prompt tokens, those the provider read from its prompt cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class RawCompletion:
     prompt_tokens: int
     completion_tokens: int
     headers: httpx2.Headers
+    cached_tokens: int = 0
 
 
 class LLMClient:
@@ -100,12 +102,13 @@ def decode_completion(body: bytes, headers: httpx2.Headers) -> RawCompletion:
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
+        cached_tokens = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
         model = str(data.get("model") or "")
     except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise BadResponseError(f"not a chat completion: {exc!r}; body starts {body[:200]!r}") from exc
     if not isinstance(content, str):
         raise BadResponseError(f"choices[0].message.content is {type(content).__name__}, not text")
-    return RawCompletion(content, model, prompt_tokens, completion_tokens, headers)
+    return RawCompletion(content, model, prompt_tokens, completion_tokens, headers, cached_tokens)
 
 
 def content_of(message: dict[str, Any]) -> str | None:

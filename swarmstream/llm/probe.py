@@ -35,12 +35,12 @@ class EndpointUnavailable(RuntimeError):
 
 
 async def probe_endpoints(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Call every configured endpoint (the primary and each fallback) once, at the same time.
+    """Call every configured endpoint (each of the pool, and each fallback) once, at the same time.
 
     :raises EndpointUnavailable: when any cannot serve (unreachable, unknown host, key refused, model
         not found, not a chat-completions server, no answer within ``timeout_s``).
     """
-    endpoints = settings.llm_endpoints()
+    endpoints = settings.all_llm_endpoints()
     problems = await asyncio.gather(*(_probe(endpoint, timeout_s) for endpoint in endpoints))
     failing = [problem for problem in problems if problem is not None]
     if failing:

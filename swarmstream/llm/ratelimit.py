@@ -134,6 +134,11 @@ class RateLimiter:
                 bucket.rescale(rate, max(1.0, rate * burst_s))
 
     @property
+    def paused_until(self) -> float:
+        """Until when a 429's ``Retry-After`` holds every call back (the clock's time; past: not paused)."""
+        return self._paused_until
+
+    @property
     def enabled(self) -> bool:
         return self.requests is not None or self.tokens is not None
 

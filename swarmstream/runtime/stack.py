@@ -45,7 +45,7 @@ class LocalStack:
         if not self.settings.bootstrap_servers:
             self.broker = EmbeddedBroker(log_path=self.work_dir / "broker.log")
             updates["bootstrap_servers"] = self.broker.start()
-        if not self.settings.llm_base_url:
+        if not self.settings.has_own_llm:
             port = free_port()
             self.simulator = ChildProcess(
                 "llm simulator",

@@ -100,7 +100,7 @@ def settings_for(settings: Settings, standing: Standing, given: set[str]) -> Set
     """``settings`` completed with the standing stack's broker and endpoint, and its topic prefix and
     partitions unless ``given`` names them (they were given on the command line)."""
     update: dict[str, object] = {"bootstrap_servers": standing.bootstrap_servers}
-    if settings.llm_base_url is None:
+    if not settings.has_own_llm:
         update["llm_base_url"] = standing.llm_base_url
     for name in ("topic_prefix", "partitions"):
         if name not in given and f"SWARMSTREAM_{name.upper()}" not in os.environ:
@@ -179,7 +179,7 @@ async def _serve(settings: Settings, workers: int) -> int:
         await stack.until_assigned(ports, timeout_s=120)
         standing = Standing(
             pid=os.getpid(), started_at=time.time(), bootstrap_servers=resolved.require_bootstrap(),
-            llm_base_url=resolved.require_llm_base_url(), topic_prefix=resolved.topic_prefix,
+            llm_base_url=resolved.llm_base_url or resolved.llm_pool()[0].base_url, topic_prefix=resolved.topic_prefix,
             partitions=resolved.partitions, embedded_broker=stack.broker is not None,
             simulator=stack.simulator is not None, logs=str(logs),
             metrics={name: f"http://{resolved.metrics_host}:{port}/metrics"

@@ -17,6 +17,7 @@ from typing import Literal
 from consumers.population import Fold, by_partition
 from swarmstream.events import DeadLetter, InteractionRequested, InteractionResponded, SurveyForm, derived_id
 from swarmstream.outcomes import ReplyReader, outcomes_so_far
+from swarmstream.pricing import Prices
 from swarmstream.progress import progress_bar
 from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
@@ -155,15 +156,14 @@ class Asked:
     def responses(self) -> list[InteractionResponded]:
         return [outcome for outcome in self.outcomes if isinstance(outcome, InteractionResponded)]
 
-    def add(self, outcome: Outcome, prices: dict[str, tuple[float, float]], keep: bool) -> None:
+    def add(self, outcome: Outcome, prices: Prices, keep: bool) -> None:
         self.asked += 1
         if isinstance(outcome, DeadLetter):
             self.dead_lettered += 1
         else:
             self.answered += 1
             self.malformed += outcome.answer_malformed
-            inbound, outbound = prices.get(outcome.model, (0.0, 0.0))
-            self.cost.add(outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound)
+            self.cost.add(prices.of_answer(outcome))
         if keep:
             self.outcomes.append(outcome)
 
@@ -187,7 +187,7 @@ async def ask(
     """Ask ``agents`` (:func:`question_requests`, made as they are sent; those answered before not again, when
     ``resumed``) and collect one outcome for each (``keep``: the outcomes themselves, else their figures only:
     a survey of a million agents in a run, whose record keeps its answers, holds their ids and no request)."""
-    prices = {m: (p.input_per_million / 1e6, p.output_per_million / 1e6) for m, p in settings.llm_prices.items()}
+    prices = Prices.of(settings.llm_prices)
     asked = Asked(question)
     run_id = config.run_id if config is not None else None
     wanted = {request_id(question, run_id, agent) for agent in agents}

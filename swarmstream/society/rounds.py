@@ -25,6 +25,7 @@ from swarmstream.events import (
     RunStarted,
 )
 from swarmstream.outcomes import Idle, ReplyReader, outcomes_so_far
+from swarmstream.pricing import Prices
 from swarmstream.progress import progress_bar
 from swarmstream.progress import say as progress_say
 from swarmstream.publisher import EventPublisher
@@ -65,8 +66,7 @@ class Society:
         self.ended: RunEnded | None = None
         self._graph_seen = sum(graph.friend_requests.values())
         self._examples: dict[str, str] = {}  # a dead letter's detail, by reason
-        prices = settings.llm_prices
-        self._price = {model: (p.input_per_million / 1e6, p.output_per_million / 1e6) for model, p in prices.items()}
+        self._prices = Prices.of(settings.llm_prices)
         # The run's plan, applied at its round boundaries (``applied``: its steps logged done, on a resume).
         self.plan = PlanRunner(
             settings, publisher, config, settings_timeout(settings), show_progress, check, say, set(applied or ())
@@ -139,7 +139,7 @@ class Society:
         friend_requests = 0
         # The round's figures are added up as outcomes come (the reader yields each request's once): a round of
         # a million acts holds no outcome, and its cost is an exact sum, the same in any order.
-        spent = _Spent(self._price)
+        spent = _Spent(self._prices)
 
         def ours(event: InteractionResponded | DeadLetter) -> bool:
             return isinstance(event, DeadLetter) or (event.run_id == config.run_id and event.round == round_)
@@ -186,6 +186,8 @@ class Society:
             await self.plan.ask(round_, "after", resumed)
         spent.cost.add(self.plan.cost_by_round.get(round_, 0.0))
         summary.cost_usd, summary.feed_bytes_per_act = spent.cost.total, spent.per_act
+        summary.calls_by_model = dict(sorted(spent.calls_by_model.items()))
+        summary.cost_by_model = {model: cost.total for model, cost in sorted(spent.cost_by_model.items())}
         await self._until_graph_recorded(friend_requests)
         summary.new_friendships = self.graph.friend_requests["formed"] - friendships_before
         summary.wall_s = time.monotonic() - started
@@ -284,17 +286,24 @@ class _Spent:
     """A round's cost (an exact sum: the same whatever order its answers came in, so two runs of one seed give
     equal figures) and feed bytes per act, added up outcome by outcome."""
 
-    def __init__(self, price: dict[str, tuple[float, float]]):
-        self.price = price
+    def __init__(self, prices: Prices):
+        self.prices = prices
         self.cost = ExactSum()
+        self.cost_by_model: dict[str, ExactSum] = {}
+        self.calls_by_model: dict[str, int] = {}
         self.feed_bytes = 0
         self.acts = 0
 
     def add(self, outcome: InteractionResponded | DeadLetter) -> None:
         if isinstance(outcome, DeadLetter):
             return
-        inbound, outbound = self.price.get(outcome.model, (0.0, 0.0))
-        self.cost.add(outcome.prompt_tokens * inbound + outcome.completion_tokens * outbound)
+        cost = self.prices.of_answer(outcome)
+        self.cost.add(cost)
+        model = outcome.model
+        if model not in self.cost_by_model:
+            self.cost_by_model[model] = ExactSum()
+        self.cost_by_model[model].add(cost)
+        self.calls_by_model[model] = self.calls_by_model.get(model, 0) + 1
         if outcome.action is not None:
             self.feed_bytes += outcome.feed_bytes
             self.acts += 1

@@ -53,7 +53,7 @@ async def run_rounds(
     if run_id is None:
         raise ValueError("a run needs its config, or the id of one to resume")
     # An endpoint that cannot serve fails the run now, in a line: a given one before anything starts.
-    own_endpoint = settings.llm_base_url is not None
+    own_endpoint = settings.has_own_llm
     if own_endpoint:
         await probe_endpoints(settings)
     with LocalStack(settings, work_dir=settings.run_dir(run_id) / "logs") as stack:

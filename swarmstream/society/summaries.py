@@ -27,6 +27,8 @@ class RoundSummary:
     wall_s: float = 0.0
     feed_bytes_per_act: float = 0.0
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    calls_by_model: dict[str, int] = field(default_factory=dict)
+    cost_by_model: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -100,6 +102,15 @@ class SimulationResult:
                 f"{s.conversation_turns:5,}  {s.new_friendships:7,}  {s.cost_usd:7.4f}  {s.wall_s:6.1f}  "
                 f"{s.feed_bytes_per_act:6.0f}"
             )
+        calls: dict[str, int] = {}
+        costs: dict[str, float] = {}
+        for s in self.rounds:
+            for model, count in s.calls_by_model.items():
+                calls[model] = calls.get(model, 0) + count
+                costs[model] = costs.get(model, 0.0) + s.cost_by_model.get(model, 0.0)
+        if len(calls) > 1:  # one model: the cost column says it all
+            shown = "; ".join(f"{model} {calls[model]:,} calls ${costs[model]:.4f}" for model in sorted(calls))
+            lines.append(f"  by model: {shown}")
         if self.record_dir is not None:
             lines.append(f"  record: {self.record_dir} (swarmstream export {self.config.run_id} --format csv)")
         return "\n".join(lines)

@@ -39,6 +39,7 @@ async def test_a_runs_record_outlives_the_broker_joins_and_counts_as_its_rounds(
     assert set(tables) == {
         "agents", "actions", "posts", "cascades", "engagements", "messages", "exposures", "friendships", "follows",
         "friend_requests", "broadcasts", "dead_letters", "rounds", "interventions", "interviews", "survey_answers",
+        "llm_calls",
     }  # fmt: skip
     assert all(len(tables[name]) == 0 for name in ("interventions", "interviews", "survey_answers")), "no plan"
 
@@ -66,6 +67,10 @@ async def test_a_runs_record_outlives_the_broker_joins_and_counts_as_its_rounds(
         assert acts["action"].value_counts().to_dict() == {k: v for k, v in summary.actions.items() if v}
         assert len(turns) == summary.conversation_turns
         assert len(friendships[friendships["round"] == n]) == summary.new_friendships
+        calls = tables["llm_calls"][tables["llm_calls"]["round"] == n]
+        assert len(calls) == summary.answered and calls["cost_usd"].sum() == pytest.approx(summary.cost_usd)
+        assert calls["model"].value_counts().to_dict() == summary.calls_by_model
+        assert calls["endpoint"].str.endswith("/v1").all(), "model@base_url of the endpoint that answered"
     rounds = tables["rounds"].set_index("round")
     assert list(rounds["requested"]) == [s.requested for s in summaries]
 

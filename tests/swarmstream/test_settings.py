@@ -36,6 +36,7 @@ def test_children_get_the_same_settings(monkeypatch):
         llm_api_key="sk-primary",
         llm_tpm=1000,
         llm_fallbacks=[{"base_url": "http://b/v1", "model": "m2", "api_key": "sk-fallback", "rpm": 60}],
+        llm_endpoints=[{"base_url": "http://p/v1", "model": "m", "key": "sk-pooled", "weight": 2, "max_concurrent": 8}],
     )
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
@@ -43,6 +44,28 @@ def test_children_get_the_same_settings(monkeypatch):
     assert child == settings
     assert child.llm_fallbacks[0].api_key is not None
     assert child.llm_fallbacks[0].api_key.get_secret_value() == "sk-fallback"
+
+
+def test_an_endpoint_pool_from_the_env_as_json_or_a_file(monkeypatch, tmp_path):
+    listed = '[{"base_url": "http://a/v1", "model": "small", "key": "sk-a", "rpm": 600, "weight": 3}]'
+    monkeypatch.setenv("SWARMSTREAM_LLM_ENDPOINTS", listed)
+    settings = Settings()
+    assert settings.has_own_llm and settings.llm_base_url is None
+    (endpoint,) = settings.llm_pool()
+    assert (endpoint.model, endpoint.rpm, endpoint.weight) == ("small", 600, 3)
+    assert endpoint.api_key is not None and endpoint.api_key.get_secret_value() == "sk-a"
+    assert settings.default_model() == "small", "llm_model is not served by the pool: its first model"
+    pool = tmp_path / "pool.yaml"
+    pool.write_text("- base_url: http://a/v1\n  model: gpt-3.5-turbo\n- base_url: http://b/v1\n  model: large\n")
+    monkeypatch.setenv("SWARMSTREAM_LLM_ENDPOINTS", str(pool))
+    assert [e.base_url for e in Settings().llm_pool()] == ["http://a/v1", "http://b/v1"]
+    assert Settings().default_model() == "gpt-3.5-turbo"
+    monkeypatch.setenv("SWARMSTREAM_LLM_ENDPOINTS", str(tmp_path / "missing.yaml"))
+    with pytest.raises(ValidationError, match="neither a JSON list nor a file"):
+        Settings()
+    monkeypatch.setenv("SWARMSTREAM_LLM_ENDPOINTS", '[{"base_url": "http://a/v1", "model": "m", "rpn": 5}]')
+    with pytest.raises(ValidationError, match=r"llm_endpoints\.0\.rpn"):
+        Settings()
 
 
 def test_a_call_must_fit_in_a_rebalance():

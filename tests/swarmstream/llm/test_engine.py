@@ -35,13 +35,21 @@ class Script:
         return outcome
 
 
-def engine(*scripts: Script, clock: FakeClock, attempts: int = 4, aimd: AimdController | None = None) -> LLMEngine:
-    unlimited = [RateLimiter(None, None, clock=clock, sleep=clock.sleep) for _ in scripts]
+def engine(
+    *scripts: Script,
+    clock: FakeClock,
+    attempts: int = 4,
+    aimd: AimdController | None = None,
+    fallbacks: tuple[Script, ...] = (),
+) -> LLMEngine:
+    """Scripts ``e0``, ``e1``... as a pool, then ``fallbacks`` (named on after them) as the fallback chain."""
     routes = [
-        Route(f"e{i}", script, limiter) for i, (script, limiter) in enumerate(zip(scripts, unlimited, strict=True))
+        Route(f"e{i}", script, RateLimiter(None, None, clock=clock, sleep=clock.sleep))
+        for i, script in enumerate((*scripts, *fallbacks))
     ]
     return LLMEngine(
-        routes,
+        routes[: len(scripts)],
+        fallbacks=routes[len(scripts) :],
         max_tokens=50,
         policy=RetryPolicy(max_attempts=attempts, base_s=0.5, cap_s=8.0),
         gate_limit=aimd or 10,
@@ -94,7 +102,7 @@ async def test_a_failing_primary_falls_back_and_comes_back_after_the_cooldown():
     clock = FakeClock()
     primary = Script(*[openai.APIConnectionError(request=REQUEST)] * 2)
     fallback = Script()
-    llm = engine(primary, fallback, clock=clock)
+    llm = engine(primary, fallbacks=(fallback,), clock=clock)
     first = await llm.complete(MESSAGES)
     assert first.endpoint == "e1" and first.attempts == 3, "two failures on e0 trip it"
     assert (await llm.complete(MESSAGES)).endpoint == "e1"

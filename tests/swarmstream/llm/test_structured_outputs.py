@@ -180,7 +180,7 @@ async def test_the_probe_says_when_an_endpoint_refuses_its_structured_outputs(si
             LLMEndpoint(base_url=schema_refusing_endpoint, model="m", structured_outputs="none"),
         ],
     )
-    assert [endpoint.structured_outputs for endpoint in settings.llm_endpoints()] == ["tools", "tools", "none"]
+    assert [endpoint.structured_outputs for endpoint in settings.all_llm_endpoints()] == ["tools", "tools", "none"]
     with pytest.raises(EndpointUnavailable) as refused:
         await probe_endpoints(settings)
     assert len(str(refused.value).splitlines()) == 1
