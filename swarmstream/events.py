@@ -567,6 +567,8 @@ class RunStarted(Event):
     feed_size: int | None = Field(None, ge=0, le=100)
     # Its plan (``swarmstream.plan.Plan``, as JSON): what happens at its round boundaries. None: nothing.
     plan: dict | None = None
+    # The models its agents ask for where their profiles name none (--model-mix). None: the endpoints' default.
+    model_mix: ModelMix | None = None
 
     @property
     def key(self) -> bytes:

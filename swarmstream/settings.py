@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from swarmstream.action_space import StructuredOutputs
 
+# An endpoint's model that serves any model a call asks for (a gateway, the simulator), under one set of limits.
+ANY_MODEL = "*"
+
 
 class LLMEndpoint(BaseModel):
     """One OpenAI-compatible endpoint and model, with the provider's limits for it.
@@ -317,11 +320,18 @@ class Settings(BaseSettings):
         """The pool's endpoints, then the fallbacks."""
         return [*self.llm_pool(), *self.llm_fallback_chain()]
 
+    def unserved(self, models: list[str]) -> list[str]:
+        """Those of ``models`` no endpoint serves: none of the pool's (nor one serving any model), and no fallback."""
+        if self.llm_fallbacks:
+            return []
+        served = {endpoint.model for endpoint in self.llm_pool()}
+        return [] if ANY_MODEL in served else [model for model in models if model not in served]
+
     def default_model(self) -> str:
         """The model a call asks for when its agent names none: ``llm_model`` where the pool serves it, else the
         pool's first endpoint's."""
         pool = self.llm_endpoints
-        if not pool or any(endpoint.model == self.llm_model for endpoint in pool):
+        if not pool or any(endpoint.model in (self.llm_model, ANY_MODEL) for endpoint in pool):
             return self.llm_model
         return pool[0].model
 

@@ -46,7 +46,7 @@ from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.asking import Audience, Question, ask, audience, question_requests
-from swarmstream.society.config import new_config
+from swarmstream.society.config import check_models, new_config
 from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import GraphImportResult, ImportResult, import_agents, import_graph
 from swarmstream.society.rounds import Society
@@ -355,6 +355,7 @@ class AsyncAgentManager:
         feed: str | None = None,
         feed_size: int | None = None,
         plan: Plan | Mapping[str, Any] | str | Path | None = None,
+        model_mix: str | None = None,
     ) -> AsyncIterator[RoundSummary]:
         """Rounds of the society created so far: each round, a seeded ``active`` fraction of the agents act.
 
@@ -369,7 +370,8 @@ class AsyncAgentManager:
         ``plan``: what happens at round boundaries (a plan file's path, its content as a dict, or a
         :class:`~swarmstream.plan.Plan`; README "Studying a society"). Between rounds, the body of the
         ``async for`` runs before the next round starts: a hook for whatever else (``interview``, ``survey``,
-        ``broadcast``).
+        ``broadcast``). ``model_mix``: the models agents ask for where their own says none, by seeded shares
+        (``"small:0.9,large:0.1"``; each served by an endpoint of ``SWARMSTREAM_LLM_ENDPOINTS``).
         """
         if isinstance(plan, str | Path):
             plan = load_plan(Path(plan))
@@ -377,9 +379,10 @@ class AsyncAgentManager:
             plan = Plan.model_validate(plan)
         config = new_config(
             None, rounds, active, turns, self.config.seed, budget_usd, max_failure_rate, record_prompts,
-            hours_per_round, start_hour, tuple(show_attributes), tuple(actions), feed, feed_size, plan,
+            hours_per_round, start_hour, tuple(show_attributes), tuple(actions), feed, feed_size, plan, model_mix,
         )  # fmt: skip
         await self.start()
+        check_models(self.settings, config)
         # The run is over the population under this manager's prefix: every agent created or imported there.
         if await population.count(self.settings, enough=2) < 2:
             raise ValueError("create at least 2 agents first (create_agents_async, import_agents)")

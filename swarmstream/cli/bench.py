@@ -40,6 +40,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--workers", type=int, help="worker processes of one group sharing the limits (default: the engine alone)"
     )
     _runs(bench_rate, _ratelimit)
+    bench_pool = benches.add_parser(
+        "pool",
+        help="the engine over four simulators of different speeds and limits, one killed mid-run",
+        parents=[bench_json],
+    )
+    bench_pool.add_argument("--duration", type=float, default=90, help="seconds, in three phases")
+    bench_pool.add_argument("--cooldown", type=float, default=5, help="seconds an ejected endpoint waits for its probe")
+    bench_pool.add_argument("--max-concurrent", type=int, help="LLM calls in flight (default 256)")
+    _runs(bench_pool, _pool)
     bench_scale = benches.add_parser(
         "scale", help="the same load through 1, 2, 4, ... workers of one group", parents=[bench_json]
     )
@@ -152,6 +161,14 @@ def _scale(args: argparse.Namespace) -> BenchResult:
     return asyncio.run(
         bench_scale(settings_from(args, standing=False), counts, args.requests, args.agents, args.seed)
     ).result()
+
+
+def _pool(args: argparse.Namespace) -> BenchResult:
+    from swarmstream.bench.pool import bench_pool
+
+    settings = settings_from(args, standing=False)
+    work_dir = Path(settings.data_dir) / "bench-pool"
+    return asyncio.run(bench_pool(settings, args.duration, args.cooldown, work_dir))
 
 
 def _ratelimit(args: argparse.Namespace) -> BenchResult:

@@ -61,6 +61,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--feed-size", type=int, metavar="K", help="ranked posts a feed shows (default: SWARMSTREAM_FEED_SIZE, 3)"
     )
     sim_run.add_argument(
+        "--model-mix",
+        metavar="M:SHARE,...",
+        help="the models agents' calls ask for, by seeded shares (e.g. small:0.9,large:0.1), where an agent's own "
+        "model (from the import) does not say; each model served by an endpoint of SWARMSTREAM_LLM_ENDPOINTS",
+    )
+    sim_run.add_argument(
         "--show-attributes",
         metavar="A,B",
         help="imported attributes the acting agents' prompts show (e.g. age,district; default: none)",
@@ -113,7 +119,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         config = new_config(
             args.agents, args.rounds, args.active, args.turns, args.seed, args.budget_usd, args.max_failure_rate,
             args.record_prompts, args.hours_per_round, args.start_hour, _names(args.show_attributes),
-            _names(args.actions), args.feed, args.feed_size, plan,
+            _names(args.actions), args.feed, args.feed_size, plan, args.model_mix,
         )  # fmt: skip
     source = PopulationSource(args.agents, args.population, args.replace, args.graph, community_names(args.communities))
     result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet, source)

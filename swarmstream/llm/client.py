@@ -24,7 +24,7 @@ from swarmstream.llm.http_transport import KeepAliveTransport
 from swarmstream.llm.retry import BadResponseError
 from swarmstream.patches.httpx_send import DirectHttpClient
 from swarmstream.patches.openai_request import ChatOpenAI
-from swarmstream.settings import LLMEndpoint
+from swarmstream.settings import ANY_MODEL, LLMEndpoint
 
 # Headers the package adds for its own telemetry: building them is a measurable share of a call.
 _OMITTED_HEADERS = {"x-stainless-retry-count": openai.Omit(), "x-stainless-read-timeout": openai.Omit()}
@@ -73,13 +73,15 @@ class LLMClient:
         self.structured_outputs: StructuredOutputs = endpoint.structured_outputs or "none"
 
     async def call(
-        self, messages: list[dict[str, str]], max_tokens: int, shape: AnswerFormat | None = None
+        self, messages: list[dict[str, str]], max_tokens: int, shape: AnswerFormat | None = None, model: str = ""
     ) -> RawCompletion:
         """One attempt; raises the openai package's errors or :class:`BadResponseError`.
 
         :param shape: an act's or a survey's format: the request holds its schema or tools, by ``structured_outputs``.
+        :param model: the model the call asks for: sent where the endpoint serves any (its model is ``*``).
         """
-        body = {"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens}
+        sent = model if self.endpoint.model == ANY_MODEL and model else self.endpoint.model
+        body = {"model": sent, "messages": messages, "max_tokens": max_tokens}
         if shape is not None:
             body.update(shape.body(self.structured_outputs))
         response = await self._client.post(

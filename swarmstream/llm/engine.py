@@ -107,12 +107,12 @@ class LLMEngine:
             started = 0.0
             route: Route | None = None
             try:
-                route = await self.pool.acquire(model, tried)
+                route = await self.pool.acquire(model, tried, estimated)
                 if route.fallback:
                     self.stats.fallbacks += 1
                 await route.limiter.acquire(estimated)
                 started = time.perf_counter()
-                raw = await route.call(messages, self.max_tokens, shape)
+                raw = await route.call(messages, self.max_tokens, shape, model)
             except Exception as exc:
                 failure: Exception | None = exc
             else:

@@ -1,12 +1,15 @@
 """Which endpoint a call goes to: of the pool's endpoints serving its model, a healthy one with the fewest
 outstanding calls for its weight; the fallback chain when every one of them is ejected.
 
-A call is outstanding from the moment it is routed until it ends, its wait for the endpoint's rate limits
-included: an endpoint paced below the others' speed, or answering slowly, holds more outstanding calls and
-so is given fewer, and the calls spread by what each endpoint can take, not by turns. An endpoint failing
+A call goes to an endpoint whose rate limits let it start now where there is one, so each is given its rate
+and no more; among those (or when none can start now), to the fewest outstanding calls for its weight. A call
+is outstanding from the moment it is routed until it ends, its wait for the endpoint's limits included: an
+endpoint answering slowly holds more outstanding calls and so is given fewer, and the calls spread by what
+each endpoint can take, not by turns. An endpoint failing
 ``eject_after`` times in a row (5xx, timeouts, refused connections: not a 429, which only pauses it) is
 ejected for a cooldown, then given one call, its probe: an answer brings it back, a failure ejects it again
-for twice as long (up to :data:`MAX_COOLDOWN_FACTOR` times).
+for twice as long (up to :data:`MAX_COOLDOWN_FACTOR` times). An endpoint whose model is ``*`` serves any model
+(a gateway, the simulator), under one set of limits.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from dataclasses import dataclass, field
 from swarmstream.action_space import AnswerFormat
 from swarmstream.llm.client import RawCompletion
 from swarmstream.llm.ratelimit import RateLimiter
+from swarmstream.settings import ANY_MODEL
 
-# (messages, max_tokens, the answer's format (an act's, a survey's) or None) -> the answer.
-Caller = Callable[[list[dict[str, str]], int, AnswerFormat | None], Awaitable[RawCompletion]]
+# (messages, max_tokens, the answer's format (an act's, a survey's) or None, the model asked for) -> the answer.
+Caller = Callable[[list[dict[str, str]], int, AnswerFormat | None, str], Awaitable[RawCompletion]]
 Clock = Callable[[], float]
 MAX_COOLDOWN_FACTOR = 8
+
 
 
 @dataclass(eq=False)
@@ -88,6 +93,7 @@ class EndpointPool:
         self.by_model: dict[str, list[Route]] = {}
         for route in routes:
             self.by_model.setdefault(route.model, []).append(route)
+        self._any = self.by_model.pop(ANY_MODEL, [])
         self.eject_after = eject_after
         self.cooldown_s = cooldown_s
         self._clock = clock
@@ -98,13 +104,13 @@ class EndpointPool:
         return [*self.routes, *self.fallbacks]
 
     def serves(self, model: str) -> bool:
-        return model in self.by_model or bool(self.fallbacks)
+        return model in self.by_model or bool(self._any) or bool(self.fallbacks)
 
-    async def acquire(self, model: str, tried: set[Route]) -> Route:
-        """A route for one call of ``model`` (counted outstanding until :meth:`release`), not one of ``tried`` when
-        another will do; waits while every open one is at its ``max_concurrent``."""
+    async def acquire(self, model: str, tried: set[Route], tokens: float = 0) -> Route:
+        """A route for one call of ``model`` costing about ``tokens`` (counted outstanding until :meth:`release`),
+        not one of ``tried`` when another will do; waits while every open one is at its ``max_concurrent``."""
         while True:
-            route = self._pick(model, tried)
+            route = self._pick(model, tried, tokens)
             if route is not None:
                 route.outstanding += 1
                 if route.ejected_until:
@@ -122,9 +128,9 @@ class EndpointPool:
             if not future.done():
                 future.set_result(None)
 
-    def _pick(self, model: str, tried: set[Route]) -> Route | None:
+    def _pick(self, model: str, tried: set[Route], tokens: float) -> Route | None:
         now = self._clock()
-        group = self.by_model.get(model, [])
+        group = [*self.by_model.get(model, ()), *self._any]
         open_ = [route for route in group if route.open_to(now)]
         if not open_:
             open_ = [route for route in self.fallbacks if route.open_to(now)][:1]
@@ -137,12 +143,15 @@ class EndpointPool:
         free = [route for route in open_ if not route.full()]
         if not free:
             return None
-        # Another endpoint than the ones this call failed on, one not paused by a 429, then the least loaded.
+        if len(free) == 1:
+            return free[0]
+        # Another endpoint than the ones this call failed on, one whose rate limits let the call start now (so
+        # that each is given its rate and no more), then the least loaded for its weight.
         return min(
             free,
             key=lambda route: (
                 route in tried,
-                route.limiter.paused_until > now,
+                route.limiter.delay_for(tokens) > 0,
                 (route.outstanding + 1) / route.weight,
             ),
         )

@@ -41,19 +41,20 @@ async def probe_endpoints(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S
         not found, not a chat-completions server, no answer within ``timeout_s``).
     """
     endpoints = settings.all_llm_endpoints()
-    problems = await asyncio.gather(*(_probe(endpoint, timeout_s) for endpoint in endpoints))
+    model = settings.default_model()
+    problems = await asyncio.gather(*(_probe(endpoint, timeout_s, model) for endpoint in endpoints))
     failing = [problem for problem in problems if problem is not None]
     if failing:
         raise EndpointUnavailable("\n".join(failing))
 
 
-async def _probe(endpoint: LLMEndpoint, timeout_s: float) -> str | None:
+async def _probe(endpoint: LLMEndpoint, timeout_s: float, model: str) -> str | None:
     """None when ``endpoint`` answers (or is only busy), else one line saying why it cannot serve."""
     where = f"LLM endpoint {endpoint.base_url} (model {endpoint.model})"
     client = LLMClient(endpoint, timeout_s=timeout_s, max_connections=1)
     try:
         async with asyncio.timeout(timeout_s):
-            await client.call(PROBE_MESSAGES, max_tokens=1)
+            await client.call(PROBE_MESSAGES, max_tokens=1, model=model)
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
         return f"{where}: the API key was refused ({exc.status_code}): set SWARMSTREAM_LLM_API_KEY; {_said(exc)}"
     except openai.NotFoundError as exc:
@@ -71,18 +72,18 @@ async def _probe(endpoint: LLMEndpoint, timeout_s: float) -> str | None:
         return f"{where}: answered something that is not a chat completion ({exc})"
     else:
         if client.structured_outputs != "none":
-            return await _probe_structured(client, where, timeout_s)
+            return await _probe_structured(client, where, timeout_s, model)
     finally:
         await client.close()
     return None
 
 
-async def _probe_structured(client: LLMClient, where: str, timeout_s: float) -> str | None:
+async def _probe_structured(client: LLMClient, where: str, timeout_s: float, model: str) -> str | None:
     """None when the endpoint takes an act's schema or tools as its ``structured_outputs`` says; else why not."""
     mode = client.structured_outputs
     try:
         async with asyncio.timeout(timeout_s):
-            await client.call(PROBE_MESSAGES, max_tokens=STRUCTURED_PROBE_TOKENS, shape=act_format())
+            await client.call(PROBE_MESSAGES, max_tokens=STRUCTURED_PROBE_TOKENS, shape=act_format(), model=model)
     except openai.BadRequestError as exc:
         return (
             f"{where}: refused structured outputs in mode {mode!r} (400); {_said(exc)}; set "

@@ -16,7 +16,7 @@ import aiohttp
 from swarmstream.metrics_http import scrape
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes, python_module, wait_for_port
-from swarmstream.settings import Settings
+from swarmstream.settings import ANY_MODEL, Settings
 
 T = TypeVar("T")
 
@@ -55,6 +55,10 @@ class LocalStack:
             wait_for_port("127.0.0.1", port, 30, self.simulator)
             updates["llm_base_url"] = f"http://127.0.0.1:{port}/v1"
         self.settings = self.settings.model_copy(update=updates)
+        if self.simulator is not None:
+            # The simulator answers any model: a run's mix of models is served without naming each one.
+            anything = self.settings.primary_endpoint().model_copy(update={"model": ANY_MODEL})
+            self.settings = self.settings.model_copy(update={"llm_endpoints": [anything]})
         return self.settings
 
     def start_worker(
@@ -76,7 +80,8 @@ class LocalStack:
         if settings.worker_metrics_port is not None:
             self.metrics_ports[f"worker {index}"] = settings.worker_metrics_port
         if llm_base_url is not None:
-            settings = settings.model_copy(update={"llm_base_url": llm_base_url})
+            pool = [endpoint.model_copy(update={"base_url": llm_base_url}) for endpoint in settings.llm_endpoints]
+            settings = settings.model_copy(update={"llm_base_url": llm_base_url, "llm_endpoints": pool})
         worker = ChildProcess(
             f"worker {index}",
             python_module("swarmstream", "worker", "--loglevel", loglevel),

@@ -102,4 +102,5 @@ def act_request(config: RunConfig, round_: int, agent: str, pool: list[str]) -> 
         actions=config.actions,
         feed=config.feed,
         feed_size=config.feed_size,
+        model_mix=config.model_mix,
     )

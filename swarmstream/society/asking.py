@@ -121,6 +121,7 @@ def question_requests(
                 "show_attributes": list(config.show_attributes),
                 "feed": config.feed,
                 "feed_size": config.feed_size,
+                "model_mix": config.model_mix,
             }
             if round_ is not None:
                 in_run["sample_seed"] = derived_id("sample", config.seed, round_, agent)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from streams.recommenders import recommender
 from swarmstream import action_space
 from swarmstream.events import RunStarted, new_id
+from swarmstream.model_mix import ModelMix, parse_mix
 from swarmstream.plan import Plan
+from swarmstream.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,15 @@ class RunConfig:
     feed_size: int | None = None
     # What happens at its round boundaries (``swarmstream.plan``); None: nothing.
     plan: Plan | None = None
+    # The models its agents' calls ask for where their profiles name none (``--model-mix``); None: the default.
+    model_mix: ModelMix | None = None
 
     @classmethod
     def of(cls, event: RunStarted) -> RunConfig:
         fields = event.model_dump(include=set(cls.__dataclass_fields__))
         listed = {name: tuple(fields.get(name) or ()) for name in ("show_attributes", "actions")}
         plan = Plan.model_validate(event.plan) if event.plan is not None else None
-        return cls(**{**fields, **listed, "plan": plan})
+        return cls(**{**fields, **listed, "plan": plan, "model_mix": event.model_mix})
 
     def started(self) -> RunStarted:
         """The run's ``run.started`` event."""
@@ -67,6 +71,7 @@ def new_config(
     feed: str | None = None,
     feed_size: int | None = None,
     plan: Plan | None = None,
+    model_mix: str | None = None,
 ) -> RunConfig:
     if agents is not None and agents < 2:
         raise ValueError("--agents must be at least 2")
@@ -94,7 +99,22 @@ def new_config(
         raise ValueError("--feed-size must be from 0 to 100")
     if plan is not None:
         plan.check_rounds(rounds)
+    try:
+        mix = parse_mix(model_mix, seed) if model_mix is not None else None
+    except ValueError as exc:
+        raise ValueError(f"--model-mix: {exc}") from None
     return RunConfig(
         new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts,
-        hours_per_round, start_hour, tuple(show_attributes), chosen, feed, feed_size, plan,
+        hours_per_round, start_hour, tuple(show_attributes), chosen, feed, feed_size, plan, mix,
     )  # fmt: skip
+
+
+def check_models(settings: Settings, config: RunConfig) -> None:
+    """Refuse, before round 1, a mix naming a model that no endpoint serves."""
+    if config.model_mix is None or not (unserved := settings.unserved(config.model_mix.models)):
+        return
+    served = ", ".join(sorted({endpoint.model for endpoint in settings.llm_pool()}))
+    raise ValueError(
+        f"--model-mix: no endpoint serves {', '.join(map(repr, unserved))} (the endpoints serve {served}): "
+        "add one to SWARMSTREAM_LLM_ENDPOINTS, or a fallback"
+    )

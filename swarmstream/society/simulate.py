@@ -11,7 +11,7 @@ from swarmstream.progress import say
 from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
-from swarmstream.society.config import RunConfig
+from swarmstream.society.config import RunConfig, check_models
 from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import PopulationSource, ready_population
 from swarmstream.society.rounds import Society
@@ -72,6 +72,7 @@ async def run_rounds(
             result.config, done, _, applied = await read_run_log(settings, resume)
         config = result.config
         assert config is not None
+        check_models(settings, config)
         # This run's graph and record, in its run directory; a resumed run's go on from their groups' commits.
         async with RunConsumers(settings, config.run_id, resumed=resume is not None) as consumers:
             settings = consumers.settings

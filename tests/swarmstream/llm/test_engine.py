@@ -27,7 +27,7 @@ class Script:
         self.outcomes = list(outcomes)
         self.calls = 0
 
-    async def __call__(self, messages, max_tokens, act=None) -> RawCompletion:
+    async def __call__(self, messages, max_tokens, act=None, model="") -> RawCompletion:
         self.calls += 1
         outcome = self.outcomes.pop(0) if self.outcomes else OK
         if isinstance(outcome, Exception):
@@ -127,7 +127,7 @@ async def test_rate_limited_calls_cost_no_tokens():
 async def test_a_cancelled_call_gives_its_slot_back():
     clock = FakeClock()
 
-    async def hang(messages, max_tokens, act=None) -> RawCompletion:
+    async def hang(messages, max_tokens, act=None, model="") -> RawCompletion:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
