@@ -36,7 +36,7 @@ class Prices:
     def priced(self, model: str) -> bool:
         return model in self.per_token
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+    def cost(self, model: str, prompt_tokens: float, completion_tokens: float, cached_tokens: float = 0) -> float:
         inbound, cached, outbound = self.per_token.get(model, (0.0, 0.0, 0.0))
         cached_tokens = min(cached_tokens, prompt_tokens)
         return (prompt_tokens - cached_tokens) * inbound + cached_tokens * cached + completion_tokens * outbound

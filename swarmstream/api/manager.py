@@ -47,6 +47,7 @@ from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.asking import Audience, Question, ask, audience, question_requests
 from swarmstream.society.config import check_models, new_config
+from swarmstream.society.estimate import Estimate, check_budget, estimate_run
 from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import GraphImportResult, ImportResult, import_agents, import_graph
 from swarmstream.society.rounds import Society
@@ -370,7 +371,8 @@ class AsyncAgentManager:
         ``plan``: what happens at round boundaries (a plan file's path, its content as a dict, or a
         :class:`~swarmstream.plan.Plan`; README "Studying a society"). Between rounds, the body of the
         ``async for`` runs before the next round starts: a hook for whatever else (``interview``, ``survey``,
-        ``broadcast``). ``model_mix``: the models agents ask for where their own says none, by seeded shares
+        ``broadcast``). ``budget_usd`` also refuses (ValueError) a run whose estimate (:meth:`estimate`) passes
+        it, before round 1. ``model_mix``: the models agents ask for where their own says none, by seeded shares
         (``"small:0.9,large:0.1"``; each served by an endpoint of ``SWARMSTREAM_LLM_ENDPOINTS``).
         """
         if isinstance(plan, str | Path):
@@ -398,6 +400,7 @@ class AsyncAgentManager:
             if config.plan is not None:
                 await check_agents(consumers.settings, config.plan)
             config = result.config = replace(config, agents=await consumers.seed_graph())
+            await check_budget(consumers.settings, config)
             assert consumers.graph is not None
             society = Society(
                 consumers.settings, self._require(self._publisher), consumers.graph, config, False, check,
@@ -414,6 +417,31 @@ class AsyncAgentManager:
                 self._running = False
             result.end(society.ended)
             await consumers.finish(self._watch)
+
+    async def estimate(
+        self,
+        rounds: int = 3,
+        active: float = 0.2,
+        turns: int = 4,
+        actions: Sequence[str] = (),
+        feed_size: int | None = None,
+        plan: Plan | Mapping[str, Any] | str | Path | None = None,
+        model_mix: str | None = None,
+        answer_tokens: int | None = None,
+    ) -> Estimate:
+        """What ``simulate`` with these arguments would cost over the agents created so far: calls, input and
+        output tokens and dollars per round (``Estimate.rounds``) and in all, without calling the LLM (README
+        "Cost before the run")."""
+        if isinstance(plan, str | Path):
+            plan = load_plan(Path(plan))
+        elif isinstance(plan, Mapping):
+            plan = Plan.model_validate(plan)
+        config = new_config(
+            None, rounds, active, turns, self.config.seed, None, 0.5, False, 1.0, 0.0, (), tuple(actions), None,
+            feed_size, plan, model_mix,
+        )  # fmt: skip
+        await self.start()
+        return await estimate_run(self.settings, config, answer_tokens=answer_tokens)
 
     async def broadcast(self, text: str, community: str | None = None, author: str = BROADCAST_AUTHOR) -> str:
         """Put an announcement in every agent's feed, or ``community``'s members' only; returns its id.

@@ -7,9 +7,13 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swarmstream import action_space
 from swarmstream.cli.parsing import connection_options, settings_from
+
+if TYPE_CHECKING:
+    from swarmstream.society.config import RunConfig
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -38,7 +42,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     sim_run.add_argument("--start-hour", type=float, default=0.0, help="the hour of the day before round 1")
     sim_run.add_argument("--turns", type=int, default=4, help="turns of the conversation a message opens, at most")
     sim_run.add_argument("--seed", type=int, default=7)
-    sim_run.add_argument("--budget-usd", type=float, help="start no round that would take the estimated cost past this")
+    sim_run.add_argument(
+        "--budget-usd",
+        type=float,
+        help="refuse the run when its estimate passes this, and start no round that would take the cost past it",
+    )
+    sim_run.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the run's calls, tokens and cost per round, from the prompts it would build; call no LLM",
+    )
+    sim_run.add_argument(
+        "--answer-tokens", type=int, metavar="N", help="with --estimate: tokens an answer takes (default 30)"
+    )
     sim_run.add_argument(
         "--max-failure-rate",
         type=float,
@@ -106,6 +122,8 @@ async def _simulate(args: argparse.Namespace) -> int:
                                       ("--communities", args.communities)) if value]  # fmt: skip
     if args.resume is not None and args.plan is not None:
         raise ValueError("a resumed run follows the plan it started with (kept in its log): not --plan")
+    if args.estimate and args.resume is not None:
+        raise ValueError("--estimate is for a new run: a resumed run's cost so far is in its rounds' summaries")
     if args.resume is not None and given:
         raise ValueError(f"--resume goes on over the run's population as it is: not with {', '.join(given)}")
     if args.resume is None:
@@ -121,12 +139,42 @@ async def _simulate(args: argparse.Namespace) -> int:
             args.record_prompts, args.hours_per_round, args.start_hour, _names(args.show_attributes),
             _names(args.actions), args.feed, args.feed_size, plan, args.model_mix,
         )  # fmt: skip
+    if args.estimate:
+        assert config is not None
+        return await _estimate(args, config, community_names(args.communities))
     source = PopulationSource(args.agents, args.population, args.replace, args.graph, community_names(args.communities))
     result = await simulate(settings_from(args), config, args.resume, args.workers, not args.quiet, source)
     print(json.dumps(result.to_dict()) if args.json else result.render(), flush=True)
     if result.ended in ("budget", "failed"):
         print(f"swarmstream: {result.detail}", file=sys.stderr)
     return 1 if result.ended == "failed" else 0
+
+
+async def _estimate(args: argparse.Namespace, config: RunConfig, communities: tuple[str, ...] | None) -> int:
+    """The run's estimate over the population it would run over: seeded, a file's, or the one under the prefix."""
+    from producers.personas import personas
+    from swarmstream.society.estimate import estimate_run, file_specs, population_specs, specs_from
+
+    settings = settings_from(args)
+    if args.agents is not None:
+        specs = specs_from(personas(args.agents, config.seed, communities=communities))
+    elif args.population is not None:
+        specs = file_specs(args.population)
+    elif settings.bootstrap_servers is not None:
+        specs = population_specs(settings)
+    else:
+        raise ValueError(
+            "--estimate needs the population: --agents N, --population FILE, or a broker holding one "
+            "(swarmstream up, or SWARMSTREAM_BOOTSTRAP_SERVERS)"
+        )
+    estimate = await estimate_run(
+        settings, config, specs, args.answer_tokens, show_progress=not args.quiet, population_size=args.agents
+    )
+    print(json.dumps(estimate.to_dict()) if args.json else estimate.render(), flush=True)
+    if config.budget_usd is not None and estimate.cost_usd > config.budget_usd:
+        print(f"swarmstream: the estimate passes --budget-usd {config.budget_usd:g}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _names(text: str | None) -> tuple[str, ...]:

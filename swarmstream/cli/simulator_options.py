@@ -24,6 +24,15 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--fault-malformed", {"type": float, "default": 0.0, "help": "fraction answered with a broken body"}),
     ("--fault-reset", {"type": float, "default": 0.0, "help": "fraction whose connection is reset"}),
     ("--hang-s", {"type": float, "default": 60.0}),
+    (
+        "--sim-prompt-cache-min-tokens",
+        {
+            "type": int,
+            "help": "report cached prompt tokens from prompts this long "
+            "whose leading messages were sent before (OpenAI: 1024; default: none)",
+        },
+    ),
+    ("--sim-prompt-cache-block", {"type": int, "default": 128, "help": "cached tokens come in blocks this size"}),
 ]
 
 
@@ -44,7 +53,7 @@ def simulator_argv(args: argparse.Namespace) -> list[str]:
 
 
 def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
-    from swarmstream.llm.simulator import FaultRates, LatencyModel, RateLimits, SimulatorConfig
+    from swarmstream.llm.simulator import FaultRates, LatencyModel, PromptCache, RateLimits, SimulatorConfig
 
     return SimulatorConfig(
         latency=LatencyModel(
@@ -64,4 +73,7 @@ def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
             reset=args.fault_reset,
             hang_s=args.hang_s,
         ),
+        prompt_cache=PromptCache(min_tokens=args.sim_prompt_cache_min_tokens, block=args.sim_prompt_cache_block)
+        if args.sim_prompt_cache_min_tokens is not None
+        else None,
     )

@@ -15,6 +15,7 @@ import math
 import random
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -138,12 +139,22 @@ class RateLimits(BaseModel):
     burst_s: float = Field(1.0, gt=0)
 
 
+class PromptCache(BaseModel):
+    """Prompt caching as OpenAI reports it: a prompt of at least ``min_tokens`` whose leading messages were sent
+    before has that prefix's tokens, in whole ``block``s, as ``usage.prompt_tokens_details.cached_tokens``."""
+
+    min_tokens: int = Field(1024, ge=0)
+    block: int = Field(128, ge=1)
+    entries: int = Field(200_000, ge=1)  # prefixes remembered, least recently used forgotten first
+
+
 class SimulatorConfig(BaseModel):
     latency: LatencyModel = Field(default_factory=LatencyModel)
     models: list[str] = Field(default_factory=lambda: ["gpt-3.5-turbo", "gpt-4o-mini"])
     seed: int = 0
     limits: RateLimits = Field(default_factory=RateLimits)
     faults: FaultRates = Field(default_factory=FaultRates)
+    prompt_cache: PromptCache | None = None  # None: nothing is reported cached
 
 
 @dataclass(frozen=True)
@@ -222,7 +233,7 @@ def _act(prompt: str, rng: random.Random, body: Mapping[str, Any]) -> Answer:
 
 
 # An act's draw: each action's weight, among those offered and possible; prose (no action) first, when allowed.
-_ACT_WEIGHTS = {
+ACT_WEIGHTS = {
     "post": 20, "comment": 7, "like": 18, "dislike": 4, "repost": 10, "quote": 4, "follow": 6, "unfollow": 2,
     "mute": 2, "message": 10, "befriend": 7, "none": 7,
 }  # fmt: skip
@@ -260,7 +271,7 @@ def _feed_posts(prompt: str) -> list[tuple[str, str | None, int, bool]]:
 def _action_for(prompt: str, rng: random.Random, offered: tuple[str, ...], prose: bool) -> dict[str, str] | str:
     """A round's action among ``offered``, as a model would choose one; or prose that is no action.
 
-    By weight (``_ACT_WEIGHTS``) among the actions offered and possible (a message needs a friend, a like a post in
+    By weight (``ACT_WEIGHTS``) among the actions offered and possible (a message needs a friend, a like a post in
     the feed, an unfollow someone followed); 5 % prose (counted as malformed) unless a schema or tools are enforced.
     A post is chosen by what it drew, and agents follow the authors of what they read.
     """
@@ -277,11 +288,11 @@ def _action_for(prompt: str, rng: random.Random, offered: tuple[str, ...], prose
         "quote": bool(posts), "follow": bool(authors or others), "unfollow": bool(follows), "mute": bool(authors),
         "message": bool(friends), "befriend": bool(others or friends), "none": True,
     }  # fmt: skip
-    choices = [name for name in _ACT_WEIGHTS if name in offered and possible[name]] or ["none"]
-    total = sum(_ACT_WEIGHTS[name] for name in choices)
+    choices = [name for name in ACT_WEIGHTS if name in offered and possible[name]] or ["none"]
+    total = sum(ACT_WEIGHTS[name] for name in choices)
     point = rng.random() * total
     for name in choices:
-        point -= _ACT_WEIGHTS[name]
+        point -= ACT_WEIGHTS[name]
         if point < 0:
             break
     if name in ("comment", "like", "dislike", "repost", "quote"):
@@ -490,6 +501,8 @@ class Simulator:
         self.completions = 0
         self.inflight = 0
         self.tokens_used = 0
+        self.cached_tokens = 0
+        self._prefixes: OrderedDict[bytes, None] = OrderedDict()
         self.rate_limited = 0
         # Completions by the kind of prompt they answered (``swarmstream.prompt_contract``).
         self.by_kind: dict[str, int] = dict.fromkeys(contract.PROMPT_KINDS, 0)
@@ -599,6 +612,8 @@ class Simulator:
             self._tokens.level = min(self._tokens.capacity, self._tokens.level + max_tokens - completion_tokens)
         self.completions += 1
         self.tokens_used += prompt_tokens + completion_tokens
+        cached = self._cached(messages, prompt_tokens)
+        self.cached_tokens += cached
         payload = {
             "id": f"chatcmpl-sim-{self.completions}",
             "object": "chat.completion",
@@ -615,9 +630,32 @@ class Simulator:
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
             },
         }
         return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
+
+    def _cached(self, messages: list[Any], prompt_tokens: int) -> int:
+        """Tokens of the longest run of leading messages sent before, in whole blocks (0 below ``min_tokens``)."""
+        cache = self.config.prompt_cache
+        if cache is None:
+            return 0
+        digest, tokens, hit = b"", 0, 0
+        for message in messages:
+            digest = hashlib.blake2b(
+                digest + orjson.dumps(message, option=orjson.OPT_SORT_KEYS), digest_size=16
+            ).digest()
+            tokens += count_tokens(str(message.get("content", ""))) + 4 if isinstance(message, dict) else 0
+            if digest in self._prefixes:
+                self._prefixes.move_to_end(digest)
+                hit = tokens
+            else:
+                self._prefixes[digest] = None
+                if len(self._prefixes) > cache.entries:
+                    self._prefixes.popitem(last=False)
+        if prompt_tokens < cache.min_tokens:
+            return 0
+        return min(prompt_tokens, hit // cache.block * cache.block)
 
     async def models(self, request: web.Request) -> web.Response:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "swarmstream"} for m in self.config.models]
@@ -632,6 +670,7 @@ class Simulator:
             {
                 "completions": self.completions,
                 "tokens": self.tokens_used,
+                "cached_tokens": self.cached_tokens,
                 "rate_limited": self.rate_limited,
                 "faults": self.faults,
                 "by_kind": self.by_kind,

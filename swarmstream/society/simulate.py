@@ -12,6 +12,7 @@ from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.config import RunConfig, check_models
+from swarmstream.society.estimate import check_budget
 from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import PopulationSource, ready_population
 from swarmstream.society.rounds import Society
@@ -87,6 +88,7 @@ async def run_rounds(
                 if config.plan is not None:
                     await check_agents(settings, config.plan)
                 config = result.config = replace(config, agents=await consumers.seed_graph())
+                await check_budget(settings, config)
             # Named once there is a run to resume: a population refused above leaves none.
             say(
                 f"run {config.run_id} (resume it with: swarmstream simulate --resume {config.run_id}); "

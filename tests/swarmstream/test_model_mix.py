@@ -85,9 +85,12 @@ async def test_an_agents_own_model_wins_over_the_mix_and_follow_ups_keep_the_mix
 @pytest.mark.integration
 def test_a_run_with_a_mix_sends_each_agents_calls_to_its_models_endpoints_and_prices_them_apart(tmp_path):
     ports = [free_port(), free_port()]
+    # The large model's server reports the prompts' cached prefixes (an agent's system message, sent again).
+    caching = [[], ["--sim-prompt-cache-min-tokens", "0", "--sim-prompt-cache-block", "16"]]
     simulators = [
         ChildProcess(
-            f"simulator {i}", python_module("swarmstream", "llm-sim", "--port", str(port), "--latency-ms", "5")
+            f"simulator {i}",
+            python_module("swarmstream", "llm-sim", "--port", str(port), "--latency-ms", "5", *caching[i]),
         )
         for i, port in enumerate(ports)
     ]
@@ -127,8 +130,14 @@ def test_a_run_with_a_mix_sends_each_agents_calls_to_its_models_endpoints_and_pr
     assert served == [counted["small"] + 1, counted["large"] + 1], "each call once, and the probe before round 1"
     by_model = {model: sum(r["calls_by_model"].get(model, 0) for r in run["rounds"]) for model in counted}
     assert by_model == counted
-    for model, (inbound, outbound) in (("small", (0.1, 0.4)), ("large", (2.5, 10))):
+    cached = [call["cached_tokens"] for call in calls if call["model"] == "large"]
+    assert any(cached) and not any(call["cached_tokens"] for call in calls if call["model"] == "small")
+    for model, (inbound, reread, outbound) in (("small", (0.1, 0.1, 0.4)), ("large", (2.5, 1.25, 10))):
         cost = sum(r["cost_by_model"].get(model, 0.0) for r in run["rounds"])
         mine = [call for call in calls if call["model"] == model]
-        expected = sum(c["prompt_tokens"] * inbound + c["completion_tokens"] * outbound for c in mine) / 1e6
+        expected = sum(
+            (c["prompt_tokens"] - c["cached_tokens"]) * inbound + c["cached_tokens"] * reread
+            + c["completion_tokens"] * outbound
+            for c in mine
+        ) / 1e6  # fmt: skip
         assert cost == pytest.approx(expected) and cost > 0

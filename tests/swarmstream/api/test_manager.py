@@ -177,6 +177,11 @@ async def test_simulate_yields_each_rounds_accounted_summary(settings, start_sim
                 }
             ]
         }
+        # Its cost before it starts, over the 40 agents, the plan's survey of the cooks included.
+        estimate = await manager.estimate(rounds=2, active=0.5, turns=2, plan=plan)
+        assert estimate.population == 40 and len(estimate.rounds) == 2 and estimate.cost_usd > 0
+        with pytest.raises(ValueError, match="not started: its estimate"):
+            await anext(aiter(manager.simulate(rounds=2, active=0.5, budget_usd=estimate.cost_usd / 10)))
         async with aclosing(manager.simulate(rounds=2, active=0.5, turns=2, plan=plan)) as rounds:
             async for summary in rounds:
                 summaries.append(summary)

@@ -13,12 +13,14 @@ from swarmstream.llm.retry import BadResponseError, error_kind
 from swarmstream.llm.simulator import (
     FaultRates,
     LatencyModel,
+    PromptCache,
     RateLimits,
     SimulatorConfig,
     build_app,
     reply_for,
 )
-from swarmstream.settings import LLMEndpoint
+from swarmstream.pricing import Prices
+from swarmstream.settings import LLMEndpoint, ModelPrice
 from tests.swarmstream.llm.fakes import serve
 
 MESSAGES = [{"role": "system", "content": "You are Ada."}, {"role": "user", "content": "Hello there!"}]
@@ -179,3 +181,25 @@ def test_latency_models(model, low, high):
 def test_latency_bounds_are_checked():
     with pytest.raises(ValueError):
         LatencyModel(min_ms=10, max_ms=5)
+
+
+async def test_a_prompts_leading_messages_sent_before_are_reported_cached_in_blocks_and_priced_so():
+    cache = PromptCache(min_tokens=20, block=8)
+    runner, url = await serve_simulator(SimulatorConfig(latency=LatencyModel(mean_ms=0), prompt_cache=cache))
+    client = client_for(url)
+    persona = {"role": "system", "content": " ".join(["garden"] * 30)}  # 30 tokens, and 4 for the message
+    try:
+        first = await client.call([persona, {"role": "user", "content": "What now?"}], 20)
+        second = await client.call([persona, {"role": "user", "content": "And then?"}], 20)
+        short = await client.call([{"role": "system", "content": "Hi."}, {"role": "user", "content": "Hi."}], 20)
+        again = await client.call([{"role": "system", "content": "Hi."}, {"role": "user", "content": "Hi."}], 20)
+    finally:
+        await client.close()
+        await runner.cleanup()
+    assert first.cached_tokens == 0, "nothing sent before"
+    assert second.cached_tokens == 32, "the system message's 34 tokens, in whole blocks of 8"
+    assert short.cached_tokens == again.cached_tokens == 0, "below min_tokens nothing is cached"
+    prices = Prices.of({"m": ModelPrice(input_per_million=2, output_per_million=8, cached_input_per_million=1)})
+    cost = prices.cost("m", second.prompt_tokens, second.completion_tokens, second.cached_tokens)
+    expected = ((second.prompt_tokens - 32) * 2 + 32 * 1 + second.completion_tokens * 8) / 1e6
+    assert cost == pytest.approx(expected)
