@@ -125,6 +125,7 @@ def create_app(settings: Settings) -> StreamApp:
     requests = app.topic(settings.requests_topic, partitions=settings.partitions, **_RAW)
     responses = app.topic(settings.responses_topic, partitions=settings.partitions, **_RAW)
     dead_letters = app.topic(settings.deadletter_topic, partitions=settings.partitions, **_RAW)
+    prompts = app.topic(settings.prompts_topic, partitions=settings.partitions, **_RAW)
     table = app.Table(
         settings.profiles_table, partitions=settings.partitions, default=None, key_type=bytes, value_type=bytes
     )
@@ -141,7 +142,9 @@ def create_app(settings: Settings) -> StreamApp:
     board = FeedBoard(boards, settings.feed_board_size, settings.agent_inbox_chars)
     pool = PostPool(boards, settings.feed_pool_rounds, settings.feed_pool_size, settings.agent_inbox_chars)
     routing = Routing(settings.partitions)
-    topics = WorkerTopics(agents=agents, requests=requests, responses=responses, dead_letters=dead_letters)
+    topics = WorkerTopics(
+        agents=agents, requests=requests, responses=responses, dead_letters=dead_letters, prompts=prompts
+    )
     registry = AgentRegistry(store, board, pool, topics, routing, watch, settings)
     outbox = Outbox(agents, routing)
     interactions = InteractionHandler(settings, registry, outbox)

@@ -36,4 +36,5 @@ def next_turn(request: InteractionRequested, reply: str, history_turns: int, cha
         sample_seed=request.sample_seed,
         show_attributes=request.show_attributes,
         model_mix=request.model_mix,
+        llm_batch=request.llm_batch,
     )

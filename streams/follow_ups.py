@@ -177,6 +177,7 @@ def _asks(request: InteractionRequested, why: str, to: str, **fields: object) ->
         sample_seed=request.sample_seed,
         show_attributes=request.show_attributes,
         model_mix=request.model_mix,
+        llm_batch=request.llm_batch,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -28,7 +28,16 @@ from streams.request_records import BadRequest, RequestRecord
 from streams.routing import Routing, forward
 from swarmstream import codec, questions
 from swarmstream.action_space import AnswerFormat, act_format
-from swarmstream.events import ASKED, InteractionRequested, InteractionResponded, derived_id
+from swarmstream.events import (
+    ASKED,
+    BatchAnswer,
+    InteractionRequested,
+    InteractionResponded,
+    PromptPrepared,
+    derived_id,
+)
+from swarmstream.llm.batch import prompt_hash
+from swarmstream.llm.client import Completion
 from swarmstream.llm.engine import LLMEngine, LLMFailure, build_engine
 from swarmstream.llm.ratelimit import partition_share
 from swarmstream.settings import Settings
@@ -122,6 +131,39 @@ class InteractionHandler:
             updated = profiles.saw(updated, feed.post_ids) or updated
         if updated is not current:
             store.put_soon(updated, partition)
+
+    def _batch_body(self, messages: list[dict[str, str]], shape: AnswerFormat | None) -> dict[str, Any]:
+        """A batch line's chat-completion body, but for its model (the driver chooses the endpoint)."""
+        body: dict[str, Any] = {"messages": messages, "max_tokens": self.settings.llm_max_tokens}
+        if shape is not None:
+            body.update(shape.body(self.settings.llm_structured_outputs))
+        return body
+
+    async def _prepare(
+        self,
+        request: InteractionRequested,
+        messages: list[dict[str, str]],
+        shape: AnswerFormat | None,
+        model: str | None,
+        partition: int,
+    ) -> asyncio.Future[RecordMetadata]:
+        """A batch-mode request: its prompt published for the driver's batch, nothing the agent holds changed (its
+        answer comes back as the request again, with ``answer``)."""
+        body = self._batch_body(messages, shape)
+        self.outcomes["prepared"] += 1
+        prepared = PromptPrepared(
+            event_id=derived_id("prepared", request.event_id),
+            request_id=request.request_id,
+            agent_id=request.agent_id,
+            run_id=request.run_id,
+            round=request.round,
+            kind=request.kind,
+            model=model or self.settings.default_model(),
+            body=body,
+            prompt_hash=prompt_hash(body),
+            request=request,
+        )
+        return await send(self.topics.prompts, prepared, partition=partition)
 
     def _feed(self, profile: profiles.Profile, request: InteractionRequested, partition: int) -> FeedView:
         """An act's feed: its inbox, its partition's broadcasts, and the posts ranked for it from the pool."""
@@ -253,8 +295,14 @@ class InteractionHandler:
                 f"prompt of {size} characters, above max_prompt_chars ({self.settings.max_prompt_chars})",
             )
             return None
+        shape = _shape(request)
+        if request.llm_batch and request.answer is None:
+            return await self._prepare(request, messages, shape, _model(profile, request), partition)
         try:
-            completion = await self.llm.complete(messages, _shape(request), _model(profile, request))
+            if request.answer is not None:
+                completion = _batch_answer(request.answer, self._batch_body(messages, shape))
+            else:
+                completion = await self.llm.complete(messages, shape, _model(profile, request))
         except LLMFailure as failure:
             self.outcomes["dead_letter"] += 1
             await self._dead_letter(record, request, f"llm_{failure.kind}", str(failure), failure.attempts)
@@ -329,6 +377,20 @@ class InteractionHandler:
             self.outcomes["turn_started" if started.turn > 1 else "request_started"] += 1
             deliveries.append(await send(self.topics.requests, started, partition=self.routing.home(started.agent_id)))
         return asyncio.gather(*deliveries)
+
+
+def _batch_answer(answer: BatchAnswer, body: dict[str, Any]) -> Completion:
+    """The Batch API's answer as the call's completion; LLMFailure for a failed line, or a prompt not the one the
+    batch answered (the agent changed since it was prepared: answered again by a resume, say)."""
+    if answer.error is not None:
+        raise LLMFailure(answer.error, 1, answer.detail or "the batch's line failed", answer.endpoint)
+    if answer.prompt_hash != prompt_hash(body):
+        raise LLMFailure("batch_prompt_changed", 1, f"batch {answer.batch_id} answered another prompt", answer.endpoint)
+    return Completion(
+        content=answer.content, model=answer.model, prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens, latency_s=0.0, endpoint=answer.endpoint,
+        cached_tokens=answer.cached_tokens,
+    )  # fmt: skip
 
 
 def _model(profile: profiles.Profile, request: InteractionRequested) -> str | None:

@@ -21,6 +21,7 @@ class WorkerTopics:
     requests: faust.TopicT
     responses: faust.TopicT
     dead_letters: faust.TopicT
+    prompts: faust.TopicT  # batch-mode requests' prompts (``PromptPrepared``)
 
 
 async def send(topic: faust.TopicT, event: Event, partition: int | None = None) -> asyncio.Future[RecordMetadata]:

@@ -186,6 +186,25 @@ class SurveyForm(BaseModel):
 ASKED = ("interview", "survey")
 
 
+class BatchAnswer(BaseModel):
+    """An answer the Batch API gave a request's prompt (``simulate --llm-batch``): what an online call returns, or
+    the error of its line; ``prompt_hash``: the prompt it answered (the worker answers only the same prompt)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_id: str = Field(min_length=1, max_length=128)
+    endpoint: str = Field("", max_length=1_024)
+    prompt_hash: str = Field(min_length=1, max_length=64)
+    content: Text = ""
+    model: str = Field("", max_length=256)
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    cached_tokens: int = Field(0, ge=0)
+    # A failed line: its kind (as an online call's: server_error, http_400, bad_response, expired) and words.
+    error: str | None = Field(None, max_length=64)
+    detail: str = Field("", max_length=2_000)
+
+
 class InteractionRequested(Event):
     """Ask agent ``agent_id`` to speak, optionally to ``target_agent_id`` (``{prefix}.interactions.requests``).
 
@@ -236,6 +255,11 @@ class InteractionRequested(Event):
     # A run's seeded mix of models (--model-mix): the model of a speaker whose profile names none (requests it
     # leads to inherit it). None: the profile's model, else the endpoint pool's default.
     model_mix: ModelMix | None = None
+    # A run's --llm-batch (requests it leads to inherit it): the worker builds the prompt and publishes it
+    # (PromptPrepared) instead of calling the LLM; the driver sends a wave's prompts as one batch and publishes
+    # each request again with its ``answer``, which the worker then takes as the call's.
+    llm_batch: bool = False
+    answer: BatchAnswer | None = None
 
     @field_validator("actions")
     @classmethod
@@ -569,6 +593,8 @@ class RunStarted(Event):
     plan: dict | None = None
     # The models its agents ask for where their profiles name none (--model-mix). None: the endpoints' default.
     model_mix: ModelMix | None = None
+    # Its waves go through the Batch API (--llm-batch).
+    llm_batch: bool = False
 
     @property
     def key(self) -> bytes:
@@ -660,6 +686,40 @@ class RunEnded(Event):
         return self.run_id.encode()
 
 
+class PromptPrepared(Event):
+    """A batch-mode request's prompt, built as the worker would send it (topic ``{prefix}.interactions.prompts``,
+    keyed by the speaker): the request itself, and the body of its chat completion but for the model."""
+
+    type: Literal["prompt.prepared"] = "prompt.prepared"
+    agent_id: AgentId
+    run_id: str | None = None
+    round: int | None = None
+    kind: str = "chat"
+    model: str = Field(min_length=1, max_length=256)
+    body: dict
+    prompt_hash: str = Field(min_length=1, max_length=64)
+    request: InteractionRequested
+
+
+class BatchSubmitted(Event):
+    """A wave of a batch-mode round sent through the Batch API (topic ``{prefix}.runs``): a resumed round collects
+    it instead of paying twice (which requests it answers, its results say: their ``custom_id``). ``requests``: how
+    many."""
+
+    type: Literal["batch.submitted"] = "batch.submitted"
+    run_id: str = Field(min_length=1, max_length=128)
+    round: int = Field(ge=1)
+    wave: int = Field(ge=1)
+    batch_id: str = Field(min_length=1, max_length=128)
+    endpoint: str = Field(min_length=1, max_length=1_024)
+    model: str = Field(min_length=1, max_length=256)
+    requests: int = Field(ge=1)
+
+    @property
+    def key(self) -> bytes:
+        return self.run_id.encode()
+
+
 class DeadLetter(Event):
     """An event that could not be processed, with a machine-readable reason (``{prefix}.deadletters``)."""
 
@@ -710,12 +770,14 @@ EVENT_TYPES: dict[str, type[Event]] = {
         InteractionRequested,
         InteractionsRequested,
         InteractionResponded,
+        PromptPrepared,
         CommunityDetected,
         RunStarted,
         RoundStarted,
         RoundCompleted,
         RunEnded,
         InterventionApplied,
+        BatchSubmitted,
         DeadLetter,
     )
 }

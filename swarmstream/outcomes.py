@@ -28,9 +28,17 @@ class ReplyReader:
     which outcomes that arrive before their request is expected to hold for it (others are dropped).
     """
 
-    def __init__(self, settings: Settings, keep: Callable[[InteractionResponded | DeadLetter], bool] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        keep: Callable[[InteractionResponded | DeadLetter], bool] | None = None,
+        topics: tuple[str, ...] | None = None,
+    ):
+        """``topics``: where outcomes come from (default: the response and dead-letter topics; a batch-mode round
+        reads its prompts so, each request's first event from the prompts and dead-letter topics)."""
         self.settings = settings
         self.keep = keep
+        self.topics = topics or (settings.responses_topic, settings.deadletter_topic)
         self._consumer = make_consumer(settings, group_id=None, max_poll_records=10_000)
         self._expected = 0  # how many requests were expected (a count: a round may expect a million)
         self._waiting: set[str] = set()
@@ -41,8 +49,7 @@ class ReplyReader:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ReplyReader:
-        topics = (self.settings.responses_topic, self.settings.deadletter_topic)
-        partitions = [TopicPartition(topic, p) for topic in topics for p in range(self.settings.partitions)]
+        partitions = [TopicPartition(topic, p) for topic in self.topics for p in range(self.settings.partitions)]
         # Where the topics end now: replies to the requests about to be published come after.
         ends = await fetch_highwaters(self.settings, partitions)
         await self._consumer.start()
@@ -124,12 +131,14 @@ class ReplyReader:
 
 
 async def outcomes_so_far(
-    settings: Settings, keep: Callable[[InteractionResponded | DeadLetter], bool]
+    settings: Settings,
+    keep: Callable[[InteractionResponded | DeadLetter], bool],
+    topics: tuple[str, ...] | None = None,
 ) -> dict[str, InteractionResponded | DeadLetter]:
-    """The outcomes on the response and dead-letter topics now that ``keep`` keeps, the first of each request
-    (what a resumed step already has)."""
+    """The outcomes on the response and dead-letter topics (or ``topics``) now that ``keep`` keeps, the first of
+    each request (what a resumed step already has)."""
     found: dict[str, InteractionResponded | DeadLetter] = {}
-    async for batch in read_to_end(settings, [settings.responses_topic, settings.deadletter_topic]):
+    async for batch in read_to_end(settings, list(topics or (settings.responses_topic, settings.deadletter_topic))):
         for event in topic_values.events(settings, batch):
             if keep(event):
                 found.setdefault(event.request_id, event)

@@ -362,6 +362,11 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.runs"
 
     @property
+    def prompts_topic(self) -> str:
+        """Batch-mode requests' prompts, built by the workers for the driver to send as batches."""
+        return f"{self.topic_prefix}.interactions.prompts"
+
+    @property
     def deadletter_topic(self) -> str:
         return f"{self.topic_prefix}.deadletters"
 

@@ -27,6 +27,7 @@ from swarmstream.events import (
     AgentsCreated,
     AgentsMessaged,
     AgentUpdated,
+    BatchSubmitted,
     Broadcast,
     CommunityDetected,
     DeadLetter,
@@ -38,6 +39,7 @@ from swarmstream.events import (
     InteractionsRequested,
     InterventionApplied,
     Moderation,
+    PromptPrepared,
     RoundCompleted,
     RoundStarted,
     RunEnded,
@@ -93,8 +95,9 @@ RESPONSES: TopicValues[InteractionResponded] = TopicValues(
     fast=decode_responded,
 )
 DEAD_LETTERS: TopicValues[DeadLetter] = TopicValues((DeadLetter,), OnUndecodable.COUNT)
+PROMPTS: TopicValues[PromptPrepared] = TopicValues((PromptPrepared,), OnUndecodable.COUNT)
 RUNS: TopicValues[Event] = TopicValues(
-    (RunStarted, RoundStarted, RoundCompleted, RunEnded, InterventionApplied), OnUndecodable.COUNT
+    (RunStarted, RoundStarted, RoundCompleted, RunEnded, InterventionApplied, BatchSubmitted), OnUndecodable.COUNT
 )
 COMMUNITIES: TopicValues[CommunityDetected] = TopicValues((CommunityDetected,), OnUndecodable.COUNT)
 
@@ -106,6 +109,7 @@ def values_of(settings: Settings) -> dict[str, TopicValues]:
         settings.requests_topic: REQUESTS,
         settings.responses_topic: RESPONSES,
         settings.deadletter_topic: DEAD_LETTERS,
+        settings.prompts_topic: PROMPTS,
         settings.runs_topic: RUNS,
         settings.communities_topic: COMMUNITIES,
     }

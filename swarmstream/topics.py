@@ -43,6 +43,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         (settings.requests_topic, kept(settings.requests_retention_ms), "interaction requests"),
         (settings.responses_topic, kept(settings.responses_retention_ms), "the agents' replies"),
         (
+            settings.prompts_topic,
+            kept(settings.responses_retention_ms),
+            "batch-mode requests' prompts, for the driver to send through the Batch API",
+        ),
+        (
             settings.deadletter_topic,
             {**kept(settings.deadletters_retention_ms), "max.message.bytes": str(2 * record)},
             "dead letters, for inspection and replay",

@@ -206,6 +206,7 @@ class MemoryWorker:
         self.worker_topics = WorkerTopics(
             *(MemoryTopic(name, self.producer) for name in (settings.agents_topic, settings.requests_topic)),
             *(MemoryTopic(name, self.producer) for name in (settings.responses_topic, settings.deadletter_topic)),
+            MemoryTopic(settings.prompts_topic, self.producer),
         )  # type: ignore[arg-type]
         self.profiles = MemoryTable(settings.profiles_changelog_topic, self.producer)
         self.boards = MemoryTable(settings.feeds_changelog_topic, self.producer)

@@ -49,7 +49,7 @@ def run_broker(args: argparse.Namespace) -> int:
 
 
 def run_llm_sim(args: argparse.Namespace) -> int:
-    from swarmstream.llm.simulator import serve
+    from swarmstream.llm.simulator_server import serve
 
     config = simulator_config(args)
     print(f"LLM simulator on http://{args.host}:{args.port}/v1", flush=True)

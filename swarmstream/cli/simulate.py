@@ -83,6 +83,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "model (from the import) does not say; each model served by an endpoint of SWARMSTREAM_LLM_ENDPOINTS",
     )
     sim_run.add_argument(
+        "--llm-batch",
+        action="store_true",
+        help="send each wave of a round through the OpenAI Batch API: about half the price, but a round may take "
+        "hours (README: Batch rounds)",
+    )
+    sim_run.add_argument(
         "--show-attributes",
         metavar="A,B",
         help="imported attributes the acting agents' prompts show (e.g. age,district; default: none)",
@@ -137,7 +143,7 @@ async def _simulate(args: argparse.Namespace) -> int:
         config = new_config(
             args.agents, args.rounds, args.active, args.turns, args.seed, args.budget_usd, args.max_failure_rate,
             args.record_prompts, args.hours_per_round, args.start_hour, _names(args.show_attributes),
-            _names(args.actions), args.feed, args.feed_size, plan, args.model_mix,
+            _names(args.actions), args.feed, args.feed_size, plan, args.model_mix, args.llm_batch,
         )  # fmt: skip
     if args.estimate:
         assert config is not None

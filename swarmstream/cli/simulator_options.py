@@ -32,6 +32,8 @@ OPTIONS: list[tuple[str, dict[str, Any]]] = [
             "whose leading messages were sent before (OpenAI: 1024; default: none)",
         },
     ),
+    ("--sim-batch-delay-s", {"type": float, "default": 5.0, "help": "seconds a batch waits before it is answered"}),
+    ("--sim-batch-line-errors", {"type": float, "default": 0.0, "help": "fraction of a batch's lines that fail"}),
     ("--sim-prompt-cache-block", {"type": int, "default": 128, "help": "cached tokens come in blocks this size"}),
 ]
 
@@ -53,7 +55,14 @@ def simulator_argv(args: argparse.Namespace) -> list[str]:
 
 
 def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
-    from swarmstream.llm.simulator import FaultRates, LatencyModel, PromptCache, RateLimits, SimulatorConfig
+    from swarmstream.llm.simulator import (
+        BatchConfig,
+        FaultRates,
+        LatencyModel,
+        PromptCache,
+        RateLimits,
+        SimulatorConfig,
+    )
 
     return SimulatorConfig(
         latency=LatencyModel(
@@ -73,6 +82,7 @@ def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
             reset=args.fault_reset,
             hang_s=args.hang_s,
         ),
+        batch=BatchConfig(delay_s=args.sim_batch_delay_s, line_error_rate=args.sim_batch_line_errors),
         prompt_cache=PromptCache(min_tokens=args.sim_prompt_cache_min_tokens, block=args.sim_prompt_cache_block)
         if args.sim_prompt_cache_min_tokens is not None
         else None,

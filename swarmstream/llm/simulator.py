@@ -22,14 +22,12 @@ from typing import Any, Literal
 
 import orjson
 from aiohttp import web
-from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field, model_validator
 
 from swarmstream import action_space, questions
 from swarmstream import prompt_contract as contract
-from swarmstream.metrics_http import metrics_handler
 from swarmstream.prompt_contract import PromptKind
 
 _WORDS = [
@@ -148,6 +146,14 @@ class PromptCache(BaseModel):
     entries: int = Field(200_000, ge=1)  # prefixes remembered, least recently used forgotten first
 
 
+class BatchConfig(BaseModel):
+    """How the Batch API behaves (``swarmstream.llm.simulator_batch``): seconds a batch waits before its lines are
+    answered, and the share of lines that fail."""
+
+    delay_s: float = Field(5.0, ge=0)
+    line_error_rate: float = Field(0.0, ge=0, le=1)
+
+
 class SimulatorConfig(BaseModel):
     latency: LatencyModel = Field(default_factory=LatencyModel)
     models: list[str] = Field(default_factory=lambda: ["gpt-3.5-turbo", "gpt-4o-mini"])
@@ -155,6 +161,7 @@ class SimulatorConfig(BaseModel):
     limits: RateLimits = Field(default_factory=RateLimits)
     faults: FaultRates = Field(default_factory=FaultRates)
     prompt_cache: PromptCache | None = None  # None: nothing is reported cached
+    batch: BatchConfig = Field(default_factory=BatchConfig)
 
 
 @dataclass(frozen=True)
@@ -466,7 +473,39 @@ def _structure_error(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> web.Response:
+def request_error(body: Any) -> str | None:
+    """Why a chat-completion request body is refused (400), as OpenAI words it; None when it is valid."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        return "'messages' must be a non-empty list"
+    if body.get("stream"):
+        return "streaming is not supported by the simulator"
+    try:
+        if _max_tokens(body) < 1:
+            return "'max_tokens' must be at least 1"
+    except (TypeError, ValueError):
+        return "'max_tokens' must be an integer"
+    return _structure_error(body)
+
+
+def _max_tokens(body: dict[str, Any]) -> int:
+    return int(body.get("max_tokens") or body.get("max_completion_tokens") or 150)
+
+
+def prompt_tokens_of(body: dict[str, Any]) -> int:
+    """The prompt's tokens: its messages', and (as providers count them) its schema's and tools' definitions."""
+    messages = body["messages"]
+    prompt_text = " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
+    tokens = count_tokens(prompt_text) + 4 * len(messages)
+    for name in ("response_format", "tools"):
+        if body.get(name):
+            tokens += count_tokens(orjson.dumps(body[name]).decode())
+    return tokens
+
+
+def error_response(
+    status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None
+) -> web.Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
@@ -538,7 +577,7 @@ class Simulator:
         headers = self._limit_headers()
         headers["retry-after-ms"] = str(max(1, math.ceil(wait_s * 1000)))
         headers["retry-after"] = str(max(1, math.ceil(wait_s)))
-        return _error(429, message, "rate_limit_exceeded", headers)
+        return error_response(429, message, "rate_limit_exceeded", headers)
 
     async def _fault(self, request: web.Request) -> web.StreamResponse | None:
         faults = self.config.faults
@@ -553,7 +592,7 @@ class Simulator:
         if kind == "rate_limit":
             return self._too_many(faults.retry_after_s, "injected rate limit")
         if kind == "server_error":
-            return _error(self._rng.choice([500, 502, 503]), "injected server error", "server_error")
+            return error_response(self._rng.choice([500, 502, 503]), "injected server error", "server_error")
         if kind == "timeout":
             await asyncio.sleep(faults.hang_s)
             return None
@@ -576,40 +615,34 @@ class Simulator:
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
-            return _error(400, "request body is not JSON")
-        messages = body.get("messages") if isinstance(body, dict) else None
-        if not isinstance(messages, list) or not messages:
-            return _error(400, "'messages' must be a non-empty list")
-        if body.get("stream"):
-            return _error(400, "streaming is not supported by the simulator")
-        model = body.get("model") or self.config.models[0]
-        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 150)
-        if max_tokens < 1:
-            return _error(400, "'max_tokens' must be at least 1")
-        refused = _structure_error(body)
+            return error_response(400, "request body is not JSON")
+        refused = request_error(body)
         if refused is not None:
-            return _error(400, refused)
+            return error_response(400, refused)
         fault = await self._fault(request)
         if fault is not None:
             return fault
-
-        prompt_text = " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
-        prompt_tokens = count_tokens(prompt_text) + 4 * len(messages)
-        # Providers count a schema's and tools' definitions as prompt tokens.
-        for name in ("response_format", "tools"):
-            if body.get(name):
-                prompt_tokens += count_tokens(orjson.dumps(body[name]).decode())
+        max_tokens = _max_tokens(body)
+        prompt_tokens = prompt_tokens_of(body)
         # Like providers, charge max_tokens up front and refund what the reply did not use.
         rejected = self._admit(prompt_tokens + max_tokens)
         if rejected is not None:
             return rejected
         headers = self._limit_headers()
         await asyncio.sleep(self.config.latency.sample_s(self._rng))
+        payload = self.completion(body, prompt_tokens)
+        if self._tokens is not None:
+            used = payload["usage"]["completion_tokens"]
+            self._tokens.level = min(self._tokens.capacity, self._tokens.level + max_tokens - used)
+        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
+
+    def completion(self, body: dict[str, Any], prompt_tokens: int) -> dict[str, Any]:
+        """The chat completion answering ``body`` (a valid request: :func:`request_error` says None), counted."""
+        messages, max_tokens = body["messages"], _max_tokens(body)
+        model = body.get("model") or self.config.models[0]
         said = answer(messages, max_tokens, body)
         self.by_kind[said.kind] += 1
         completion_tokens = count_tokens(said.text)
-        if self._tokens is not None:
-            self._tokens.level = min(self._tokens.capacity, self._tokens.level + max_tokens - completion_tokens)
         self.completions += 1
         self.tokens_used += prompt_tokens + completion_tokens
         cached = self._cached(messages, prompt_tokens)
@@ -633,7 +666,7 @@ class Simulator:
                 "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
             },
         }
-        return web.Response(body=orjson.dumps(payload), content_type="application/json", headers=headers)
+        return payload
 
     def _cached(self, messages: list[Any], prompt_tokens: int) -> int:
         """Tokens of the longest run of leading messages sent before, in whole blocks (0 below ``min_tokens``)."""
@@ -664,21 +697,19 @@ class Simulator:
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def stats(self, request: web.Request) -> web.Response:
-        """What the simulator answered so far: completions, tokens, 429s, injected faults."""
-        return web.json_response(
-            {
-                "completions": self.completions,
-                "tokens": self.tokens_used,
-                "cached_tokens": self.cached_tokens,
-                "rate_limited": self.rate_limited,
-                "faults": self.faults,
-                "by_kind": self.by_kind,
-            }
-        )
+    def figures(self) -> dict[str, Any]:
+        """What the simulator answered so far: completions (batch lines too), tokens, 429s, injected faults."""
+        return {
+            "completions": self.completions,
+            "tokens": self.tokens_used,
+            "cached_tokens": self.cached_tokens,
+            "rate_limited": self.rate_limited,
+            "faults": self.faults,
+            "by_kind": self.by_kind,
+        }
 
 
-class _SimulatorCollector(Collector):
+class SimulatorCollector(Collector):
     def __init__(self, sim: Simulator):
         self.sim = sim
 
@@ -702,30 +733,3 @@ class _SimulatorCollector(Collector):
             kinds.add_metric([kind], count)
         yield kinds
         yield GaugeMetricFamily("swarmstream_llm_sim_inflight", "Requests being answered now", sim.inflight)
-
-
-def build_app(config: SimulatorConfig) -> web.Application:
-    sim = Simulator(config)
-    registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
-    registry.register(_SimulatorCollector(sim))
-
-    app = web.Application(client_max_size=4 * 1024 * 1024)
-    app.router.add_post("/v1/chat/completions", sim.chat_completions)
-    app.router.add_get("/v1/models", sim.models)
-    app.router.add_get("/healthz", sim.health)
-    app.router.add_get("/stats", sim.stats)
-    app.router.add_get("/metrics", metrics_handler(registry))
-    return app
-
-
-async def serve(config: SimulatorConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve until cancelled."""
-    runner = web.AppRunner(build_app(config), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=4096)
-    await site.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()

@@ -103,4 +103,5 @@ def act_request(config: RunConfig, round_: int, agent: str, pool: list[str]) -> 
         feed=config.feed,
         feed_size=config.feed_size,
         model_mix=config.model_mix,
+        llm_batch=config.llm_batch,
     )

@@ -41,6 +41,8 @@ class RunConfig:
     plan: Plan | None = None
     # The models its agents' calls ask for where their profiles name none (``--model-mix``); None: the default.
     model_mix: ModelMix | None = None
+    # Its rounds' calls go through the Batch API, wave by wave (``--llm-batch``).
+    llm_batch: bool = False
 
     @classmethod
     def of(cls, event: RunStarted) -> RunConfig:
@@ -72,6 +74,7 @@ def new_config(
     feed_size: int | None = None,
     plan: Plan | None = None,
     model_mix: str | None = None,
+    llm_batch: bool = False,
 ) -> RunConfig:
     if agents is not None and agents < 2:
         raise ValueError("--agents must be at least 2")
@@ -105,7 +108,7 @@ def new_config(
         raise ValueError(f"--model-mix: {exc}") from None
     return RunConfig(
         new_id()[:12], agents, rounds, active, turns, seed, budget_usd, max_failure_rate, record_prompts,
-        hours_per_round, start_hour, tuple(show_attributes), chosen, feed, feed_size, plan, mix,
+        hours_per_round, start_hour, tuple(show_attributes), chosen, feed, feed_size, plan, mix, llm_batch,
     )  # fmt: skip
 
 

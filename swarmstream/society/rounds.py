@@ -11,12 +11,14 @@ Request ids derive from the run, the round and the agent: publishing a round aga
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
 from consumers.dlq import RETRYABLE, replay
 from consumers.graph import GraphConsumer
 from swarmstream.events import (
+    BatchSubmitted,
     DeadLetter,
     InteractionResponded,
     RoundCompleted,
@@ -32,6 +34,7 @@ from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.memory import release_freed_memory
 from swarmstream.settings import Settings
 from swarmstream.society.acts import act_id, act_request, acting
+from swarmstream.society.batch_round import BatchWaves
 from swarmstream.society.config import RunConfig
 from swarmstream.society.interventions import PlanRunner
 from swarmstream.society.summaries import RoundSummary
@@ -54,6 +57,7 @@ class Society:
         say: Callable[[str], None] = progress_say,
         on_outcome: Callable[[InteractionResponded | DeadLetter], None] | None = None,
         applied: set[int] | None = None,
+        batches: list[BatchSubmitted] | None = None,
     ):
         self.settings = settings
         self.publisher = publisher
@@ -66,6 +70,7 @@ class Society:
         self.ended: RunEnded | None = None
         self._graph_seen = sum(graph.friend_requests.values())
         self._examples: dict[str, str] = {}  # a dead letter's detail, by reason
+        self.batches = batches or []  # the batches its rounds sent (--llm-batch), from its log on a resume
         self._prices = Prices.of(settings.llm_prices)
         # The run's plan, applied at its round boundaries (``applied``: its steps logged done, on a resume).
         self.plan = PlanRunner(
@@ -145,7 +150,7 @@ class Society:
             return isinstance(event, DeadLetter) or (event.run_id == config.run_id and event.round == round_)
 
         # Opened before anything is read or published: no outcome can fall between the two reads below.
-        async with ReplyReader(settings, keep=ours) as reader:
+        async with ReplyReader(settings, keep=ours) as reader, self._batch_waves(round_) as waves:
             await self._log(
                 RoundStarted(run_id=config.run_id, round=round_, acting=len(acts.agents), agents_ends=agents_ends)
             )
@@ -156,9 +161,10 @@ class Society:
             retried = {o.request_id: o for o in earlier.values() if isinstance(o, DeadLetter) and resumable(o)}
             for request_id in retried:
                 del earlier[request_id]
-            reader.expect(act_id(config, round_, agent) for agent in acts.agents)
+            first = {act_id(config, round_, agent) for agent in acts.agents} | retried.keys()
+            if waves is None:
+                reader.expect(first)
             act_ids.clear()
-            reader.expect(retried)
             # A resumed round: what ended before is counted, what never did is published (again).
             missing = (
                 act_request(config, round_, agent, acts.pool)
@@ -169,15 +175,20 @@ class Society:
             if retried:
                 await replay(settings, list(retried.values()))
             with progress_bar(None, f"round {round_}", self.show_progress, "requests") as bar:
-                reader.include(earlier.values())
-                async for outcome in reader.outcomes(limit_s, self._idle(round_)):
+                if waves is None:
+                    reader.include(earlier.values())
+                    outcomes = reader.outcomes(limit_s, self._idle(round_))
+                    first.clear()
+                else:  # wave after wave, each through the Batch API (it keeps the first wave's ids)
+                    outcomes = waves.outcomes(reader, first, earlier, limit_s, self._idle(round_))
+                async for outcome in outcomes:
                     self.check()
                     summary.requested += 1
                     spent.add(outcome)
                     if self.on_outcome is not None:
                         self.on_outcome(outcome)
                     friend_requests += self._count(summary, outcome)
-                    if isinstance(outcome, InteractionResponded) and outcome.started:
+                    if waves is None and isinstance(outcome, InteractionResponded) and outcome.started:
                         reader.expect(outcome.started)
                     bar.update(1)
         if self.plan.steps(round_, "after"):
@@ -193,6 +204,15 @@ class Society:
         summary.wall_s = time.monotonic() - started
         release_freed_memory()  # what the round's reads and outcomes freed, back to the system between rounds
         return summary
+
+    def _batch_waves(self, round_: int) -> contextlib.AbstractAsyncContextManager[BatchWaves | None]:
+        """A batch-mode round's waves (``--llm-batch``); None for a round whose calls are made online."""
+        if not self.config.llm_batch:
+            return contextlib.nullcontext()
+        return BatchWaves(
+            self.settings, self.publisher, self.config, round_, self.batches, self._log, self.say, self.show_progress,
+            self.check,
+        )  # fmt: skip
 
     async def _until_folded(self, when: str) -> list[int]:
         """Until the workers have committed the requests answered so far and read the agents topic to its end (what
@@ -267,7 +287,7 @@ class Society:
             await asyncio.sleep(0.1)
         self._graph_seen = sum(self.graph.friend_requests.values())
 
-    async def _log(self, event: RunStarted | RoundStarted | RoundCompleted | RunEnded) -> None:
+    async def _log(self, event: RunStarted | RoundStarted | RoundCompleted | RunEnded | BatchSubmitted) -> None:
         await self.publisher.publish(self.settings.runs_topic, [event])
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swarmstream.events import InterventionApplied, RoundCompleted, RunEnded, RunStarted
+from swarmstream.events import BatchSubmitted, InterventionApplied, RoundCompleted, RunEnded, RunStarted
 from swarmstream.settings import Settings
 from swarmstream.society.config import RunConfig
 from swarmstream.society.summaries import RoundSummary
@@ -20,6 +20,15 @@ async def read_run_log(
     settings: Settings, run_id: str
 ) -> tuple[RunConfig, dict[int, RoundSummary], RunEnded | None, set[int]]:
     """:func:`read_run`, and the steps of its plan applied (their places in the plan)."""
+    config, completed, ended, applied, _ = await read_run_history(settings, run_id)
+    return config, completed, ended, applied
+
+
+async def read_run_history(
+    settings: Settings, run_id: str
+) -> tuple[RunConfig, dict[int, RoundSummary], RunEnded | None, set[int], list[BatchSubmitted]]:
+    """:func:`read_run_log`, and the batches its rounds sent (``--llm-batch``), in order."""
+    batches: list[BatchSubmitted] = []
     started: RunStarted | None = None
     completed: dict[int, RoundSummary] = {}
     ended: RunEnded | None = None
@@ -37,6 +46,8 @@ async def read_run_log(
                 ended = event
             elif isinstance(event, InterventionApplied):
                 applied.add(event.step)
+            elif isinstance(event, BatchSubmitted):
+                batches.append(event)
     if started is None:
         raise ValueError(f"no run {run_id!r} in {settings.runs_topic}")
-    return RunConfig.of(started), completed, ended, applied
+    return RunConfig.of(started), completed, ended, applied, batches

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+from swarmstream.events import BatchSubmitted
 from swarmstream.llm.probe import probe_endpoints
 from swarmstream.progress import say
 from swarmstream.publisher import EventPublisher
@@ -17,7 +18,7 @@ from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import PopulationSource, ready_population
 from swarmstream.society.rounds import Society
 from swarmstream.society.run_consumers import RunConsumers
-from swarmstream.society.run_log import read_run_log
+from swarmstream.society.run_log import read_run_history
 from swarmstream.society.summaries import RoundSummary, SimulationResult
 from swarmstream.topics import workers_warning
 from swarmstream.transport import ensure_topics
@@ -69,8 +70,9 @@ async def run_rounds(
             stack.start_worker()
         done: dict[int, RoundSummary] = {}
         applied: set[int] = set()
+        batches: list[BatchSubmitted] = []
         if resume is not None:
-            result.config, done, _, applied = await read_run_log(settings, resume)
+            result.config, done, _, applied, batches = await read_run_history(settings, resume)
         config = result.config
         assert config is not None
         check_models(settings, config)
@@ -96,7 +98,9 @@ async def run_rounds(
             )
             async with EventPublisher(settings) as publisher:
                 assert consumers.graph is not None
-                society = Society(settings, publisher, consumers.graph, config, show_progress, check, applied=applied)
+                society = Society(
+                    settings, publisher, consumers.graph, config, show_progress, check, applied=applied, batches=batches
+                )
                 async for summary in society.run(done):
                     result.rounds.append(summary)
                     yield summary

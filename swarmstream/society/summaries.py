@@ -90,9 +90,9 @@ class SimulationResult:
         actions = self.config.actions or ACTIONS  # a column for each action of the run's space
         lines = [
             f"swarmstream simulate: run {self.config.run_id}, {self.config.agents:,} agents, "
-            f"{len(self.rounds)} of {self.config.rounds} rounds"
-            + (f" ({self.detail})" if self.detail else ""),
-            "  round  requested  answered  dead  " + "  ".join(f"{name:>5}" for name in actions)
+            f"{len(self.rounds)} of {self.config.rounds} rounds" + (f" ({self.detail})" if self.detail else ""),
+            "  round  requested  answered  dead  "
+            + "  ".join(f"{name:>5}" for name in actions)
             + "  turns  friends   cost $  wall s  feed B",
         ]
         for s in self.rounds:

@@ -16,9 +16,9 @@ from swarmstream.llm.simulator import (
     PromptCache,
     RateLimits,
     SimulatorConfig,
-    build_app,
     reply_for,
 )
+from swarmstream.llm.simulator_server import build_app
 from swarmstream.pricing import Prices
 from swarmstream.settings import LLMEndpoint, ModelPrice
 from tests.swarmstream.llm.fakes import serve

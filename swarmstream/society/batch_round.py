@@ -1,0 +1,255 @@
+"""A round's LLM calls through the Batch API (``simulate --llm-batch``), wave by wave.
+
+The round's acts are the first wave; the requests their answers start (conversation turns, friend decisions)
+the next, and so on. For each wave the workers build every request's prompt as they would for an online call
+and publish it (``PromptPrepared``) instead of calling; the driver writes a wave's prompts per model into JSONL
+files, sends each through the Batch API of an endpoint serving the model (logged as ``batch.submitted`` on the
+runs topic), polls until it is done, and publishes every request again with its line's answer, which the
+worker takes as the call's (the same response event and accounting as online; a failed or missing line is a
+dead letter, ``llm_<kind>``, tried again by a resume). A resumed round first collects the batches its log says
+were sent, instead of paying for them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from swarmstream import codec
+from swarmstream.events import (
+    BatchAnswer,
+    BatchSubmitted,
+    DeadLetter,
+    InteractionRequested,
+    InteractionResponded,
+    PromptPrepared,
+    derived_id,
+)
+from swarmstream.llm.batch import BatchClient, BatchState, LineResult, chunks, request_line
+from swarmstream.outcomes import Idle, ReplyReader, outcomes_so_far
+from swarmstream.progress import progress_bar
+from swarmstream.publisher import EventPublisher
+from swarmstream.settings import ANY_MODEL, LLMEndpoint, Settings
+from swarmstream.society.config import RunConfig
+
+Outcome = InteractionResponded | DeadLetter
+POLL_FIRST_S = 1.0
+POLL_MAX_S = 60.0
+
+
+class BatchWaves:
+    """One batch-mode round: its waves' prompts collected, sent, waited for and answered."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: EventPublisher,
+        config: RunConfig,
+        round_: int,
+        submitted: list[BatchSubmitted],
+        log: Callable[[BatchSubmitted], Any],
+        say: Callable[[str], None],
+        show_progress: bool,
+        check: Callable[[], None],
+    ):
+        self.settings, self.publisher, self.config, self.round = settings, publisher, config, round_
+        self.submitted = [batch for batch in submitted if batch.round == round_]
+        self.log, self.say, self.show_progress, self.check = log, say, show_progress, check
+        self.spool = settings.run_dir(config.run_id) / "batches"
+        # A prepared request (encoded) and its prompt's hash, until its answer is published.
+        self.prepared: dict[str, tuple[bytes, str]] = {}
+        self.prompts: ReplyReader | None = None
+
+    def ours(self, event: Any) -> bool:
+        return isinstance(event, DeadLetter) or (event.run_id == self.config.run_id and event.round == self.round)
+
+    async def __aenter__(self) -> BatchWaves:
+        """Reads the prompts the workers publish from now on (open it before the round's requests go out)."""
+        self.prompts = ReplyReader(
+            self.settings, keep=self.ours, topics=(self.settings.prompts_topic, self.settings.deadletter_topic)
+        )
+        await self.prompts.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.prompts is not None:
+            await self.prompts.__aexit__(*exc)
+
+    async def outcomes(
+        self,
+        reader: ReplyReader,
+        first: set[str],
+        earlier: dict[str, Outcome],
+        limit_s: float,
+        idle: Idle,
+    ) -> AsyncIterator[Outcome]:
+        """Every outcome of the round: those ``earlier`` (a resumed round), then each wave's, wave after wave.
+
+        ``first``: the requests of the first wave (the round's acts, and dead letters a resume tries again).
+        """
+        for outcome in earlier.values():
+            yield outcome
+        started = {s for o in earlier.values() if isinstance(o, InteractionResponded) for s in o.started}
+        wave_ids = (first | started) - earlier.keys()
+        seen = set(earlier)
+        if self.submitted:  # a resumed round: prompts published before it, and batches sent before
+            assert self.prompts is not None
+            self.prompts.include((await outcomes_so_far(self.settings, self.ours, self.prompts.topics)).values())
+        wave = 1 + max((batch.wave for batch in self.submitted), default=0)
+        while wave_ids:
+            reader.expect(wave_ids)
+            collected = await self._collect_submitted(wave_ids)
+            await self._send_wave(wave, wave_ids - collected, limit_s, idle)
+            following: set[str] = set()
+            async for outcome in reader.outcomes(limit_s, idle):
+                seen.add(outcome.request_id)
+                yield outcome
+                if isinstance(outcome, InteractionResponded):
+                    following.update(outcome.started)
+            wave_ids, wave = following - seen, wave + 1
+
+    async def _collect_submitted(self, wanted: set[str]) -> set[str]:
+        """The answers of batches sent before a resume, published for the ``wanted`` requests they hold; their ids."""
+        answered: set[str] = set()
+        batches, self.submitted = self.submitted, []
+        for logged in batches:
+            self.say(
+                f"round {self.round}: collecting batch {logged.batch_id} sent before ({logged.requests:,} requests)"
+            )
+            client = BatchClient(_endpoint(self.settings, logged.model, logged.endpoint))
+            try:
+                state = await self._until_done(client, logged.batch_id, logged.requests)
+                results = [result async for result in client.results(state) if result.custom_id in wanted]
+            finally:
+                await client.close()
+            await self._prompts_of({result.custom_id for result in results})
+            await self._answer(logged, state, results, {result.custom_id for result in results})
+            answered.update(result.custom_id for result in results)
+        return answered
+
+    async def _prompts_of(self, ids: set[str]) -> dict[str, PromptPrepared]:
+        """The prompts of ``ids`` (or their dead letters, left out), as the workers publish them."""
+        assert self.prompts is not None
+        found: dict[str, PromptPrepared] = {}
+        missing = ids - self.prepared.keys()
+        if not missing:
+            return found
+        self.prompts.expect(missing)
+        with progress_bar(len(missing), f"round {self.round} prompts", self.show_progress, "prompts") as bar:
+            async for event in self.prompts.outcomes(_limit(self.settings)):
+                self.check()
+                bar.update(1)
+                if isinstance(event, PromptPrepared):
+                    self.prepared[event.request_id] = (codec.encode(event.request), event.prompt_hash)
+                    found[event.request_id] = event
+        return found
+
+    async def _send_wave(self, wave: int, ids: set[str], limit_s: float, idle: Idle) -> None:
+        """The wave's prompts, by model, as batches; waited for; each request published with its answer."""
+        if not ids:
+            return
+        prompts = await self._prompts_of(ids)
+        by_model: dict[str, list[PromptPrepared]] = {}
+        for prepared in prompts.values():
+            by_model.setdefault(prepared.model, []).append(prepared)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        sent: list[tuple[BatchSubmitted, BatchClient, set[str]]] = []
+        try:
+            for model, prepared_ones in sorted(by_model.items()):
+                endpoint = _endpoint(self.settings, model)
+                lines = (request_line(p.request_id, {**p.body, "model": model}) for p in prepared_ones)
+                for part, group in enumerate(chunks(lines)):
+                    path = self.spool / f"round-{self.round}-wave-{wave}-{model.replace('/', '_')}-{part}.jsonl"
+                    path.write_bytes(b"\n".join(group) + b"\n")
+                    client = BatchClient(endpoint)
+                    metadata = {"run_id": self.config.run_id, "round": str(self.round), "wave": str(wave)}
+                    batch_id = await client.submit(path, metadata)
+                    logged = BatchSubmitted(
+                        run_id=self.config.run_id, round=self.round, wave=wave, batch_id=batch_id,
+                        endpoint=endpoint.base_url, model=model, requests=len(group),
+                    )  # fmt: skip
+                    await self.log(logged)
+                    self.say(f"round {self.round} wave {wave}: batch {batch_id} of {len(group):,} requests sent to "
+                             f"{client.name}")  # fmt: skip
+                    sent.append((logged, client, {p.request_id for p in prepared_ones}))
+            for logged, client, wanted in sent:
+                state = await self._until_done(client, logged.batch_id, logged.requests)
+                results = [result async for result in client.results(state)]
+                await self._answer(logged, state, results, wanted)
+        finally:
+            for _, client, _ in sent:
+                await client.close()
+
+    async def _until_done(self, client: BatchClient, batch_id: str, requests: int) -> BatchState:
+        """Polls the batch (every second at first, then less often, at most a minute apart) until it is done."""
+        pause = POLL_FIRST_S
+        started = time.monotonic()
+        with progress_bar(requests, f"round {self.round} batch {batch_id[-12:]}", self.show_progress, "lines") as bar:
+            while True:
+                self.check()
+                state = await client.state(batch_id)
+                bar.n = state.completed + state.failed
+                bar.set_postfix_str(state.status, refresh=True)
+                if state.done:
+                    break
+                await asyncio.sleep(pause)
+                pause = min(POLL_MAX_S, pause * 1.5)
+        if state.status != "completed":
+            self.say(f"batch {batch_id} ended {state.status} after {time.monotonic() - started:.0f} s {state.errors}")
+        return state
+
+    async def _answer(
+        self, logged: BatchSubmitted, state: BatchState, results: list[LineResult], wanted: set[str]
+    ) -> None:
+        """Each request of ``wanted`` published again with its line's answer (a missing line: its failure)."""
+        endpoint = f"{logged.model}@{logged.endpoint}"
+        by_id = {result.custom_id: result for result in results if result.custom_id in wanted}
+
+        def answered() -> Iterator[InteractionRequested]:
+            for request_id in sorted(wanted):
+                prepared = self.prepared.pop(request_id, None)
+                if prepared is None:
+                    continue  # dead-lettered by its worker: its outcome is that
+                encoded, prompt_hash = prepared
+                request = codec.decode(encoded, InteractionRequested)
+                answer = _answer_of(by_id.get(request_id), logged, state, endpoint, prompt_hash)
+                yield request.model_copy(
+                    update={"event_id": derived_id("batch-answer", request.event_id), "answer": answer}
+                )
+
+        await self.publisher.publish_requests(answered())
+
+
+def _answer_of(
+    result: LineResult | None, logged: BatchSubmitted, state: BatchState, endpoint: str, prompt_hash: str
+) -> BatchAnswer:
+    """A request's answer from its result line; a line the batch lacks (expired, cancelled, failed) is a failure."""
+    if result is None or result.error is not None:
+        error, detail = ("batch_missing", f"batch {logged.batch_id} ended {state.status} without this request's line "
+                         f"{state.errors}") if result is None else (result.error, result.detail)  # fmt: skip
+        return BatchAnswer(
+            batch_id=logged.batch_id, endpoint=endpoint, prompt_hash=prompt_hash, error=error,
+            detail=detail.strip()[:2000],
+        )  # fmt: skip
+    raw = result.completion
+    return BatchAnswer(
+        batch_id=logged.batch_id, endpoint=endpoint, prompt_hash=prompt_hash, content=raw.content, model=raw.model,
+        prompt_tokens=raw.prompt_tokens, completion_tokens=raw.completion_tokens, cached_tokens=raw.cached_tokens,
+    )  # fmt: skip
+
+
+def _endpoint(settings: Settings, model: str, base_url: str | None = None) -> LLMEndpoint:
+    """The endpoint a model's batches go to: the first of the pool serving it (or at ``base_url``, a logged one's)."""
+    for endpoint in settings.llm_pool():
+        if endpoint.model in (model, ANY_MODEL) and base_url in (None, endpoint.base_url):
+            return endpoint
+    for endpoint in settings.llm_fallback_chain():
+        if endpoint.model in (model, ANY_MODEL):
+            return endpoint
+    raise ValueError(f"--llm-batch: no endpoint serves model {model!r}" + (f" at {base_url}" if base_url else ""))
+
+
+def _limit(settings: Settings) -> float:
+    return max(120.0, settings.unknown_agent_max_wait_s + 30)
