@@ -116,8 +116,9 @@ def read_line(line: bytes) -> LineResult:
         said = ((response.get("body") or {}).get("error") or {}).get("message", "")
         kind = "rate_limited" if status == 429 else "server_error" if status >= 500 else f"http_{status}"
         return LineResult(custom_id, error=kind, detail=str(said)[:500])
-    code = (error or {}).get("code") or "failed"
-    return LineResult(custom_id, error=f"batch_{code}"[:64], detail=str((error or {}).get("message", ""))[:500])
+    code = str((error or {}).get("code") or "failed")
+    kind = code if code.startswith("batch_") else f"batch_{code}"
+    return LineResult(custom_id, error=kind[:64], detail=str((error or {}).get("message", ""))[:500])
 
 
 def prompt_hash(body: dict[str, Any]) -> str:
