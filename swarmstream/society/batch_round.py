@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from swarmstream import codec
 from swarmstream.events import (
@@ -129,13 +130,13 @@ class BatchWaves:
             answered.update(result.custom_id for result in results)
         return answered
 
-    async def _prompts_of(self, ids: set[str]) -> dict[str, PromptPrepared]:
-        """The prompts of ``ids`` (or their dead letters, left out), as the workers publish them."""
+    async def _prompts_of(self, ids: set[str], write: Callable[[PromptPrepared], None] | None = None) -> None:
+        """The prompts of ``ids`` (their dead letters left out), as the workers publish them: each kept as its request
+        (encoded) and hash, and given to ``write`` (a wave's spool) as it comes; none held whole."""
         assert self.prompts is not None
-        found: dict[str, PromptPrepared] = {}
         missing = ids - self.prepared.keys()
         if not missing:
-            return found
+            return
         self.prompts.expect(missing)
         with progress_bar(len(missing), f"round {self.round} prompts", self.show_progress, "prompts") as bar:
             async for event in self.prompts.outcomes(_limit(self.settings)):
@@ -143,37 +144,55 @@ class BatchWaves:
                 bar.update(1)
                 if isinstance(event, PromptPrepared):
                     self.prepared[event.request_id] = (codec.encode(event.request), event.prompt_hash)
-                    found[event.request_id] = event
-        return found
+                    if write is not None:
+                        write(event)
 
     async def _send_wave(self, wave: int, ids: set[str], limit_s: float, idle: Idle) -> None:
         """The wave's prompts, by model, as batches; waited for; each request published with its answer."""
         if not ids:
             return
-        prompts = await self._prompts_of(ids)
-        by_model: dict[str, list[PromptPrepared]] = {}
-        for prepared in prompts.values():
-            by_model.setdefault(prepared.model, []).append(prepared)
         self.spool.mkdir(parents=True, exist_ok=True)
+        spools: dict[str, tuple[IO[bytes], list[str]]] = {}  # by model: its lines' file, and their request ids
+
+        def write(prepared: PromptPrepared) -> None:
+            if prepared.model not in spools:
+                path = self.spool / f"round-{self.round}-wave-{wave}-{prepared.model.replace('/', '_')}.jsonl"
+                spools[prepared.model] = (path.open("wb"), [])
+            out, listed = spools[prepared.model]
+            out.write(request_line(prepared.request_id, {**prepared.body, "model": prepared.model}) + b"\n")
+            listed.append(prepared.request_id)
+
+        try:
+            await self._prompts_of(ids, write)
+        finally:
+            for out, _ in spools.values():
+                out.close()
         sent: list[tuple[BatchSubmitted, BatchClient, set[str]]] = []
         try:
-            for model, prepared_ones in sorted(by_model.items()):
+            for model, (out, listed) in sorted(spools.items()):
                 endpoint = _endpoint(self.settings, model)
-                lines = (request_line(p.request_id, {**p.body, "model": model}) for p in prepared_ones)
-                for part, group in enumerate(chunks(lines)):
-                    path = self.spool / f"round-{self.round}-wave-{wave}-{model.replace('/', '_')}-{part}.jsonl"
-                    path.write_bytes(b"\n".join(group) + b"\n")
-                    client = BatchClient(endpoint)
-                    metadata = {"run_id": self.config.run_id, "round": str(self.round), "wave": str(wave)}
-                    batch_id = await client.submit(path, metadata)
-                    logged = BatchSubmitted(
-                        run_id=self.config.run_id, round=self.round, wave=wave, batch_id=batch_id,
-                        endpoint=endpoint.base_url, model=model, requests=len(group),
-                    )  # fmt: skip
-                    await self.log(logged)
-                    self.say(f"round {self.round} wave {wave}: batch {batch_id} of {len(group):,} requests sent to "
-                             f"{client.name}")  # fmt: skip
-                    sent.append((logged, client, {p.request_id for p in prepared_ones}))
+                done = 0
+                with open(out.name, "rb") as lines:  # a batch's lines at a time in memory, not the wave's
+                    for part, group in enumerate(chunks(line.rstrip(b"\n") for line in lines)):
+                        wanted = set(listed[done : done + len(group)])
+                        done += len(group)
+                        path = Path(f"{out.name[: -len('.jsonl')]}-{part}.jsonl")
+                        path.write_bytes(b"\n".join(group) + b"\n")
+                        client = BatchClient(endpoint)
+                        metadata = {"run_id": self.config.run_id, "round": str(self.round), "wave": str(wave)}
+                        batch_id = await client.submit(path, metadata)
+                        path.unlink()  # uploaded: the endpoint holds it now
+                        logged = BatchSubmitted(
+                            run_id=self.config.run_id, round=self.round, wave=wave, batch_id=batch_id,
+                            endpoint=endpoint.base_url, model=model, requests=len(group),
+                        )  # fmt: skip
+                        await self.log(logged)
+                        self.say(
+                            f"round {self.round} wave {wave}: batch {batch_id} of {len(group):,} requests sent to "
+                            f"{client.name}"
+                        )
+                        sent.append((logged, client, wanted))
+                Path(out.name).unlink()
             for logged, client, wanted in sent:
                 state = await self._until_done(client, logged.batch_id, logged.requests)
                 results = [result async for result in client.results(state)]
