@@ -105,7 +105,7 @@ class _WorkerCollector(Collector):
         )
         for processor in self.processors:
             consumed.add_metric([processor.topic], processor.consumed())
-            for outcome in ("success", "dead_letter", "error"):
+            for outcome in ("success", "dead_letter", "error", "prepared"):
                 processed.add_metric([processor.topic, outcome], processor.outcomes[outcome])
             forwarded.add_metric([processor.topic], processor.outcomes["forwarded"])
         yield consumed
