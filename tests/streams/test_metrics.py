@@ -85,7 +85,7 @@ async def test_worker_metrics_count_events_sends_llm_outcomes_and_lag():
     found = samples(metrics)
     assert found[("swarmstream_events_consumed_total", (("topic", "requests"),))] == 8
     processed = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_events_processed_total"}
-    assert processed == {"success": 5, "dead_letter": 2, "error": 0}
+    assert processed == {"success": 5, "dead_letter": 2, "error": 0, "prepared": 0}
     assert found[("swarmstream_events_produced_total", (("topic", "responses"),))] == 2
     assert found[("swarmstream_events_produced_total", (("topic", "dead-letters"),))] == 1
     calls = {k[1][0][1]: v for k, v in found.items() if k[0] == "swarmstream_llm_attempts_total"}
