@@ -153,8 +153,9 @@ async def bench_pool(
             f"  {phase.name:22} {phase.seconds:5.1f} s  {phase.per_s:6.1f} calls/s of {phase.capacity_per_s:.0f} "
             f"({phase.utilisation:.1%}); 429: {phase.rejected_share:.2%}; per endpoint {shares}"
         )
+    listed = f" {dict(failed)}" if failed else ""
     lines.append(
-        f"  calls: {issued:,} issued, {answered:,} answered, {failed.total():,} failed {dict(failed) or ''}, "
+        f"  calls: {issued:,} issued, {answered:,} answered, {failed.total():,} failed{listed}, "
         f"{issued - answered - failed.total():,} lost; the killed one rejoined {rejoined_s:.1f} s after its restart "
         f"({engine.routes[KILLED].ejections} ejection(s))"
     )
