@@ -54,10 +54,12 @@ class BatchWaves:
         say: Callable[[str], None],
         show_progress: bool,
         check: Callable[[], None],
+        resumed: bool = False,
     ):
         self.settings, self.publisher, self.config, self.round = settings, publisher, config, round_
         self.submitted = [batch for batch in submitted if batch.round == round_]
         self.log, self.say, self.show_progress, self.check = log, say, show_progress, check
+        self.resumed = resumed
         self.spool = settings.run_dir(config.run_id) / "batches"
         # A prepared request (encoded) and its prompt's hash, until its answer is published.
         self.prepared: dict[str, tuple[bytes, str]] = {}
@@ -95,7 +97,7 @@ class BatchWaves:
         started = {s for o in earlier.values() if isinstance(o, InteractionResponded) for s in o.started}
         wave_ids = (first | started) - earlier.keys()
         seen = set(earlier)
-        if self.submitted:  # a resumed round: prompts published before it, and batches sent before
+        if self.resumed:  # prompts published before the resume (a worker does not publish a request's twice)
             assert self.prompts is not None
             self.prompts.include((await outcomes_so_far(self.settings, self.ours, self.prompts.topics)).values())
         wave = 1 + max((batch.wave for batch in self.submitted), default=0)

@@ -77,11 +77,16 @@ class Society:
             settings, publisher, config, settings_timeout(settings), show_progress, check, say, set(applied or ())
         )
 
-    async def run(self, done: dict[int, RoundSummary] | None = None) -> AsyncIterator[RoundSummary]:
-        """The rounds' summaries as they end: first those ``done`` already (a resumed run), then the rest."""
+    async def run(
+        self, done: dict[int, RoundSummary] | None = None, resumed: bool = False
+    ) -> AsyncIterator[RoundSummary]:
+        """The rounds' summaries as they end: first those ``done`` already (a resumed run), then the rest.
+
+        ``resumed``: the run was started before (its first incomplete round may be part done, even round 1).
+        """
         done = done or {}
         config = self.config
-        resumed = bool(done)
+        resumed = resumed or bool(done)
         if not resumed:
             await self._log(config.started())
         spent = sum(summary.cost_usd for summary in done.values())
@@ -150,7 +155,7 @@ class Society:
             return isinstance(event, DeadLetter) or (event.run_id == config.run_id and event.round == round_)
 
         # Opened before anything is read or published: no outcome can fall between the two reads below.
-        async with ReplyReader(settings, keep=ours) as reader, self._batch_waves(round_) as waves:
+        async with ReplyReader(settings, keep=ours) as reader, self._batch_waves(round_, resumed) as waves:
             await self._log(
                 RoundStarted(run_id=config.run_id, round=round_, acting=len(acts.agents), agents_ends=agents_ends)
             )
@@ -172,7 +177,7 @@ class Society:
                 if (request_id := act_id(config, round_, agent)) not in earlier and request_id not in retried
             )
             await self.publisher.publish_requests(missing)
-            if retried:
+            if retried and waves is None:  # a batch round sends them again in its first wave, from their prompts
                 await replay(settings, list(retried.values()))
             with progress_bar(None, f"round {round_}", self.show_progress, "requests") as bar:
                 if waves is None:
@@ -205,13 +210,13 @@ class Society:
         release_freed_memory()  # what the round's reads and outcomes freed, back to the system between rounds
         return summary
 
-    def _batch_waves(self, round_: int) -> contextlib.AbstractAsyncContextManager[BatchWaves | None]:
+    def _batch_waves(self, round_: int, resumed: bool) -> contextlib.AbstractAsyncContextManager[BatchWaves | None]:
         """A batch-mode round's waves (``--llm-batch``); None for a round whose calls are made online."""
         if not self.config.llm_batch:
             return contextlib.nullcontext()
         return BatchWaves(
             self.settings, self.publisher, self.config, round_, self.batches, self._log, self.say, self.show_progress,
-            self.check,
+            self.check, resumed,
         )  # fmt: skip
 
     async def _until_folded(self, when: str) -> list[int]:

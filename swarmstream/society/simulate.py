@@ -101,7 +101,7 @@ async def run_rounds(
                 society = Society(
                     settings, publisher, consumers.graph, config, show_progress, check, applied=applied, batches=batches
                 )
-                async for summary in society.run(done):
+                async for summary in society.run(done, resumed=resume is not None):
                     result.rounds.append(summary)
                     yield summary
                 result.end(society.ended)

@@ -140,13 +140,14 @@ def test_rounds_are_accounted_logged_and_a_budget_stops_them(workers, tmp_path):
     assert (tmp_path / "edges.csv").read_text().splitlines()[0] == "src,dst,weight,kind,round"
 
     refused = driver(settings, "--rounds", "1", *SIZE)
-    out, err = refused.communicate(timeout=120)
+    _, err = refused.communicate(timeout=120)
     assert refused.returncode == 1 and "holds 40 agents already" in err and "--replace" in err, err[-3000:]
+    # A budget below the run's estimate: refused before round 1 (the stop between rounds: test_society.py).
+    runs_before = len([e for e in asyncio.run(run_log(settings)) if isinstance(e, RunStarted)])
     budget = driver(settings, "--rounds", "3", "--budget-usd", "0.000001", *AGAIN)
-    out, err = budget.communicate(timeout=240)
-    assert budget.returncode == 0, err[-3000:]
-    stopped = json.loads(out.strip().splitlines()[-1])
-    assert len(stopped["rounds"]) == 1 and stopped["ended"] == "budget" and "would pass the budget" in err
+    _, err = budget.communicate(timeout=240)
+    assert budget.returncode == 1 and "not started: its estimate" in err, err[-3000:]
+    assert len([e for e in asyncio.run(run_log(settings)) if isinstance(e, RunStarted)]) == runs_before
 
 
 async def run_log(settings) -> list[RunStarted | RoundStarted | RoundCompleted | RunEnded]:

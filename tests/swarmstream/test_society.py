@@ -52,3 +52,28 @@ def test_an_act_is_the_same_request_whenever_built_and_shows_others_from_the_poo
 def test_bad_sizes_are_refused(fields, problem):
     with pytest.raises(ValueError, match=problem):
         new_config(**{"agents": 10, "rounds": 1, "active": 0.5, "turns": 2, "seed": 1, **fields})
+
+
+async def test_a_round_that_would_take_the_cost_past_the_budget_is_not_started():
+    """The stop between rounds (the estimate's refusal before round 1: test_estimate.py): logged, with why."""
+    from swarmstream.events import RunEnded
+    from swarmstream.society.rounds import Society
+    from swarmstream.society.summaries import RoundSummary
+
+    society = Society.__new__(Society)  # the rounds' logic alone: no pipeline under it
+    society.config = new_config(10, 4, 0.5, 1, 1, budget_usd=0.025)
+    society.ended = None
+    logged: list[object] = []
+
+    async def log(event: object) -> None:
+        logged.append(event)
+
+    async def round_(number: int, resumed: bool) -> RoundSummary:
+        return RoundSummary(number, requested=10, answered=10, cost_usd=0.01)
+
+    society._log = log  # type: ignore[method-assign]
+    society._round = round_  # type: ignore[method-assign]
+    summaries = [summary.round async for summary in society.run()]
+    assert summaries == [1, 2], "a third round of $0.01 would take $0.02 spent past $0.025"
+    assert isinstance(society.ended, RunEnded) and society.ended.reason == "budget"
+    assert "round 3 not started" in society.ended.detail and logged[-1] is society.ended
