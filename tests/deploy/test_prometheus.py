@@ -139,7 +139,7 @@ async def test_every_dashboard_query_returns_data_from_a_scraped_pipeline(settin
                 assert {s["metric"]["reason"] for s in reasons} == {"malformed_payload"}
                 processed = prometheus.query(f"swarmstream_events_processed_total{{topic='{settings.requests_topic}'}}")
                 by_outcome = {s["metric"]["outcome"]: float(s["value"][1]) for s in processed}
-                assert by_outcome == {"success": CHATS + FRIEND_REQUESTS, "dead_letter": 1, "error": 0}
+                assert by_outcome == {"success": CHATS + FRIEND_REQUESTS, "dead_letter": 1, "error": 0, "prepared": 0}
 
                 # The run's report, from the same topics.
                 out = tmp_path / "report"
