@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr = SecretStr("sk-swarmstream-local")
     llm_model: str = "gpt-3.5-turbo"
+    # The endpoint at llm_base_url answers any model a call asks for (a gateway; the simulator a stack starts),
+    # llm_model being the default: an agent's own model or a run's mix is served without naming each.
+    llm_any_model: bool = False
     llm_max_tokens: int = Field(150, ge=1)
     # Per call. Faust waits for calls in flight before it gives partitions away in a rebalance,
     # so one call must stay well below the rebalance timeout (validated below).
@@ -298,7 +301,7 @@ class Settings(BaseSettings):
     def primary_endpoint(self) -> LLMEndpoint:
         return LLMEndpoint(
             base_url=self.require_llm_base_url(),
-            model=self.llm_model,
+            model=ANY_MODEL if self.llm_any_model else self.llm_model,
             api_key=self.llm_api_key,
             rpm=self.llm_rpm,
             tpm=self.llm_tpm,

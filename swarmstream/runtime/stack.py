@@ -16,7 +16,7 @@ import aiohttp
 from swarmstream.metrics_http import scrape
 from swarmstream.runtime.broker import EmbeddedBroker
 from swarmstream.runtime.process import ChildProcess, free_port, memory_bytes, python_module, wait_for_port
-from swarmstream.settings import ANY_MODEL, Settings
+from swarmstream.settings import Settings
 
 T = TypeVar("T")
 
@@ -57,8 +57,7 @@ class LocalStack:
         self.settings = self.settings.model_copy(update=updates)
         if self.simulator is not None:
             # The simulator answers any model: a run's mix of models is served without naming each one.
-            anything = self.settings.primary_endpoint().model_copy(update={"model": ANY_MODEL})
-            self.settings = self.settings.model_copy(update={"llm_endpoints": [anything]})
+            self.settings = self.settings.model_copy(update={"llm_any_model": True})
         return self.settings
 
     def start_worker(

@@ -24,7 +24,7 @@ from pathlib import Path
 from swarmstream.runtime.lifeline import stop_on_signals
 from swarmstream.runtime.process import free_port
 from swarmstream.runtime.stack import LocalStack
-from swarmstream.settings import ANY_MODEL, LLMEndpoint, Settings
+from swarmstream.settings import Settings
 from swarmstream.transport import ensure_topics
 
 STATE_FILE = "stack.json"
@@ -102,9 +102,8 @@ def settings_for(settings: Settings, standing: Standing, given: set[str]) -> Set
     update: dict[str, object] = {"bootstrap_servers": standing.bootstrap_servers}
     if not settings.has_own_llm:
         update["llm_base_url"] = standing.llm_base_url
-        if standing.simulator:  # its workers' endpoint: the simulator answers any model (a run's mix of them)
-            anything = LLMEndpoint(base_url=standing.llm_base_url, model=ANY_MODEL, api_key=settings.llm_api_key)
-            update["llm_endpoints"] = [anything]
+        # Its simulator answers any model, as its workers know (a run's mix of them is served).
+        update["llm_any_model"] = standing.simulator
     for name in ("topic_prefix", "partitions"):
         if name not in given and f"SWARMSTREAM_{name.upper()}" not in os.environ:
             update[name] = getattr(standing, name)

@@ -108,7 +108,7 @@ def test_topics_check_reports_what_differs_with_the_fix(cli_settings, capsys):
     asyncio.run(create_plain_changelog())
     assert main(["topics", "--check"]) == 1
     out, err = capsys.readouterr()
-    assert "8 topics checked" in out and "8 problem(s)" in out, "seven missing, one misconfigured"
+    assert "9 topics checked" in out and "9 problem(s)" in out, "eight missing, one misconfigured"
     assert f"{settings.requests_topic}: missing" in err
     changelog = settings.profiles_changelog_topic
     (line,) = (line for line in err.splitlines() if line.startswith(f"{changelog}: configs"))
@@ -122,5 +122,5 @@ def test_topics_check_reports_what_differs_with_the_fix(cli_settings, capsys):
     assert "1 problem(s)" in capsys.readouterr().out
     assert main(["topics", "--check", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["checked"] and len(report["topics"]) == 8
+    assert report["checked"] and len(report["topics"]) == 9
     assert [problem["topic"] for problem in report["problems"]] == [changelog]
