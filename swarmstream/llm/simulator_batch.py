@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from swarmstream.llm.batch import MAX_LINES
 from swarmstream.llm.simulator import BatchConfig, Simulator, error_response, prompt_tokens_of, request_error
 
-MAX_LINES = 50_000  # OpenAI's: requests in one batch
 MAX_FILE_BYTES = 200 * 1024 * 1024  # OpenAI's: a batch input file's size
 _ANSWER_CHUNK = 500  # lines answered between yields to the event loop
 

@@ -80,20 +80,29 @@ async def audience(settings: Settings, who: Audience, seed: int, question: str) 
     chosen: dict[str, str | None] = {}
     async for _, members in by_partition(settings, COMMUNITY):
         for agent, community in members.items():
-            if (agent in named) if named else who.community in (None, community):
+            if in_audience(named, who.community, agent, community):
                 chosen[agent] = community
     unknown = sorted(named - chosen.keys())
     if unknown:
         more = f" and {len(unknown) - 10:,} more" if len(unknown) > 10 else ""
         raise ValueError(f"no such agents in the population: {', '.join(map(repr, unknown[:10]))}{more}")
     if who.sample is not None:
-        fraction = who.sample
-        chosen = {agent: c for agent, c in chosen.items() if draw(seed, "asked", question, agent) < fraction}
+        chosen = {agent: c for agent, c in chosen.items() if sampled(who.sample, seed, question, agent)}
     if not chosen:
         whom = f"community {who.community!r}" if who.community is not None else "the population"
         sampled = f" (a sample of {who.sample:g})" if who.sample is not None else ""
         raise ValueError(f"nobody to ask: no agent in {whom}{sampled}")
     return dict(sorted(chosen.items()))
+
+
+def in_audience(named: set[str], community: str | None, agent: str, agents_community: str | None) -> bool:
+    """Whether an audience of ``named`` agents (or else of ``community``'s members, or everyone) holds ``agent``."""
+    return agent in named if named else community in (None, agents_community)
+
+
+def sampled(fraction: float, seed: int, question: str, agent: str) -> bool:
+    """Whether ``agent`` is in an audience's seeded sample: the same agents for the same question and seed."""
+    return draw(seed, "asked", question, agent) < fraction
 
 
 def request_id(question: Question, run_id: str | None, agent: str) -> str:

@@ -103,7 +103,7 @@ class BatchWaves:
         wave = 1 + max((batch.wave for batch in self.submitted), default=0)
         while wave_ids:
             reader.expect(wave_ids)
-            collected = await self._collect_submitted(wave_ids)
+            collected = await self._collect_submitted(wave_ids, limit_s, idle)
             await self._send_wave(wave, wave_ids - collected, limit_s, idle)
             following: set[str] = set()
             async for outcome in reader.outcomes(limit_s, idle):
@@ -113,7 +113,7 @@ class BatchWaves:
                     following.update(outcome.started)
             wave_ids, wave = following - seen, wave + 1
 
-    async def _collect_submitted(self, wanted: set[str]) -> set[str]:
+    async def _collect_submitted(self, wanted: set[str], limit_s: float, idle: Idle) -> set[str]:
         """The answers of batches sent before a resume, published for the ``wanted`` requests they hold; their ids."""
         answered: set[str] = set()
         batches, self.submitted = self.submitted, []
@@ -127,12 +127,14 @@ class BatchWaves:
                 results = [result async for result in client.results(state) if result.custom_id in wanted]
             finally:
                 await client.close()
-            await self._prompts_of({result.custom_id for result in results})
+            await self._prompts_of({result.custom_id for result in results}, limit_s, idle)
             await self._answer(logged, state, results, {result.custom_id for result in results})
             answered.update(result.custom_id for result in results)
         return answered
 
-    async def _prompts_of(self, ids: set[str], write: Callable[[PromptPrepared], None] | None = None) -> None:
+    async def _prompts_of(
+        self, ids: set[str], limit_s: float, idle: Idle, write: Callable[[PromptPrepared], None] | None = None
+    ) -> None:
         """The prompts of ``ids`` (their dead letters left out), as the workers publish them: each kept as its request
         (encoded) and hash, and given to ``write`` (a wave's spool) as it comes; none held whole."""
         assert self.prompts is not None
@@ -141,7 +143,7 @@ class BatchWaves:
             return
         self.prompts.expect(missing)
         with progress_bar(len(missing), f"round {self.round} prompts", self.show_progress, "prompts") as bar:
-            async for event in self.prompts.outcomes(_limit(self.settings)):
+            async for event in self.prompts.outcomes(limit_s, idle):
                 self.check()
                 bar.update(1)
                 if isinstance(event, PromptPrepared):
@@ -165,7 +167,7 @@ class BatchWaves:
             listed.append(prepared.request_id)
 
         try:
-            await self._prompts_of(ids, write)
+            await self._prompts_of(ids, limit_s, idle, write)
         finally:
             for out, _ in spools.values():
                 out.close()
@@ -270,7 +272,3 @@ def _endpoint(settings: Settings, model: str, base_url: str | None = None) -> LL
         if endpoint.model in (model, ANY_MODEL):
             return endpoint
     raise ValueError(f"--llm-batch: no endpoint serves model {model!r}" + (f" at {base_url}" if base_url else ""))
-
-
-def _limit(settings: Settings) -> float:
-    return max(120.0, settings.unknown_agent_max_wait_s + 30)

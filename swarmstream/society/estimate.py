@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from consumers.population import SPECS, Activity, as_spec, by_partition
+from consumers.population import ACTIVITY, SPECS, as_spec, by_partition
 from producers.population import rows, spec_of
 from streams import profiles
 from streams.prompts import FeedView, build_messages, feed_view
@@ -36,6 +36,7 @@ from swarmstream.pricing import Prices
 from swarmstream.progress import progress_bar
 from swarmstream.settings import Settings
 from swarmstream.society.acts import act_request, chance, draw
+from swarmstream.society.asking import in_audience, sampled
 from swarmstream.society.config import RunConfig
 
 SAMPLE = 400  # agents whose prompts are built, drawn by the seed
@@ -140,7 +141,10 @@ async def estimate_run(
     answer_tokens = answer_tokens if answer_tokens is not None else min(30, settings.llm_max_tokens)
     rounds = range(1, config.rounds + 1)
     acting = dict.fromkeys(rounds, 0)
-    asked = [0] * len(config.plan.steps) if config.plan is not None else []
+    steps = config.plan.steps if config.plan is not None else []
+    asked = [0] * len(steps)
+    # Each question's agents named by id, as a set once (not per agent read).
+    named = [set(((s.survey or s.interview).agents or ()) if s.asks else ()) for s in steps]
     kept: list[tuple[float, str, AgentSpec]] = []  # the sample: smallest draws, as a heap of negatives
     population = 0
     bar = progress_bar(population_size, "estimate: read the population", show_progress, "agents")
@@ -149,12 +153,12 @@ async def estimate_run(
         if not population % 10_000:
             bar.update(10_000)
         agent = spec.agent_id
-        activity = Activity(spec.activity, tuple(spec.activity_hours) if spec.activity_hours else None)
+        activity = ACTIVITY.created(spec)
         for round_ in rounds:
             acting[round_] += draw(config.seed, round_, agent) < chance(activity, config, round_)
         if config.plan is not None:
             for index, step in enumerate(config.plan.steps):
-                asked[index] += _asks(step, spec, config.seed)
+                asked[index] += _asks(step, named[index], spec, config.seed)
         ranked = (-draw(config.seed, "estimate", agent), agent, spec)
         if len(kept) < sample:
             heapq.heappush(kept, ranked)
@@ -170,10 +174,7 @@ async def estimate_run(
     estimates = []
     posts_before = 0.0
     for round_ in rounds:
-        chances = [
-            chance(Activity(s.activity, tuple(s.activity_hours) if s.activity_hours else None), config, round_)
-            for s in sampled
-        ]
+        chances = [chance(ACTIVITY.created(s), config, round_) for s in sampled]
         expected = [model.act(spec, round_, posts_before, a) for spec, a in zip(sampled, chances, strict=True)]
         weights = list(chances) if any(chances) else [1.0] * len(sampled)
         total = sum(weights)
@@ -235,17 +236,14 @@ async def check_budget(settings: Settings, config: RunConfig) -> Estimate | None
     return estimate
 
 
-def _asks(step: Any, spec: AgentSpec, seed: int) -> bool:
+def _asks(step: Any, named: set[str], spec: AgentSpec, seed: int) -> bool:
     """Whether a plan's question step asks this agent (as ``swarmstream.society.asking.audience`` chooses)."""
     question = step.survey or step.interview
     if question is None:
         return False
-    if question.agents is not None:
-        chosen = spec.agent_id in question.agents
-    else:
-        chosen = question.community in (None, spec.community)
+    chosen = in_audience(named, question.community, spec.agent_id, spec.community)
     if chosen and question.sample is not None:
-        chosen = draw(seed, "asked", question.question, spec.agent_id) < question.sample
+        chosen = sampled(question.sample, seed, question.question, spec.agent_id)
     return chosen
 
 
