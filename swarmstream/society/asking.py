@@ -90,8 +90,8 @@ async def audience(settings: Settings, who: Audience, seed: int, question: str) 
         chosen = {agent: c for agent, c in chosen.items() if sampled(who.sample, seed, question, agent)}
     if not chosen:
         whom = f"community {who.community!r}" if who.community is not None else "the population"
-        sampled = f" (a sample of {who.sample:g})" if who.sample is not None else ""
-        raise ValueError(f"nobody to ask: no agent in {whom}{sampled}")
+        part = f" (a sample of {who.sample:g})" if who.sample is not None else ""
+        raise ValueError(f"nobody to ask: no agent in {whom}{part}")
     return dict(sorted(chosen.items()))
 
 
