@@ -49,6 +49,7 @@ class BatchState:
     output_file_id: str | None
     error_file_id: str | None
     errors: str = ""
+    input_file_id: str | None = None
 
     @property
     def done(self) -> bool:
@@ -81,7 +82,7 @@ class BatchClient:
         errors = "; ".join(f"{e.code}: {e.message}" for e in (batch.errors.data or [])) if batch.errors else ""
         return BatchState(
             batch.id, batch.status, counts.total if counts else 0, counts.completed if counts else 0,
-            counts.failed if counts else 0, batch.output_file_id, batch.error_file_id, errors,
+            counts.failed if counts else 0, batch.output_file_id, batch.error_file_id, errors, batch.input_file_id,
         )  # fmt: skip
 
     async def results(self, state: BatchState) -> AsyncIterator[LineResult]:
@@ -93,6 +94,20 @@ class BatchClient:
             for line in content.content.splitlines():
                 if line.strip():
                     yield read_line(line)
+
+    async def delete_files(self, state: BatchState) -> int:
+        """A finished batch's input, output and error files deleted at the endpoint (one already gone is no
+        error); how many were deleted."""
+        deleted = 0
+        for file_id in (state.input_file_id, state.output_file_id, state.error_file_id):
+            if file_id is None:
+                continue
+            try:
+                await self._client.files.delete(file_id)
+                deleted += 1
+            except openai.NotFoundError:
+                pass
+        return deleted
 
     async def close(self) -> None:
         await self._client.close()

@@ -12,6 +12,8 @@ from swarmstream.llm.simulator import Simulator, SimulatorCollector, SimulatorCo
 from swarmstream.llm.simulator_batch import MAX_FILE_BYTES, BatchServer
 from swarmstream.metrics_http import metrics_handler
 
+BATCHES = web.AppKey("batches", BatchServer)
+
 
 def build_app(config: SimulatorConfig) -> web.Application:
     sim = Simulator(config)
@@ -31,6 +33,12 @@ def build_app(config: SimulatorConfig) -> web.Application:
     app.router.add_get("/stats", stats)
     app.router.add_get("/metrics", metrics_handler(registry))
     batches.routes(app)
+    app[BATCHES] = batches
+
+    async def remove_files(app: web.Application) -> None:
+        batches.close()
+
+    app.on_cleanup.append(remove_files)
     return app
 
 

@@ -3,20 +3,25 @@
 The round's acts are the first wave; the requests their answers start (conversation turns, friend decisions)
 the next, and so on. For each wave the workers build every request's prompt as they would for an online call
 and publish it (``PromptPrepared``) instead of calling; the driver writes a wave's prompts per model into JSONL
-files, sends each through the Batch API of an endpoint serving the model (logged as ``batch.submitted`` on the
-runs topic), polls until it is done, and publishes every request again with its line's answer, which the
-worker takes as the call's (the same response event and accounting as online; a failed or missing line is a
-dead letter, ``llm_<kind>``, tried again by a resume). A resumed round first collects the batches its log says
-were sent, instead of paying for them twice.
+files, deals each model's to the endpoints serving it by weight and sends them through their Batch APIs
+(logged as ``batch.submitted`` on the runs topic), polls until they are done, and publishes every request
+again with its line's answer, which the worker takes as the call's (the same response event and accounting
+as online; a failed or missing line is a dead letter, ``llm_<kind>``, tried again by a resume). A resumed
+round first collects the batches its log says were sent, instead of paying for them twice. Once the round has
+every outcome (no resume needs its batches again), their input, output and error files are deleted at the
+endpoints.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import openai
 
 from swarmstream import codec
 from swarmstream.events import (
@@ -64,6 +69,7 @@ class BatchWaves:
         # A prepared request (encoded) and its prompt's hash, until its answer is published.
         self.prepared: dict[str, tuple[bytes, str]] = {}
         self.prompts: ReplyReader | None = None
+        self.finished: list[tuple[LLMEndpoint, BatchState]] = []  # batches answered: their files, for deletion
 
     def ours(self, event: Any) -> bool:
         return isinstance(event, DeadLetter) or (event.run_id == self.config.run_id and event.round == self.round)
@@ -112,6 +118,7 @@ class BatchWaves:
                 if isinstance(outcome, InteractionResponded):
                     following.update(outcome.started)
             wave_ids, wave = following - seen, wave + 1
+        await self._delete_files()
 
     async def _collect_submitted(self, wanted: set[str], limit_s: float, idle: Idle) -> set[str]:
         """The answers of batches sent before a resume, published for the ``wanted`` requests they hold; their ids."""
@@ -121,9 +128,10 @@ class BatchWaves:
             self.say(
                 f"round {self.round}: collecting batch {logged.batch_id} sent before ({logged.requests:,} requests)"
             )
-            client = BatchClient(_endpoint(self.settings, logged.model, logged.endpoint))
+            client = BatchClient(logged_endpoint(self.settings, logged.model, logged.endpoint))
             try:
                 state = await self._until_done(client, logged.batch_id, logged.requests)
+                self.finished.append((client.endpoint, state))
                 results = [result async for result in client.results(state) if result.custom_id in wanted]
             finally:
                 await client.close()
@@ -174,36 +182,62 @@ class BatchWaves:
         sent: list[tuple[BatchSubmitted, BatchClient, set[str]]] = []
         try:
             for model, (out, listed) in sorted(spools.items()):
-                endpoint = _endpoint(self.settings, model)
-                done = 0
-                with open(out.name, "rb") as lines:  # a batch's lines at a time in memory, not the wave's
-                    for part, group in enumerate(chunks(line.rstrip(b"\n") for line in lines)):
-                        wanted = set(listed[done : done + len(group)])
-                        done += len(group)
-                        path = Path(f"{out.name[: -len('.jsonl')]}-{part}.jsonl")
-                        path.write_bytes(b"\n".join(group) + b"\n")
-                        client = BatchClient(endpoint)
-                        metadata = {"run_id": self.config.run_id, "round": str(self.round), "wave": str(wave)}
-                        batch_id = await client.submit(path, metadata)
-                        path.unlink()  # uploaded: the endpoint holds it now
-                        logged = BatchSubmitted(
-                            run_id=self.config.run_id, round=self.round, wave=wave, batch_id=batch_id,
-                            endpoint=endpoint.base_url, model=model, requests=len(group),
-                        )  # fmt: skip
-                        await self.log(logged)
-                        self.say(
-                            f"round {self.round} wave {wave}: batch {batch_id} of {len(group):,} requests sent to "
-                            f"{client.name}"
-                        )
-                        sent.append((logged, client, wanted))
+                done, parts = 0, itertools.count()
+                with open(out.name, "rb") as spooled:  # a batch's lines at a time in memory, not the wave's
+                    lines = (line.rstrip(b"\n") for line in spooled)
+                    for endpoint, share in shares(endpoints_for(self.settings, model), len(listed)):
+                        for group in chunks(itertools.islice(lines, share)):
+                            wanted = set(listed[done : done + len(group)])
+                            done += len(group)
+                            part = Path(f"{out.name[: -len('.jsonl')]}-{next(parts)}.jsonl")
+                            sent.append(await self._submit(wave, model, endpoint, group, wanted, part))
                 Path(out.name).unlink()
             for logged, client, wanted in sent:
                 state = await self._until_done(client, logged.batch_id, logged.requests)
+                self.finished.append((client.endpoint, state))
                 results = [result async for result in client.results(state)]
                 await self._answer(logged, state, results, wanted)
         finally:
             for _, client, _ in sent:
                 await client.close()
+
+    async def _submit(
+        self, wave: int, model: str, endpoint: LLMEndpoint, group: list[bytes], wanted: set[str], path: Path
+    ) -> tuple[BatchSubmitted, BatchClient, set[str]]:
+        """``group``'s lines sent as one batch to ``endpoint`` (written to ``path`` for the upload) and logged; its
+        client is the caller's to close."""
+        path.write_bytes(b"\n".join(group) + b"\n")
+        client = BatchClient(endpoint)
+        metadata = {"run_id": self.config.run_id, "round": str(self.round), "wave": str(wave)}
+        try:
+            batch_id = await client.submit(path, metadata)
+            logged = BatchSubmitted(
+                run_id=self.config.run_id, round=self.round, wave=wave, batch_id=batch_id,
+                endpoint=endpoint.base_url, model=model, requests=len(group),
+            )  # fmt: skip
+            await self.log(logged)
+        except BaseException:
+            await client.close()
+            raise
+        finally:
+            path.unlink()  # uploaded (the endpoint holds it now), or refused
+        self.say(f"round {self.round} wave {wave}: batch {batch_id} of {len(group):,} requests sent to {client.name}")
+        return logged, client, wanted
+
+    async def _delete_files(self) -> None:
+        """The round's batches' files deleted at their endpoints (a provider keeps them until then, against the
+        account's storage); one that cannot be deleted now is named, not fatal."""
+        deleted, finished, self.finished = 0, self.finished, []
+        for endpoint, state in finished:
+            client = BatchClient(endpoint)
+            try:
+                deleted += await client.delete_files(state)
+            except openai.APIError as exc:
+                self.say(f"round {self.round}: the files of batch {state.batch_id} at {client.name} are kept: {exc}")
+            finally:
+                await client.close()
+        if finished:
+            self.say(f"round {self.round}: {deleted} files of {len(finished)} batches deleted at their endpoints")
 
     async def _until_done(self, client: BatchClient, batch_id: str, requests: int) -> BatchState:
         """Polls the batch (every second at first, then less often, at most a minute apart) until it is done."""
@@ -263,12 +297,33 @@ def _answer_of(
     )  # fmt: skip
 
 
-def _endpoint(settings: Settings, model: str, base_url: str | None = None) -> LLMEndpoint:
-    """The endpoint a model's batches go to: the first of the pool serving it (or at ``base_url``, a logged one's)."""
-    for endpoint in settings.llm_pool():
-        if endpoint.model in (model, ANY_MODEL) and base_url in (None, endpoint.base_url):
+def endpoints_for(settings: Settings, model: str) -> list[LLMEndpoint]:
+    """The endpoints a model's batches are spread over: the pool's serving it, else the first fallback serving it."""
+    pool = [endpoint for endpoint in settings.llm_pool() if endpoint.model in (model, ANY_MODEL)]
+    fallback = [endpoint for endpoint in settings.llm_fallback_chain() if endpoint.model in (model, ANY_MODEL)]
+    if not pool and not fallback:
+        raise ValueError(f"--llm-batch: no endpoint serves model {model!r}")
+    return pool or fallback[:1]
+
+
+def shares(endpoints: list[LLMEndpoint], lines: int) -> list[tuple[LLMEndpoint, int]]:
+    """``lines`` dealt to ``endpoints`` by weight (largest remainders; ties to the earlier), those dealt none left
+    out."""
+    total = sum(endpoint.weight for endpoint in endpoints)
+    exact = [lines * endpoint.weight / total for endpoint in endpoints]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(endpoints)), key=lambda i: (counts[i] - exact[i], i))
+    for i in by_remainder[: lines - sum(counts)]:
+        counts[i] += 1
+    return [(endpoint, count) for endpoint, count in zip(endpoints, counts, strict=True) if count]
+
+
+def logged_endpoint(settings: Settings, model: str, base_url: str) -> LLMEndpoint:
+    """The endpoint a logged batch was sent to (a resume collects it there)."""
+    for endpoint in settings.all_llm_endpoints():
+        if endpoint.model in (model, ANY_MODEL) and endpoint.base_url == base_url:
             return endpoint
-    for endpoint in settings.llm_fallback_chain():
-        if endpoint.model in (model, ANY_MODEL):
-            return endpoint
-    raise ValueError(f"--llm-batch: no endpoint serves model {model!r}" + (f" at {base_url}" if base_url else ""))
+    raise ValueError(
+        f"--resume: batch sent to {base_url} for model {model!r}, which no endpoint in LLM_ENDPOINTS, LLM_BASE_URL "
+        "or LLM_FALLBACKS serves now (put it back to collect the batch)"
+    )

@@ -1,5 +1,6 @@
 """Batch rounds (``simulate --llm-batch``) against the simulator's Batch API: accounted exactly as the same run
-online, and a driver killed while a batch is pending resumes by collecting it, not by paying for it again."""
+online, and a driver killed while its batches are pending (spread over a pool of two simulators by weight)
+resumes by collecting them, not by paying for them again; once done, no batch file is left at either."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from swarmstream import codec
 from swarmstream.bench.ratelimit import simulator_stats
 from swarmstream.events import BatchSubmitted, InteractionResponded
 from swarmstream.runtime.stack import LocalStack
+from swarmstream.settings import LLMEndpoint
 from swarmstream.topic_values import RUNS
 from swarmstream.transport import ensure_topics
 from tests.pipeline import read_records
@@ -66,8 +68,12 @@ def test_a_batch_run_is_accounted_exactly_as_the_same_run_online(tmp_path):
 
 @pytest.fixture
 def slow_batches(settings, start_simulator):
-    """A stack with two workers and a simulator whose batches take 20 s."""
-    settings = settings.model_copy(update={"llm_base_url": start_simulator("--sim-batch-delay-s", "20")})
+    """A stack with two workers and a pool of two simulators (weights 1 and 3) whose batches take 20 s."""
+    pool = [
+        LLMEndpoint(base_url=start_simulator("--sim-batch-delay-s", "20"), model="*", weight=weight)
+        for weight in (1, 3)
+    ]
+    settings = settings.model_copy(update={"llm_endpoints": pool})
     asyncio.run(ensure_topics(settings))
     with LocalStack(settings) as stack:
         stack.start_worker()
@@ -75,37 +81,44 @@ def slow_batches(settings, start_simulator):
         yield settings
 
 
-def test_a_driver_killed_while_its_batch_is_pending_resumes_by_collecting_it(slow_batches):
+def test_a_driver_killed_while_its_batches_are_pending_resumes_by_collecting_them(slow_batches):
     settings = slow_batches
+    light, heavy = (endpoint.base_url for endpoint in settings.llm_endpoints)
     env = {**os.environ, **settings.to_env()}
     first = subprocess.Popen(
         [sys.executable, "-m", "swarmstream", "simulate", "--rounds", "2", *SIZE, "--llm-batch"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 180
-    while not (sent := asyncio.run(batches_logged(settings))):
+    while len(sent := asyncio.run(batches_logged(settings))) < 2:
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-3000:]
         time.sleep(0.3)
-    first.kill()  # its first batch pending at the simulator for 20 s
+    first.kill()  # its first wave's two batches pending at the simulators for 20 s
     first.communicate()
-    (pending,) = sent
-    assert pending.round == 1 and pending.wave == 1
+    assert [(b.round, b.wave, b.endpoint) for b in sent] == [(1, 1, light), (1, 1, heavy)]
+    acts = sum(b.requests for b in sent)
+    quarter = acts // 4 + (acts % 4 >= 2)  # the largest remainder; a tie to the first
+    assert [b.requests for b in sent] == [quarter, acts - quarter], "dealt by weight, 1 to 3"
 
-    result = simulate(env, "--resume", pending.run_id, "--quiet", "--json")
+    result = simulate(env, "--resume", sent[0].run_id, "--quiet", "--json")
     assert [r["round"] for r in result["rounds"]] == [1, 2]
     assert all(r["requested"] == r["answered"] > 0 and r["dead_lettered"] == 0 for r in result["rounds"])
     logged = asyncio.run(batches_logged(settings))
-    assert logged[0] == pending and len({b.batch_id for b in logged}) == len(logged), "no batch sent twice"
-    assert not [b for b in logged[1:] if (b.round, b.wave) == (1, 1)], "the pending wave was collected, not re-sent"
-    stats = asyncio.run(simulator_stats(settings.llm_base_url or ""))
-    assert stats["batch"]["batches"] == len(logged) and stats["batch"]["lines_failed"] == 0
+    assert logged[:2] == sent and len({(b.endpoint, b.batch_id) for b in logged}) == len(logged), "none sent twice"
+    assert not [b for b in logged[2:] if (b.round, b.wave) == (1, 1)], "the pending wave was collected, not re-sent"
     answered = [
         codec.decode(value, InteractionResponded)
         for *_, value in asyncio.run(read_records(settings, settings.responses_topic))
     ]
-    ours = [r.request_id for r in answered if r.run_id == pending.run_id]
+    ours = [r.request_id for r in answered if r.run_id == sent[0].run_id]
     assert len(ours) == len(set(ours)) == sum(r["requested"] for r in result["rounds"]), "every request answered once"
-    assert stats["batch"]["lines_answered"] == len(ours), "every line paid for once"
+    for base_url in (light, heavy):
+        stats = asyncio.run(simulator_stats(base_url))["batch"]
+        theirs = [b for b in logged if b.endpoint == base_url]
+        assert stats["batches"] == len(theirs) and stats["lines_failed"] == 0
+        assert stats["lines_answered"] == sum(b.requests for b in theirs), "every line paid for once, where sent"
+        assert stats["files"] == 0, "every batch's files deleted once its round had every answer"
+    assert sum(b.requests for b in logged) == len(ours)
 
 
 async def batches_logged(settings) -> list[BatchSubmitted]:
