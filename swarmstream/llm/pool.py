@@ -30,7 +30,6 @@ Clock = Callable[[], float]
 MAX_COOLDOWN_FACTOR = 8
 
 
-
 @dataclass(eq=False)
 class Route:
     """One endpoint: its caller and limiter, and what the pool knows of it (load, failures, ejection)."""

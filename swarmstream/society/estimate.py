@@ -222,18 +222,23 @@ async def file_specs(path: Path) -> AsyncIterator[AgentSpec]:
                 yield as_spec(spec)
 
 
-async def check_budget(settings: Settings, config: RunConfig) -> Estimate | None:
-    """Refuse (ValueError) a new run whose estimate passes its ``budget_usd``, before round 1; the estimate."""
+async def check_budget(settings: Settings, config: RunConfig, show_progress: bool = False) -> Estimate | None:
+    """Refuse (ValueError) a new run whose estimate passes its ``budget_usd``, before round 1; the estimate (the
+    population read with a progress bar: a million agents take a while)."""
     if config.budget_usd is None:
         return None
-    estimate = await estimate_run(settings, config)
+    estimate = await estimate_run(settings, config, show_progress=show_progress, population_size=config.agents or None)
     if estimate.cost_usd > config.budget_usd:
         raise ValueError(
-            f"run {config.run_id} not started: its estimate, ${estimate.cost_usd:.4f} for {config.rounds} rounds "
+            f"run {config.run_id} not started: its estimate, ${estimate.cost_usd:.4f} for {rounds_text(config.rounds)} "
             f"({estimate.calls:,.0f} calls, {estimate.tokens:,.0f} tokens), passes --budget-usd "
             f"{config.budget_usd:g}; see it by round with simulate --estimate"
         )
     return estimate
+
+
+def rounds_text(count: int) -> str:
+    return f"{count} round" if count == 1 else f"{count} rounds"
 
 
 def _asks(step: Any, named: set[str], spec: AgentSpec, seed: int) -> bool:

@@ -57,8 +57,9 @@ async def test_a_plans_questions_are_counted_with_their_audiences_and_models_pri
 @pytest.mark.integration
 def test_the_estimate_is_within_15_percent_of_the_tokens_the_run_uses(tmp_path):
     env = {**os.environ, "SWARMSTREAM_DATA_DIR": str(tmp_path), "SWARMSTREAM_PARTITIONS": "4"}
-    run = _simulate(env, *SIZE)
-    estimated = _simulate(env, *SIZE, "--estimate")
+    run, said = _simulate(env, *SIZE, "--budget-usd", "1000")
+    estimated, _ = _simulate(env, *SIZE, "--estimate")
+    assert f"estimate ${estimated['cost_usd']:.4f} for 3 rounds" in said and "within --budget-usd 1000" in said
     calls = RecordFiles(Path(run["record"])).tables()["llm_calls"].to_pandas()
     used = int(calls["prompt_tokens"].sum() + calls["completion_tokens"].sum())
     tokens = estimated["input_tokens"] + estimated["output_tokens"]
@@ -75,9 +76,10 @@ def test_the_estimate_is_within_15_percent_of_the_tokens_the_run_uses(tmp_path):
     assert "passes --budget-usd 0.001" in refused.stderr
 
 
-def _simulate(env: dict[str, str], *args: str) -> dict:
+def _simulate(env: dict[str, str], *args: str) -> tuple[dict, str]:
+    """The run's JSON result, and what it said on stderr."""
     done = subprocess.run(
         [sys.executable, "-m", "swarmstream", "simulate", *args], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
