@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from aiokafka import TopicPartition
@@ -12,6 +13,10 @@ from swarmstream import topic_values
 from swarmstream.events import DeadLetter, InteractionResponded
 from swarmstream.settings import Settings
 from swarmstream.transport import fetch_highwaters, make_consumer, read_to_end
+
+# Events read ahead of their reader at most: then the reading waits, and Kafka holds the rest (a batch round's
+# prompts, a few kB each decoded, would otherwise pile up by the tens of thousands while the driver writes them).
+READ_AHEAD = 5_000
 
 # Told how long no outcome has come, and how many of the expected requests still wait for one.
 Idle = Callable[[float, int, int], Awaitable[None]]
@@ -45,7 +50,9 @@ class ReplyReader:
         self._yielded: set[str] = set()
         # Outcomes of requests not expected yet, that ``keep`` asked to hold until they are.
         self._unclaimed: dict[str, InteractionResponded | DeadLetter] = {}
-        self._arrived: asyncio.Queue[InteractionResponded | DeadLetter] = asyncio.Queue()
+        self._arrived: asyncio.Queue[InteractionResponded | DeadLetter] = asyncio.Queue(READ_AHEAD)
+        # Outcomes handed back (held early, or read elsewhere): taken before those read from Kafka.
+        self._ready: deque[InteractionResponded | DeadLetter] = deque()
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ReplyReader:
@@ -78,19 +85,18 @@ class ReplyReader:
             self._waiting.add(request_id)
             early = self._unclaimed.pop(request_id, None)
             if early is not None:
-                self._arrived.put_nowait(early)
+                self._ready.append(early)
 
     def include(self, outcomes: Iterable[InteractionResponded | DeadLetter]) -> None:
         """Outcomes read elsewhere (before this reader's start): yielded like those that arrive."""
-        for outcome in outcomes:
-            self._arrived.put_nowait(outcome)
+        self._ready.extend(outcomes)
 
     async def _read(self) -> None:
         while True:
             for batch in (await self._consumer.getmany(timeout_ms=200)).values():
                 # Strays are not ours to judge: the metrics consumer counts them.
                 for event in topic_values.events(self.settings, batch):
-                    self._arrived.put_nowait(event)
+                    await self._arrived.put(event)
 
     async def outcomes(
         self, timeout_s: float, on_idle: Idle | None = None, idle_every_s: float = 15.0
@@ -125,6 +131,8 @@ class ReplyReader:
                 self._unclaimed.setdefault(event.request_id, event)
 
     async def _next(self) -> InteractionResponded | DeadLetter:
+        if self._ready:
+            return self._ready.popleft()
         if self._task is not None and self._task.done():
             self._task.result()  # the reader failed: say why
         return await self._arrived.get()
