@@ -7,8 +7,8 @@ would be (the same answers, usage and cached tokens; no latency, and not charged
 as a provider's batch queue is not) and it is ``completed`` with an output file (one line per answered
 request, in no particular order) and an error file (its failed lines: invalid ones, and ``line_error_rate`` of
 the others, drawn by the seed and the line's ``custom_id``). Files are spooled to a temporary folder a line at a
-time (never whole in memory: a million-agent round's batches are gigabytes), removed when deleted or when the
-server stops; batches' descriptions are kept in memory.
+time, never whole in memory (kept there, a million-agent round with a tenth of its agents acting held 782 MB),
+removed when deleted or when the server stops; batches' descriptions are kept in memory.
 """
 
 from __future__ import annotations
@@ -175,28 +175,27 @@ class BatchServer:
             await asyncio.sleep(0)
             batch["status"], batch["in_progress_at"] = "in_progress", int(time.time())
             await asyncio.sleep(self.config.delay_s)
-            kept = {ok: (self._new_id(), 0) for ok in (True, False)}
-            paths = {ok: self.path(file_id) for ok, (file_id, _) in kept.items()}
-            with paths[True].open("wb") as answered, paths[False].open("wb") as failed:
+            ids = {ok: self._new_id() for ok in (True, False)}  # the output file, the error file
+            written = {True: 0, False: 0}
+            with self.path(ids[True]).open("wb") as answered, self.path(ids[False]).open("wb") as failed:
                 for index, line in enumerate(lines):
                     if batch["status"] == "cancelling":
                         break
                     result, ok = self._answer(line.rstrip(b"\r\n"), index)
                     (answered if ok else failed).write(orjson.dumps(result) + b"\n")
-                    kept[ok] = (kept[ok][0], kept[ok][1] + 1)
+                    written[ok] += 1
                     batch["request_counts"]["completed" if ok else "failed"] += 1
                     if index % _ANSWER_CHUNK == _ANSWER_CHUNK - 1:
                         await asyncio.sleep(0)
-        self.lines_answered += kept[True][1]
-        self.lines_failed += kept[False][1]
+        self.lines_answered += written[True]
+        self.lines_failed += written[False]
         batch["status"], batch["finalizing_at"] = "finalizing", int(time.time())
         for field, ok, suffix in (("output_file_id", True, "output"), ("error_file_id", False, "error")):
-            file_id, count = kept[ok]
-            if count:
-                size = paths[ok].stat().st_size
-                batch[field] = self._describe(file_id, size, f"{batch['id']}_{suffix}.jsonl", "batch_output")["id"]
+            if written[ok]:
+                size = self.path(ids[ok]).stat().st_size
+                batch[field] = self._describe(ids[ok], size, f"{batch['id']}_{suffix}.jsonl", "batch_output")["id"]
             else:
-                paths[ok].unlink()
+                self.path(ids[ok]).unlink()
         if batch["status"] == "cancelling":
             batch["status"], batch["cancelled_at"] = "cancelled", int(time.time())
         else:

@@ -94,6 +94,13 @@ class Estimate:
             "rounds": [asdict(r) for r in self.rounds],
         }  # fmt: skip
 
+    def headline(self) -> str:
+        """The whole run's estimate in a line: cost, rounds, calls, tokens."""
+        return (
+            f"${self.cost_usd:.4f} for {_rounds_text(len(self.rounds))} ({self.calls:,.0f} calls, "
+            f"{self.tokens:,.0f} tokens)"
+        )
+
     def render(self) -> str:
         lines = [
             f"swarmstream simulate --estimate: {self.population:,} agents, prompts of {self.sample:,} sampled "
@@ -230,14 +237,13 @@ async def check_budget(settings: Settings, config: RunConfig, show_progress: boo
     estimate = await estimate_run(settings, config, show_progress=show_progress, population_size=config.agents or None)
     if estimate.cost_usd > config.budget_usd:
         raise ValueError(
-            f"run {config.run_id} not started: its estimate, ${estimate.cost_usd:.4f} for {rounds_text(config.rounds)} "
-            f"({estimate.calls:,.0f} calls, {estimate.tokens:,.0f} tokens), passes --budget-usd "
+            f"run {config.run_id} not started: its estimate, {estimate.headline()}, passes --budget-usd "
             f"{config.budget_usd:g}; see it by round with simulate --estimate"
         )
     return estimate
 
 
-def rounds_text(count: int) -> str:
+def _rounds_text(count: int) -> str:
     return f"{count} round" if count == 1 else f"{count} rounds"
 
 

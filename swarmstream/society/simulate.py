@@ -13,7 +13,7 @@ from swarmstream.publisher import EventPublisher
 from swarmstream.runtime.stack import LocalStack
 from swarmstream.settings import Settings
 from swarmstream.society.config import RunConfig, check_models
-from swarmstream.society.estimate import check_budget, rounds_text
+from swarmstream.society.estimate import check_budget
 from swarmstream.society.interventions import check_agents
 from swarmstream.society.population import PopulationSource, ready_population
 from swarmstream.society.rounds import Society
@@ -92,10 +92,7 @@ async def run_rounds(
                 config = result.config = replace(config, agents=await consumers.seed_graph())
                 estimate = await check_budget(settings, config, show_progress)
                 if estimate is not None:
-                    say(
-                        f"estimate ${estimate.cost_usd:.4f} for {rounds_text(config.rounds)} "
-                        f"({estimate.calls:,.0f} calls): within --budget-usd {config.budget_usd:g}"
-                    )
+                    say(f"estimate {estimate.headline()}: within --budget-usd {config.budget_usd:g}")
             # Named once there is a run to resume: a population refused above leaves none.
             say(
                 f"run {config.run_id} (resume it with: swarmstream simulate --resume {config.run_id}); "
